@@ -1,0 +1,11 @@
+# Writes a C++ source holding every configs/*.toml as a string (run at build time by CMake).
+file(GLOB presets "${PRESET_DIR}/*.toml")
+list(SORT presets)
+set(body "")
+foreach(path ${presets})
+  get_filename_component(name ${path} NAME_WE)
+  file(READ ${path} text)
+  string(APPEND body "    {\"${name}\", R\"scorediff_toml(${text})scorediff_toml\"},\n")
+endforeach()
+file(WRITE "${OUTPUT}.new" "// Generated from configs/*.toml by cmake/embed_presets.cmake; do not edit.\n#include \"scorediff/pipeline/presets.hpp\"\n\nnamespace scorediff {\n\nconst std::vector<Preset>& embedded_presets() {\n  static const std::vector<Preset> presets = {\n${body}  };\n  return presets;\n}\n\n}  // namespace scorediff\n")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUTPUT}.new" "${OUTPUT}")

@@ -1,0 +1,41 @@
+// Experiments reproduce a seed's result from one command: each writes report.md, metrics.json and
+// its PNGs into one directory and returns the metrics.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "scorediff/core/registry.hpp"
+#include "scorediff/pipeline/training.hpp"
+
+namespace scorediff {
+
+struct ExperimentContext {
+  std::filesystem::path out;
+  std::vector<std::string> sets;  // --set overrides applied to the experiment's preset
+  int64_t seed = 0;
+  int64_t threads = 1;
+  bool quiet = false;
+};
+
+struct ExperimentEntry {
+  std::function<nlohmann::json(const ExperimentContext&)> run;
+  std::string preset;  // the configuration it starts from
+};
+
+void register_builtins(Registry<ExperimentEntry>& registry);
+const Registry<ExperimentEntry>& experiments();
+
+// The experiment's preset with the context's seed, threads and --set overrides.
+Config experiment_config(const std::string& preset, const ExperimentContext& context);
+
+// Writes metrics.json (pretty) into the context's directory.
+void write_metrics(const ExperimentContext& context, const nlohmann::json& metrics);
+
+nlohmann::json run_circle(const ExperimentContext& context);
+nlohmann::json run_mog_mixing(const ExperimentContext& context);
+nlohmann::json run_swiss_roll(const ExperimentContext& context);
+
+}  // namespace scorediff

@@ -1,0 +1,41 @@
+// MLP score network on flat inputs, conditioned on log σ (seed 001 §8.4, with Fourier features of seed 003).
+#pragma once
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+
+#include "scorediff/models/score_model.hpp"
+
+namespace scorediff {
+
+enum class Activation { SiLU, ReLU, GELU, Tanh, Softplus };
+Activation parse_activation(const std::string& name);
+torch::Tensor activate(const torch::Tensor& x, Activation a);
+
+// Gaussian Fourier features of a scalar c: [sin 2πWc, cos 2πWc], W ~ N(0, scale²) fixed (a buffer).
+class FourierFeaturesImpl : public torch::nn::Module {
+ public:
+  FourierFeaturesImpl(int64_t features, double scale, at::Generator& gen);
+  torch::Tensor forward(const torch::Tensor& c);  // [B] -> [B, 2F]
+  int64_t out_features() const { return 2 * W_.size(0); }
+
+ private:
+  torch::Tensor W_;
+};
+TORCH_MODULE(FourierFeatures);
+
+class MlpNetworkImpl : public ScoreNetworkImpl {
+ public:
+  MlpNetworkImpl(const ModelOptions& options, int64_t dim, at::Generator& gen);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) override;
+  const std::vector<torch::nn::Linear>& layers() const { return layers_; }
+  Activation activation() const { return activation_; }
+
+ private:
+  torch::Tensor embed(const torch::Tensor& log_sigma);
+  Activation activation_;
+  bool fourier_;
+  FourierFeatures features_{nullptr};
+  std::vector<torch::nn::Linear> layers_;
+};
+
+}  // namespace scorediff

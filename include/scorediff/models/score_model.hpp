@@ -1,0 +1,72 @@
+// Score models: a network F(x̂, log σ) plus a parametrisation that turns F into a score (DESIGN §2).
+#pragma once
+#include <ATen/core/Generator.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <memory>
+#include <string>
+
+#include "scorediff/core/registry.hpp"
+#include "scorediff/core/schema.hpp"
+#include "scorediff/process/noise_process.hpp"
+#include "scorediff/process/score_fn.hpp"
+
+namespace scorediff {
+
+// How a network output F becomes a score, given the marginal std s(t):
+//   score: s = F/std (NCSN), eps: s = −F/std (DDPM), raw: s = F (seed 001's ScoreNet, the Python peer's).
+enum class Parametrisation { Score, Eps, Raw };
+Parametrisation parse_parametrisation(const std::string& name);
+
+// A network conditioned on the noise level: x [B, ...] (already input-scaled), log_sigma [B] -> F like x.
+class ScoreNetworkImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) = 0;
+};
+
+struct ModelOptions {
+  std::string name = "mlp";
+  int64_t width = 128;
+  int64_t depth = 3;  // hidden layers
+  std::string activation = "silu";
+  std::string param = "score";
+  std::string embedding = "fourier";  // fourier: Gaussian Fourier features of log σ; log-sigma: log(σ)/4 appended
+  int64_t fourier_features = 16;      // F frequencies -> 2F features
+  double fourier_scale = 1.0;         // W ~ N(0, scale²)
+  bool input_scaling = true;          // feed x̂ / √(σ_data² + σ²) so the input has unit scale at every σ
+  double sigma_data = 0.0;            // 0: estimated from the training data when training starts
+};
+
+class ScoreModelImpl : public torch::nn::Module {
+ public:
+  ScoreModelImpl(std::shared_ptr<ScoreNetworkImpl> network, Parametrisation param, double input_sigma_data);
+  // x [B, ...]; mean_coef, std [B] are m(t), s(t) of the process at each sample's time.
+  torch::Tensor score(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std);
+  ScoreNetworkImpl& network() { return *network_; }
+  Parametrisation parametrisation() const { return param_; }
+
+ private:
+  std::shared_ptr<ScoreNetworkImpl> network_;
+  Parametrisation param_;
+  double input_sigma_data_;  // 0 disables input scaling
+};
+TORCH_MODULE(ScoreModel);
+
+using ModelFactory =
+    std::function<std::shared_ptr<ScoreNetworkImpl>(const ModelOptions&, int64_t dim, at::Generator& gen)>;
+void register_builtins(Registry<ModelFactory>& registry);
+const Registry<ModelFactory>& models();
+void bind(Schema& schema, ModelOptions& options);
+
+// Builds the model and initialises every parameter and buffer from `gen` (reproducible from --seed).
+// Requires options.sigma_data > 0 when input_scaling is on.
+ScoreModel make_model(const ModelOptions& options, int64_t dim, at::Generator& gen);
+
+// The score of a model under a process, as the ScoreFn every sampler consumes. Differentiable.
+ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process);
+
+// Reshape a per-sample [B] tensor to broadcast against x [B, ...].
+torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x);
+
+}  // namespace scorediff

@@ -1,0 +1,61 @@
+// The configuration of a run: one options struct per module, bound into one Schema. Read from a TOML
+// preset, changed by --set, validated in one place, printed whole by --dry-run, stored in checkpoints.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "scorediff/core/schema.hpp"
+#include "scorediff/data/toy.hpp"
+#include "scorediff/models/score_model.hpp"
+#include "scorediff/objectives/objective.hpp"
+#include "scorediff/process/noise_process.hpp"
+#include "scorediff/train/trainer.hpp"
+
+namespace scorediff {
+
+struct RunOptions {
+  std::string name = "run";
+  int64_t seed = 0;
+  int64_t threads = 1;
+  std::string device = "cpu";
+};
+
+struct SampleOptions {
+  std::string sampler = "ald";
+  int64_t n = 2000;
+  double eps = 2e-5;              // ald: step at the smallest level
+  int64_t steps_per_level = 100;  // ald: T
+  double step_size = 0.01;        // langevin: η
+  int64_t steps = 1000;           // langevin: steps
+  bool denoise = true;            // final Tweedie step
+  bool use_ema = true;
+  std::string init = "prior";     // prior: N(0, σ_max² I); uniform: U[init_low, init_high]^D
+  double init_low = -8.0;
+  double init_high = 8.0;
+};
+
+struct Config {
+  RunOptions run;
+  DataOptions data;
+  ProcessOptions process;
+  ModelOptions model;
+  ObjectiveOptions objective;
+  TrainOptions train;
+  SampleOptions sample;
+
+  // A schema whose fields point into *this (rebuild it after copying a Config).
+  Schema schema();
+  // Fills presets (mixture parameters), checks every range, choice and cross-field rule.
+  void validate();
+  std::string to_toml();
+};
+
+// Loads a preset by name (configs/<name>.toml, embedded in the binary) or a TOML file by path, then
+// applies the --set assignments in order and validates.
+Config load_config(const std::string& name_or_path, const std::vector<std::string>& assignments = {});
+Config config_from_toml(const std::string& text, const std::string& origin,
+                        const std::vector<std::string>& assignments = {});
+std::vector<std::string> preset_names();
+const std::string& preset_text(const std::string& name);
+
+}  // namespace scorediff

@@ -1,0 +1,49 @@
+// A training run end to end: data, process, model, objective, trainer, logs and checkpoints in a run
+// directory; and loading a trained model back from a checkpoint.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "scorediff/pipeline/config.hpp"
+
+namespace scorediff {
+
+// What a configuration needs before any model exists: the dataset, its fixed training set and the
+// process. Fills model.sigma_data from the training set when it is 0.
+struct Prepared {
+  std::shared_ptr<const ToyDataset> dataset;
+  std::shared_ptr<const NoiseProcess> process;
+  torch::Tensor train_data;  // [N, D] float32 on the run's device
+};
+Prepared prepare(Config& config);
+
+struct TrainRunOptions {
+  bool resume = false;
+  bool quiet = false;
+};
+
+struct TrainedRun {
+  Config config;  // resolved: sigma_data filled in
+  Prepared prepared;
+  ScoreModel model{nullptr};      // raw weights
+  ScoreModel ema_model{nullptr};  // EMA weights
+  std::vector<nlohmann::json> log;  // the train.jsonl records of this process' steps
+  double seconds = 0;               // wall time of the optimisation steps
+};
+
+// Trains into out_dir: config.toml, train.jsonl, ckpt/step-N.safetensors, last.safetensors.
+// With resume, continues from out_dir/last.safetensors; the loss sequence is the uninterrupted one.
+TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const TrainRunOptions& options = {});
+
+struct LoadedModel {
+  Config config;
+  Prepared prepared;
+  ScoreModel model{nullptr};
+  int64_t step = 0;
+};
+// ema = true loads the EMA weights (the default for sampling and evaluation).
+LoadedModel load_trained(const std::filesystem::path& checkpoint, bool ema);
+
+}  // namespace scorediff

@@ -1,0 +1,94 @@
+// NoiseProcess: the forward corruption x_t = m(t)·x₀ + s(t)·ε shared by objectives, samplers and
+// likelihoods (DESIGN §2). Every method takes one time per sample: t is [B].
+#pragma once
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scorediff/core/registry.hpp"
+#include "scorediff/core/schema.hpp"
+
+namespace scorediff {
+
+class NoiseProcess {
+ public:
+  virtual ~NoiseProcess() = default;
+  virtual std::string name() const = 0;
+
+  virtual torch::Tensor mean_coef(const torch::Tensor& t) const = 0;  // m(t)
+  virtual torch::Tensor std(const torch::Tensor& t) const = 0;        // s(t)
+  // Noise-to-signal ratio s/m: the quantity every process shares and networks are conditioned on.
+  virtual torch::Tensor sigma(const torch::Tensor& t) const { return std(t) / mean_coef(t); }
+  virtual torch::Tensor t_of_sigma(const torch::Tensor& sigma) const = 0;
+  // Forward SDE dx = f(x, t) dt + g(t) dw.
+  virtual torch::Tensor drift(const torch::Tensor& x, const torch::Tensor& t) const = 0;  // [B, D]
+  virtual torch::Tensor diffusion(const torch::Tensor& t) const = 0;                      // [B]
+
+  virtual torch::Tensor prior_sample(int64_t n, int64_t dim, at::Generator& gen,
+                                     const torch::TensorOptions& options = {}) const = 0;  // [n, D]
+  virtual torch::Tensor prior_logp(const torch::Tensor& x) const = 0;                    // [B]
+
+  virtual double t_min() const = 0;
+  virtual double t_max() const = 0;
+  // Discrete noise levels σ_1 > … > σ_L for processes that have them (the NCSN ladder); empty otherwise.
+  virtual std::vector<double> levels() const { return {}; }
+
+  // Scalar conveniences for schedules.
+  double sigma_at(double t) const;
+  double t_at_sigma(double sigma) const;
+  double sigma_min() const { return sigma_at(t_min()); }
+  double sigma_max() const { return sigma_at(t_max()); }
+};
+
+// Variance exploding: σ(t) = σ_min (σ_max/σ_min)^t on t ∈ [0, 1], m = 1, f = 0,
+// g = σ(t) √(2 ln(σ_max/σ_min)) (score_sde conventions; seed 003 §SDE).
+class VEProcess : public NoiseProcess {
+ public:
+  VEProcess(double sigma_min, double sigma_max);
+  std::string name() const override { return "ve"; }
+  torch::Tensor mean_coef(const torch::Tensor& t) const override;
+  torch::Tensor std(const torch::Tensor& t) const override;
+  torch::Tensor sigma(const torch::Tensor& t) const override { return std(t); }
+  torch::Tensor t_of_sigma(const torch::Tensor& sigma) const override;
+  torch::Tensor drift(const torch::Tensor& x, const torch::Tensor& t) const override;
+  torch::Tensor diffusion(const torch::Tensor& t) const override;
+  torch::Tensor prior_sample(int64_t n, int64_t dim, at::Generator& gen,
+                             const torch::TensorOptions& options = {}) const override;
+  torch::Tensor prior_logp(const torch::Tensor& x) const override;
+  double t_min() const override { return 0.0; }
+  double t_max() const override { return 1.0; }
+
+ protected:
+  double sigma_min_, sigma_max_;
+};
+
+// NCSN's σ-ladder: L geometric levels σ_max = σ_1 > … > σ_L = σ_min (seed 001 §4.3), i.e. VE restricted
+// to t_i = 1 − i/(L−1).
+class SigmaLadder : public VEProcess {
+ public:
+  SigmaLadder(double sigma_min, double sigma_max, int64_t levels);
+  std::string name() const override { return "ladder"; }
+  std::vector<double> levels() const override;
+
+ private:
+  int64_t levels_;
+};
+
+struct ProcessOptions {
+  std::string name = "ladder";
+  double sigma_min = 0.01;
+  double sigma_max = 5.0;
+  int64_t levels = 10;
+};
+
+using ProcessFactory = std::function<std::shared_ptr<const NoiseProcess>(const ProcessOptions&)>;
+void register_builtins(Registry<ProcessFactory>& registry);
+const Registry<ProcessFactory>& processes();
+void bind(Schema& schema, ProcessOptions& options);
+void validate(const ProcessOptions& options);
+std::shared_ptr<const NoiseProcess> make_process(const ProcessOptions& options);
+
+}  // namespace scorediff

@@ -1,0 +1,52 @@
+// Samplers are free functions over a ScoreFn and a NoiseProcess (DESIGN §2): no model types here.
+#pragma once
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "scorediff/process/noise_process.hpp"
+#include "scorediff/process/score_fn.hpp"
+
+namespace scorediff {
+
+struct SampleResult {
+  torch::Tensor samples;  // like x_init
+  int64_t nfe = 0;        // score evaluations
+  std::vector<torch::Tensor> trajectory;  // snapshots, when asked for
+  std::vector<double> trajectory_sigma;   // the noise level of each snapshot
+};
+
+// Called after each step with (steps done, total steps); for progress bars.
+using StepCallback = std::function<void(int64_t done, int64_t total)>;
+
+// Langevin dynamics at one noise level (seed 002 eq. 3.2.3): x ← x + η s(x) + √(2η) z.
+struct LangevinOptions {
+  double step_size = 0.01;  // η
+  int64_t steps = 1000;
+  double sigma = 0.0;       // noise level the score is evaluated at; 0 = the process' σ_min
+  bool denoise = false;     // finish with the Tweedie step x + σ² s(x)
+  int64_t snapshots = 0;    // record this many evenly spaced states
+};
+SampleResult sample_langevin(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x_init,
+                             const LangevinOptions& options, at::Generator& gen, const StepCallback& callback = {});
+
+// Annealed Langevin dynamics (seed 002 Algorithm 1): T steps at each level σ_1 > … > σ_L with
+// η_l = ε σ_l² / σ_L², then the Tweedie denoising step x + σ_L² s(x, σ_L) (on by default).
+struct AnnealedLangevinOptions {
+  double eps = 2e-5;              // ε: the step at the smallest level
+  int64_t steps_per_level = 100;  // T
+  std::vector<double> sigmas;     // levels, largest first; empty = the process' ladder
+  bool denoise = true;
+  bool snapshots = false;         // record the state at the end of each level
+};
+SampleResult sample_annealed_langevin(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x_init,
+                                      const AnnealedLangevinOptions& options, at::Generator& gen,
+                                      const StepCallback& callback = {});
+
+// Geometric levels from σ_max down to σ_min (seed 001 §4.3).
+std::vector<double> geometric_sigmas(double sigma_max, double sigma_min, int64_t count);
+
+}  // namespace scorediff

@@ -1,0 +1,74 @@
+// Trainer: one optimisation step at a time (objective -> backward -> clip -> Adam -> EMA), and the
+// complete state a checkpoint needs to continue bit for bit.
+#pragma once
+#include <ATen/core/Generator.h>
+
+#include <memory>
+
+#include "scorediff/core/schema.hpp"
+#include "scorediff/io/safetensors.hpp"
+#include "scorediff/models/score_model.hpp"
+#include "scorediff/objectives/objective.hpp"
+#include "scorediff/train/adam.hpp"
+
+namespace scorediff {
+
+struct TrainOptions {
+  int64_t steps = 5000;
+  int64_t batch = 256;
+  double lr = 1e-3;
+  int64_t warmup = 100;     // linear learning-rate warm-up steps
+  double grad_clip = 1.0;   // max global gradient norm; 0 = no clipping
+  double ema_decay = 0.999;
+  double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8, weight_decay = 0.0;
+  int64_t log_every = 100;
+  int64_t ckpt_every = 0;   // 0 = only the final checkpoint
+};
+void bind(Schema& schema, TrainOptions& options);
+
+struct StepStats {
+  double loss = 0;                  // mean per-sample loss of the batch
+  double grad_norm = 0;
+  double lr = 0;
+  bool skipped = false;             // non-finite loss or gradient: the update was not applied
+  torch::Tensor level_loss_sum;     // [L] float64, summed per-sample losses per level
+  torch::Tensor level_count;        // [L] int64
+};
+
+class Trainer {
+ public:
+  // data [N, D] is the training set, on `device`; batches are drawn with replacement from it.
+  Trainer(ScoreModel model, std::shared_ptr<const NoiseProcess> process, Objective objective, int64_t levels,
+          torch::Tensor data, const TrainOptions& options, uint64_t seed);
+
+  StepStats step();
+  int64_t steps_done() const { return step_; }
+  ScoreModel& model() { return model_; }
+
+  // Every tensor of the training state, named for a checkpoint: model.*, ema.*, optim.*, rng.
+  TensorFile state() const;
+  void restore(const TensorFile& file);
+  // Writes the EMA weights into a model built with the same options.
+  void copy_ema_to(ScoreModel& target) const;
+
+ private:
+  ScoreModel model_;
+  std::shared_ptr<const NoiseProcess> process_;
+  Objective objective_;
+  int64_t levels_;
+  torch::Tensor data_;
+  TrainOptions options_;
+  std::vector<torch::Tensor> params_;
+  std::vector<std::string> param_names_;
+  Adam adam_;
+  Ema ema_;
+  at::Generator gen_;
+  int64_t step_ = 0;
+  int64_t consecutive_skips_ = 0;
+};
+
+// Copies tensors named prefix + name into a module's parameters and buffers, failing with one line
+// that names any missing, unexpected or mis-shaped tensor.
+void load_module(torch::nn::Module& module, const TensorFile& file, const std::string& prefix, const std::string& origin);
+
+}  // namespace scorediff

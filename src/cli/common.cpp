@@ -1,0 +1,34 @@
+#include "cli/common.hpp"
+
+#include <fmt/core.h>
+
+namespace scorediff::cli {
+
+void add_config_options(CLI::App* command, ConfigArgs& args, const std::string& default_config) {
+  args.config = default_config;
+  command->add_option("-c,--config", args.config, "preset name (" + join_names(preset_names()) + ") or TOML file")
+      ->capture_default_str();
+  command->add_option("-s,--set", args.sets, "override a config key, e.g. --set train.steps=500 (repeatable)")
+      ->allow_extra_args(false);
+  command->add_option("--seed", args.seed, "seed for every random draw (run.seed)");
+  command->add_option("--threads", args.threads, "intra-op threads (run.threads)");
+  command->add_option("--device", args.device, "cpu, cuda or cuda:N (run.device)");
+  command->add_flag("--dry-run", args.dry_run, "print the resolved configuration and stop");
+  command->add_flag("-q,--quiet", args.quiet, "no progress output");
+}
+
+Config resolve_config(const ConfigArgs& args) {
+  std::vector<std::string> sets = args.sets;
+  if (args.seed >= 0) sets.push_back(fmt::format("run.seed={}", args.seed));
+  if (args.threads >= 0) sets.push_back(fmt::format("run.threads={}", args.threads));
+  if (!args.device.empty()) sets.push_back("run.device=" + args.device);
+  return load_config(args.config, sets);
+}
+
+bool dry_run(const ConfigArgs& args, Config& config) {
+  if (!args.dry_run) return false;
+  fmt::print("{}", config.to_toml());
+  return true;
+}
+
+}  // namespace scorediff::cli

@@ -1,0 +1,37 @@
+// Options every sub-command that builds a configuration shares: --config, --set, --seed, --threads,
+// --device, --dry-run, --quiet.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "scorediff/pipeline/config.hpp"
+
+namespace scorediff::cli {
+
+struct ConfigArgs {
+  std::string config;
+  std::vector<std::string> sets;
+  int64_t seed = -1;
+  int64_t threads = -1;
+  std::string device;
+  bool dry_run = false;
+  bool quiet = false;
+};
+
+void add_config_options(CLI::App* command, ConfigArgs& args, const std::string& default_config);
+// The preset or file, then --set in order, then the --seed/--threads/--device shortcuts; validated.
+Config resolve_config(const ConfigArgs& args);
+// --dry-run: print the resolved configuration and return true (the command then stops).
+bool dry_run(const ConfigArgs& args, Config& config);
+
+void add_train_command(CLI::App& app);
+void add_sample_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
+void add_experiment_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+
+}  // namespace scorediff::cli

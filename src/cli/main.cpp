@@ -1,0 +1,47 @@
+// scorediff: one program, sub-commands in cli/*.cpp; this file only dispatches and turns errors
+// into one line and exit status 2.
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/common.hpp"
+#include "scorediff/core/error.hpp"
+
+namespace {
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"scorediff: learn scores, sample, measure and show them (score-based generative models)"};
+  app.require_subcommand(1, 1);
+  app.set_version_flag("--version", std::string("scorediff ") + SCOREDIFF_VERSION);
+  app.fallthrough(false);
+  scorediff::cli::add_train_command(app);
+  scorediff::cli::add_sample_command(app);
+  scorediff::cli::add_eval_command(app);
+  scorediff::cli::add_plot_command(app);
+  scorediff::cli::add_experiment_command(app);
+  scorediff::cli::add_demo_command(app);
+  scorediff::cli::add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "scorediff: error: " << first_line(e.what()) << " (see --help)\n";
+    return 2;
+  } catch (const scorediff::Error& e) {
+    std::cerr << "scorediff: error: " << first_line(e.what()) << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "scorediff: error: " << first_line(e.what_without_backtrace()) << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "scorediff: error: " << first_line(e.what()) << "\n";
+    return 2;
+  }
+  return 0;
+}

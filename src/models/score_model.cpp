@@ -1,0 +1,80 @@
+#include "scorediff/models/score_model.hpp"
+
+#include <torch/torch.h>
+
+#include "scorediff/models/mlp.hpp"
+
+namespace scorediff {
+
+Parametrisation parse_parametrisation(const std::string& name) {
+  if (name == "score") return Parametrisation::Score;
+  if (name == "eps") return Parametrisation::Eps;
+  if (name == "raw") return Parametrisation::Raw;
+  fail("unknown parametrisation '{}'; valid: eps, raw, score", name);
+}
+
+torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x) {
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[0] = x.size(0);
+  return v.reshape(shape);
+}
+
+ScoreModelImpl::ScoreModelImpl(std::shared_ptr<ScoreNetworkImpl> network, Parametrisation param,
+                               double input_sigma_data)
+    : network_(register_module("net", std::move(network))), param_(param), input_sigma_data_(input_sigma_data) {}
+
+torch::Tensor ScoreModelImpl::score(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std) {
+  torch::Tensor m = mean_coef.to(x.dtype()), s = std.to(x.dtype());
+  torch::Tensor sigma = s / m;
+  torch::Tensor x_hat = x / per_sample(m, x);
+  if (input_sigma_data_ > 0) x_hat = x_hat * per_sample(torch::rsqrt(sigma * sigma + input_sigma_data_ * input_sigma_data_), x);
+  torch::Tensor out = network_->forward(x_hat, torch::log(sigma));
+  switch (param_) {
+    case Parametrisation::Score: return out / per_sample(s, x);
+    case Parametrisation::Eps: return -out / per_sample(s, x);
+    case Parametrisation::Raw: return out;
+  }
+  return out;
+}
+
+void register_builtins(Registry<ModelFactory>& r) {
+  r.add("mlp", [](const ModelOptions& o, int64_t dim, at::Generator& gen) -> std::shared_ptr<ScoreNetworkImpl> {
+    return std::make_shared<MlpNetworkImpl>(o, dim, gen);
+  }, "multi-layer perceptron on flat inputs");
+}
+
+const Registry<ModelFactory>& models() {
+  static const Registry<ModelFactory> registry = [] {
+    Registry<ModelFactory> r("model");
+    register_builtins(r);
+    return r;
+  }();
+  return registry;
+}
+
+void bind(Schema& s, ModelOptions& o) {
+  s.add("model.name", &o.name, "network").one_of(models().names());
+  s.add("model.width", &o.width, "hidden width").at_least(1);
+  s.add("model.depth", &o.depth, "hidden layers").at_least(1);
+  s.add("model.activation", &o.activation, "activation").one_of({"gelu", "relu", "silu", "softplus", "tanh"});
+  s.add("model.param", &o.param, "output parametrisation").one_of({"eps", "raw", "score"});
+  s.add("model.embedding", &o.embedding, "noise-level conditioning").one_of({"fourier", "log-sigma"});
+  s.add("model.fourier_features", &o.fourier_features, "Fourier frequencies (2x features)").at_least(1);
+  s.add("model.fourier_scale", &o.fourier_scale, "std of the Fourier frequencies").positive();
+  s.add("model.input_scaling", &o.input_scaling, "scale inputs by 1/sqrt(sigma_data^2 + sigma^2)");
+  s.add("model.sigma_data", &o.sigma_data, "data std for input scaling; 0 = estimate from data").non_negative();
+}
+
+ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
+  require(!o.input_scaling || o.sigma_data > 0, "model.sigma_data must be > 0 when model.input_scaling is on");
+  auto network = models().get(o.name)(o, dim, gen);
+  return ScoreModel(network, parse_parametrisation(o.param), o.input_scaling ? o.sigma_data : 0.0);
+}
+
+ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process) {
+  return [model, process](const torch::Tensor& x, const torch::Tensor& t) mutable {
+    return model->score(x, process->mean_coef(t), process->std(t));
+  };
+}
+
+}  // namespace scorediff

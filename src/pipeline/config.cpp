@@ -1,0 +1,94 @@
+#include "scorediff/pipeline/config.hpp"
+
+#include <filesystem>
+
+#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/pipeline/presets.hpp"
+
+namespace scorediff {
+namespace {
+
+void bind(Schema& s, RunOptions& o) {
+  s.add("run.name", &o.name, "run name (the default output directory is runs/<name>)");
+  s.add("run.seed", &o.seed, "seed for every random draw").non_negative();
+  s.add("run.threads", &o.threads, "intra-op threads").at_least(1);
+  s.add("run.device", &o.device, "cpu, cuda or cuda:N");
+}
+
+void bind(Schema& s, SampleOptions& o) {
+  s.add("sample.sampler", &o.sampler, "sampler").one_of(samplers().names());
+  s.add("sample.n", &o.n, "number of samples").at_least(1);
+  s.add("sample.eps", &o.eps, "ald: step size at the smallest level").positive();
+  s.add("sample.steps_per_level", &o.steps_per_level, "ald: steps per noise level").at_least(1);
+  s.add("sample.step_size", &o.step_size, "langevin: step size").positive();
+  s.add("sample.steps", &o.steps, "langevin: steps").at_least(0);
+  s.add("sample.denoise", &o.denoise, "finish with a Tweedie denoising step");
+  s.add("sample.use_ema", &o.use_ema, "sample with the EMA weights");
+  s.add("sample.init", &o.init, "initial state").one_of({"prior", "uniform"});
+  s.add("sample.init_low", &o.init_low, "uniform init: lower bound");
+  s.add("sample.init_high", &o.init_high, "uniform init: upper bound");
+}
+
+}  // namespace
+
+Schema Config::schema() {
+  Schema s;
+  bind(s, run);
+  scorediff::bind(s, data);
+  scorediff::bind(s, process);
+  scorediff::bind(s, model);
+  scorediff::bind(s, objective);
+  scorediff::bind(s, train);
+  bind(s, sample);
+  return s;
+}
+
+void Config::validate() {
+  schema().check();
+  resolve(data);
+  scorediff::validate(process);
+  require(sample.init_low < sample.init_high, "sample.init_low ({}) must be smaller than sample.init_high ({})",
+          sample.init_low, sample.init_high);
+  scorediff::validate(objective, *make_process(process));
+}
+
+std::string Config::to_toml() { return schema().to_toml(); }
+
+Config config_from_toml(const std::string& text, const std::string& origin, const std::vector<std::string>& assignments) {
+  Config config;
+  Schema schema = config.schema();
+  schema.load_string(text, origin);
+  for (const auto& a : assignments) schema.set(a);
+  config.validate();
+  return config;
+}
+
+Config load_config(const std::string& name_or_path, const std::vector<std::string>& assignments) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(name_or_path, ec)) {
+    Config config;
+    Schema schema = config.schema();
+    schema.load_file(name_or_path);
+    for (const auto& a : assignments) schema.set(a);
+    config.validate();
+    return config;
+  }
+  auto names = preset_names();
+  if (std::find(names.begin(), names.end(), name_or_path) == names.end())
+    fail("config '{}' is neither a file nor a preset; presets: {}", name_or_path, join_names(names));
+  return config_from_toml(preset_text(name_or_path), "preset " + name_or_path, assignments);
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> out;
+  for (const auto& p : embedded_presets()) out.push_back(p.name);
+  return out;
+}
+
+const std::string& preset_text(const std::string& name) {
+  for (const auto& p : embedded_presets())
+    if (p.name == name) return p.text;
+  fail("unknown preset '{}'; valid: {}", name, join_names(preset_names()));
+}
+
+}  // namespace scorediff

@@ -1,0 +1,51 @@
+#include "scorediff/pipeline/evaluation.hpp"
+
+#include <torch/torch.h>
+
+#include "scorediff/core/rng.hpp"
+#include "scorediff/metrics/metrics.hpp"
+
+namespace scorediff {
+
+nlohmann::json SampleMetrics::to_json() const {
+  nlohmann::json j = {{"n", n},
+                      {"nan_count", nan_count},
+                      {"swd", swd},
+                      {"swd_data_vs_data", swd_data_vs_data},
+                      {"max_radius_ratio", max_radius_ratio}};
+  if (!mode_weights.empty()) {
+    j["mode_weights"] = mode_weights;
+    j["true_weights"] = true_weights;
+  }
+  return j;
+}
+
+SampleMetrics evaluate_samples(const ToyDataset& dataset, const torch::Tensor& samples, uint64_t seed,
+                               int64_t projections) {
+  require(samples.dim() == 2 && samples.size(1) == dataset.dim(), "samples of shape [{}] do not match the data dimension {}",
+          fmt::join(samples.sizes(), ", "), dataset.dim());
+  SampleMetrics m;
+  torch::Tensor x = samples.to(torch::kCPU, torch::kFloat32);
+  m.n = x.size(0);
+  m.nan_count = count_non_finite(x);
+  torch::Tensor finite = x.index({torch::isfinite(x).all(1)});
+  at::Generator gen = make_generator(derive_seed(seed, "eval"));
+  torch::Tensor reference = dataset.sample(m.n, gen), second = dataset.sample(m.n, gen);
+  if (finite.size(0) > 0) {
+    at::Generator proj = make_generator(derive_seed(seed, "swd"));
+    m.swd = sliced_wasserstein(finite, reference, projections, proj);
+    m.max_radius_ratio = (finite.norm(2, 1).max() / reference.norm(2, 1).max()).item<double>();
+  } else {
+    m.swd = m.max_radius_ratio = std::numeric_limits<double>::infinity();
+  }
+  at::Generator proj = make_generator(derive_seed(seed, "swd"));
+  m.swd_data_vs_data = sliced_wasserstein(second, reference, projections, proj);
+  if (const GaussianMixture* mixture = dataset.mixture(); mixture != nullptr && mixture->components() <= 64) {
+    m.mode_weights = mode_weights(x, mixture->means());
+    torch::Tensor w = mixture->weights();
+    for (int64_t k = 0; k < w.size(0); ++k) m.true_weights.push_back(w[k].item<double>());
+  }
+  return m;
+}
+
+}  // namespace scorediff

@@ -1,0 +1,83 @@
+#include "scorediff/pipeline/run_report.hpp"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "scorediff/core/rng.hpp"
+#include "scorediff/io/files.hpp"
+#include "scorediff/io/npy.hpp"
+#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/plot/figures.hpp"
+
+namespace scorediff {
+
+std::vector<double> level_sigmas(const ObjectiveOptions& objective, const NoiseProcess& process) {
+  if (objective.sigma_sampling == "single") return {objective.sigma};
+  if (objective.sigma_sampling == "ladder") return process.levels();
+  int64_t bins = level_count(objective, process);
+  double lo = std::log(process.sigma_min()), hi = std::log(process.sigma_max());
+  std::vector<double> out;
+  for (int64_t b = 0; b < bins; ++b) out.push_back(std::exp(hi - (b + 0.5) * (hi - lo) / bins));
+  return out;
+}
+
+RunSummary finish_run(TrainedRun& run, const std::filesystem::path& out_dir, bool quiet, Report& report) {
+  Config& c = run.config;
+  const Prepared& p = run.prepared;
+  RunSummary summary;
+  ScoreModel& model = c.sample.use_ema ? run.ema_model : run.model;
+  ScoreFn score = model_score_fn(model, p.process);
+  at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(c.run.seed), "sample"), p.train_data.device());
+  auto start = std::chrono::steady_clock::now();
+  SampleResult result = run_sampler(c.sample, score, *p.process, p.train_data.size(1), gen, quiet, true);
+  summary.sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.nfe = result.nfe;
+  torch::Tensor samples = result.samples.to(torch::kCPU);
+  write_npy(out_dir / "samples.npy", samples);
+  summary.metrics = evaluate_samples(*p.dataset, samples, static_cast<uint64_t>(c.run.seed));
+
+  nlohmann::json metrics = summary.metrics.to_json();
+  metrics["nfe"] = summary.nfe;
+  metrics["train_seconds"] = run.seconds;
+  metrics["sample_seconds"] = summary.sample_seconds;
+  metrics["steps"] = c.train.steps;
+  write_file_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
+
+  report.paragraph(fmt::format("Dataset `{}`, process `{}` (σ {} → {}), objective `{}` ({}, λ = {}), {} steps in {:.1f} s; "
+                               "sampler `{}` with {} weights, {} NFE.",
+                               c.data.name, c.process.name, num(c.process.sigma_max), num(c.process.sigma_min),
+                               c.objective.name, c.objective.sigma_sampling, c.objective.weighting, c.train.steps,
+                               run.seconds, c.sample.sampler, c.sample.use_ema ? "EMA" : "raw", summary.nfe));
+  std::vector<std::vector<std::string>> rows = {
+      {"SWD (samples vs data)", num(summary.metrics.swd)},
+      {"SWD (data vs data, same n)", num(summary.metrics.swd_data_vs_data)},
+      {"NaN samples", std::to_string(summary.metrics.nan_count)},
+      {"max radius ratio", num(summary.metrics.max_radius_ratio)}};
+  if (!summary.metrics.mode_weights.empty())
+    rows.push_back({"mode weights (true)", fmt::format("{:.3f} ({:.3f})", fmt::join(summary.metrics.mode_weights, "/"),
+                                                       fmt::join(summary.metrics.true_weights, "/"))});
+  report.table({"metric", "value"}, rows);
+
+  std::vector<double> sigmas = level_sigmas(c.objective, *p.process);
+  plot_loss_curves(out_dir / "loss.png", run.log, sigmas, c.run.name);
+  report.image("loss.png", "Training loss, total and per noise level");
+  if (p.train_data.size(1) == 2) {
+    torch::Tensor data = p.train_data.to(torch::kCPU);
+    plot_samples_vs_data(out_dir / "samples.png", data, samples, fmt::format("samples ({}, {} NFE)", c.sample.sampler, summary.nfe));
+    report.image("samples.png", "Training data (left) and samples (right)");
+    if (!result.trajectory.empty()) {
+      plot_snapshots(out_dir / "snapshots.png", result, data);
+      report.image("snapshots.png", "Sampler state at the end of each noise level");
+    }
+    Range range = bounding_range({data});
+    std::vector<ScoreFieldSpec> fields;
+    for (double s : {p.process->sigma_max() / 4, std::sqrt(p.process->sigma_min() * p.process->sigma_max()) / 2, p.process->sigma_min() * 10})
+      fields.push_back({fmt::format("learned score, #gs = {:.3g}", s), score, s, {}, data});
+    plot_score_fields(out_dir / "score_field.png", *p.process, range, fields);
+    report.image("score_field.png", "Learned score field at three noise levels over the data");
+  }
+  return summary;
+}
+
+}  // namespace scorediff

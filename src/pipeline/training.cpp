@@ -1,0 +1,190 @@
+#include "scorediff/pipeline/training.hpp"
+
+#include <torch/torch.h>
+
+#include "scorediff/core/progress.hpp"
+#include "scorediff/core/rng.hpp"
+#include "scorediff/core/runtime.hpp"
+#include "scorediff/io/files.hpp"
+#include "scorediff/io/jsonl.hpp"
+#include "scorediff/io/safetensors.hpp"
+
+namespace scorediff {
+namespace {
+
+constexpr const char* kFormat = "scorediff-checkpoint/1";
+
+// Keys a resumed run may change: they do not alter the loss sequence's definition.
+bool may_differ_on_resume(const std::string& key) {
+  return key == "train.steps" || key == "train.ckpt_every" || key == "train.log_every" || key == "run.threads" ||
+         key == "run.device" || key == "run.name" || key.rfind("sample.", 0) == 0;
+}
+
+void write_checkpoint(const std::filesystem::path& path, const Trainer& trainer, Config& config) {
+  TensorFile file = trainer.state();
+  file.metadata["format"] = kFormat;
+  file.metadata["config"] = config.to_toml();
+  file.metadata["step"] = std::to_string(trainer.steps_done());
+  file.metadata["scorediff_version"] = SCOREDIFF_VERSION;
+  write_safetensors(path, file);
+}
+
+Config checkpoint_config(const TensorFile& file, const std::filesystem::path& path) {
+  auto it = file.metadata.find("config");
+  if (file.metadata.count("format") == 0 || it == file.metadata.end())
+    fail("'{}' is not a scorediff checkpoint (no config in its metadata)", path.string());
+  return config_from_toml(it->second, path.string() + " (stored config)");
+}
+
+void check_resume_compatible(Config stored, Config requested, const std::filesystem::path& path) {
+  Schema a = stored.schema(), b = requested.schema();
+  std::vector<std::string> changed;
+  for (const auto& section : a.sections())
+    for (const auto& key : a.keys_in(section)) {
+      std::string full = section + "." + key;
+      if (!may_differ_on_resume(full) && a.find(full)->value_text() != b.find(full)->value_text()) changed.push_back(full);
+    }
+  if (!changed.empty())
+    fail("cannot resume from '{}': the configuration differs in {} (only train.steps, logging, threads and device may change)",
+         path.string(), join_names(changed));
+}
+
+}  // namespace
+
+Prepared prepare(Config& config) {
+  set_threads(static_cast<int>(config.run.threads));
+  c10::Device device = parse_device(config.run.device);
+  Prepared p;
+  p.dataset = make_dataset(config.data);
+  p.process = make_process(config.process);
+  at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "data"));
+  p.train_data = p.dataset->sample(config.data.n_train, gen);
+  if (config.model.sigma_data == 0.0) {
+    torch::Tensor centred = p.train_data - p.train_data.mean(0, true);
+    config.model.sigma_data = std::sqrt(centred.pow(2).mean().item<double>());
+  }
+  p.train_data = p.train_data.to(device);
+  return p;
+}
+
+TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const TrainRunOptions& options) {
+  TrainedRun run;
+  run.prepared = prepare(config);
+  const Prepared& p = run.prepared;
+  c10::Device device = p.train_data.device();
+  const auto seed = static_cast<uint64_t>(config.run.seed);
+  const int64_t dim = p.train_data.size(1);
+  ensure_output_dir(out_dir / "ckpt");
+  const auto last_path = out_dir / "last.safetensors";
+
+  std::optional<TensorFile> resume_state;
+  if (options.resume) {
+    std::error_code ec;
+    if (!std::filesystem::exists(last_path, ec)) fail("cannot resume: '{}' not found", last_path.string());
+    resume_state = read_safetensors(last_path);
+    Config stored = checkpoint_config(*resume_state, last_path);
+    check_resume_compatible(stored, config, last_path);
+    config.model.sigma_data = stored.model.sigma_data;
+  }
+
+  at::Generator init_gen = make_generator(derive_seed(seed, "init"));
+  ScoreModel model = make_model(config.model, dim, init_gen);
+  model->to(device);
+  Objective objective = make_objective(config.objective);
+  int64_t levels = level_count(config.objective, *p.process);
+  Trainer trainer(model, p.process, objective, levels, p.train_data, config.train, seed);
+  if (resume_state) trainer.restore(*resume_state);
+  write_file_atomic(out_dir / "config.toml", config.to_toml());
+
+  JsonlWriter log(out_dir / "train.jsonl", options.resume, trainer.steps_done());
+  const TrainOptions& t = config.train;
+  Progress progress("train", t.steps, "step", options.quiet);
+  double window_loss = 0, window_grad = 0;
+  int64_t window_steps = 0, skipped = 0;
+  torch::Tensor level_sum = torch::zeros({levels}, torch::kFloat64), level_count = torch::zeros({levels}, torch::kInt64);
+  auto window_start = std::chrono::steady_clock::now();
+  auto started = window_start;
+  const int64_t first_step = trainer.steps_done();
+  while (trainer.steps_done() < t.steps) {
+    StepStats stats = trainer.step();
+    const int64_t step = trainer.steps_done();
+    if (stats.skipped) {
+      ++skipped;
+    } else {
+      window_loss += stats.loss;
+      window_grad += stats.grad_norm;
+      ++window_steps;
+      level_sum += stats.level_loss_sum;
+      level_count += stats.level_count;
+    }
+    if (step % t.log_every == 0 || step == t.steps) {
+      auto now = std::chrono::steady_clock::now();
+      double seconds = std::chrono::duration<double>(now - window_start).count();
+      int64_t in_window = step % t.log_every == 0 ? t.log_every : step % t.log_every;
+      nlohmann::json per_level = nlohmann::json::array();
+      for (int64_t l = 0; l < levels; ++l) {
+        int64_t c = level_count[l].item<int64_t>();
+        per_level.push_back(c > 0 ? nlohmann::json(level_sum[l].item<double>() / c) : nlohmann::json(nullptr));
+      }
+      nlohmann::json record = {{"step", step},
+                               {"loss", window_steps > 0 ? window_loss / window_steps : NAN},
+                               {"loss_per_level", per_level},
+                               {"lr", stats.lr},
+                               {"grad_norm", window_steps > 0 ? window_grad / window_steps : NAN},
+                               {"skipped", skipped},
+                               {"steps_per_s", seconds > 0 ? in_window / seconds : 0.0}};
+      log.write(record);
+      run.log.push_back(record);
+      progress.update(step, fmt::format("loss {:.4g}", window_steps > 0 ? window_loss / window_steps : NAN));
+      window_loss = window_grad = 0;
+      window_steps = skipped = 0;
+      level_sum.zero_();
+      level_count.zero_();
+      window_start = now;
+    }
+    if (t.ckpt_every > 0 && step % t.ckpt_every == 0 && step != t.steps) {
+      write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", step), trainer, config);
+      write_checkpoint(last_path, trainer, config);
+    }
+  }
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  progress.finish(fmt::format("{} steps", trainer.steps_done() - first_step));
+  write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", trainer.steps_done()), trainer, config);
+  write_checkpoint(last_path, trainer, config);
+
+  run.model = model;
+  at::Generator unused = make_generator(0);
+  run.ema_model = make_model(config.model, dim, unused);
+  run.ema_model->to(device);
+  trainer.copy_ema_to(run.ema_model);
+  run.model->eval();
+  run.ema_model->eval();
+  run.config = config;
+  return run;
+}
+
+LoadedModel load_trained(const std::filesystem::path& checkpoint, bool ema) {
+  TensorFile file = read_safetensors(checkpoint);
+  LoadedModel out;
+  out.config = checkpoint_config(file, checkpoint);
+  out.prepared = prepare(out.config);
+  at::Generator unused = make_generator(0);
+  out.model = make_model(out.config.model, out.prepared.train_data.size(1), unused);
+  const std::string origin = "checkpoint '" + checkpoint.string() + "'";
+  load_module(*out.model, file, "model.", origin);
+  if (ema) {
+    torch::NoGradGuard no_grad;
+    for (auto& item : out.model->named_parameters()) {
+      std::string key = "ema." + item.key();
+      if (!file.contains(key)) fail("{} has no EMA weights ('{}'); use --raw", origin, key);
+      if (file.at(key).sizes() != item.value().sizes()) fail("{}: tensor '{}' has the wrong shape", origin, key);
+      item.value().copy_(file.at(key));
+    }
+  }
+  out.model->to(out.prepared.train_data.device());
+  out.model->eval();
+  out.step = std::stoll(file.metadata.count("step") ? file.metadata.at("step") : "0");
+  return out;
+}
+
+}  // namespace scorediff

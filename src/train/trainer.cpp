@@ -1,0 +1,174 @@
+#include "scorediff/train/trainer.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "scorediff/core/rng.hpp"
+
+namespace scorediff {
+namespace {
+
+constexpr int64_t kMaxConsecutiveSkips = 10;
+
+}  // namespace
+
+void bind(Schema& s, TrainOptions& o) {
+  s.add("train.steps", &o.steps, "optimisation steps").at_least(0);
+  s.add("train.batch", &o.batch, "batch size").at_least(1);
+  s.add("train.lr", &o.lr, "peak learning rate").positive();
+  s.add("train.warmup", &o.warmup, "linear warm-up steps").at_least(0);
+  s.add("train.grad_clip", &o.grad_clip, "max gradient norm, 0 = off").non_negative();
+  s.add("train.ema_decay", &o.ema_decay, "EMA decay").in_range(0.0, 1.0);
+  s.add("train.beta1", &o.beta1, "Adam beta1").in_range(0.0, 1.0);
+  s.add("train.beta2", &o.beta2, "Adam beta2").in_range(0.0, 1.0);
+  s.add("train.adam_eps", &o.adam_eps, "Adam epsilon").positive();
+  s.add("train.weight_decay", &o.weight_decay, "decoupled weight decay (AdamW)").non_negative();
+  s.add("train.log_every", &o.log_every, "steps per train.jsonl line").at_least(1);
+  s.add("train.ckpt_every", &o.ckpt_every, "steps per checkpoint, 0 = only at the end").at_least(0);
+}
+
+static std::vector<torch::Tensor> parameters_of(torch::nn::Module& m, std::vector<std::string>* names) {
+  std::vector<torch::Tensor> out;
+  for (const auto& item : m.named_parameters()) {
+    if (names != nullptr) names->push_back(item.key());
+    out.push_back(item.value());
+  }
+  return out;
+}
+
+Trainer::Trainer(ScoreModel model, std::shared_ptr<const NoiseProcess> process, Objective objective, int64_t levels,
+                 torch::Tensor data, const TrainOptions& options, uint64_t seed)
+    : model_(std::move(model)),
+      process_(std::move(process)),
+      objective_(std::move(objective)),
+      levels_(levels),
+      data_(std::move(data)),
+      options_(options),
+      params_(parameters_of(*model_, &param_names_)),
+      adam_(params_, AdamOptions{options.beta1, options.beta2, options.adam_eps, options.weight_decay}),
+      ema_(params_, options.ema_decay),
+      gen_(make_generator(derive_seed(seed, "train"), data_.device())) {
+  require(data_.dim() >= 2 && data_.size(0) > 0, "training data must be a non-empty [N, ...] tensor");
+  for (auto& p : params_) p.mutable_grad() = torch::zeros_like(p);
+}
+
+StepStats Trainer::step() {
+  model_->train();
+  StepStats stats;
+  stats.lr = options_.lr * (options_.warmup > 0 ? std::min(1.0, static_cast<double>(step_ + 1) / options_.warmup) : 1.0);
+  torch::Tensor index = torch::randint(0, data_.size(0), {options_.batch}, gen_, torch::TensorOptions().dtype(torch::kInt64).device(data_.device()));
+  torch::Tensor batch = data_.index_select(0, index);
+  ScoreFn score = model_score_fn(model_, process_);
+  LossTerms terms = objective_(score, *process_, batch, gen_);
+  torch::Tensor loss = terms.loss.mean();
+
+  adam_.zero_grad();
+  loss.backward();
+  double max_norm = options_.grad_clip > 0 ? options_.grad_clip : std::numeric_limits<double>::infinity();
+  stats.grad_norm = torch::nn::utils::clip_grad_norm_(params_, max_norm);
+  stats.loss = loss.item<double>();
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor per = terms.loss.detach().to(torch::kCPU, torch::kFloat64);
+    torch::Tensor level = terms.level.to(torch::kCPU);
+    stats.level_loss_sum = torch::bincount(level, per, levels_);
+    stats.level_count = torch::bincount(level, {}, levels_);
+  }
+  ++step_;
+  if (!std::isfinite(stats.loss) || !std::isfinite(stats.grad_norm)) {
+    stats.skipped = true;
+    if (++consecutive_skips_ >= kMaxConsecutiveSkips)
+      fail("training diverged: non-finite loss or gradient for {} consecutive steps (at step {}); lower train.lr or "
+           "set train.grad_clip",
+           kMaxConsecutiveSkips, step_);
+    return stats;
+  }
+  consecutive_skips_ = 0;
+  adam_.step(stats.lr);
+  ema_.update(params_, step_);
+  return stats;
+}
+
+TensorFile Trainer::state() const {
+  TensorFile file;
+  for (const auto& item : model_->named_parameters()) file.tensors.emplace_back("model." + item.key(), item.value());
+  for (const auto& item : model_->named_buffers()) file.tensors.emplace_back("model." + item.key(), item.value());
+  for (size_t i = 0; i < params_.size(); ++i) file.tensors.emplace_back("ema." + param_names_[i], ema_.shadow()[i]);
+  auto& adam = const_cast<Adam&>(adam_);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    file.tensors.emplace_back("optim.exp_avg." + param_names_[i], adam.exp_avg()[i]);
+    file.tensors.emplace_back("optim.exp_avg_sq." + param_names_[i], adam.exp_avg_sq()[i]);
+  }
+  file.tensors.emplace_back("optim.steps", torch::tensor({adam.steps()}, torch::kInt64));
+  file.tensors.emplace_back("train.step", torch::tensor({step_}, torch::kInt64));
+  file.tensors.emplace_back("train.consecutive_skips", torch::tensor({consecutive_skips_}, torch::kInt64));
+  at::Generator gen = gen_;
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  file.tensors.emplace_back("rng.train", gen.get_state());
+  return file;
+}
+
+void Trainer::restore(const TensorFile& file) {
+  const std::string origin = "checkpoint";
+  load_module(*model_, file, "model.", origin);
+  torch::NoGradGuard no_grad;
+  auto copy = [&](const std::string& name, torch::Tensor& target) {
+    if (!file.contains(name)) fail("{} has no tensor '{}'", origin, name);
+    const torch::Tensor& source = file.at(name);
+    if (source.sizes() != target.sizes())
+      fail("{}: tensor '{}' has shape [{}], expected [{}]", origin, name, fmt::join(source.sizes(), ", "),
+           fmt::join(target.sizes(), ", "));
+    target.copy_(source);
+  };
+  for (size_t i = 0; i < params_.size(); ++i) {
+    copy("ema." + param_names_[i], ema_.shadow()[i]);
+    copy("optim.exp_avg." + param_names_[i], adam_.exp_avg()[i]);
+    copy("optim.exp_avg_sq." + param_names_[i], adam_.exp_avg_sq()[i]);
+  }
+  auto scalar = [&](const std::string& name) {
+    if (!file.contains(name)) fail("{} has no tensor '{}'", origin, name);
+    return file.at(name).item<int64_t>();
+  };
+  adam_.set_steps(scalar("optim.steps"));
+  step_ = scalar("train.step");
+  consecutive_skips_ = scalar("train.consecutive_skips");
+  if (!file.contains("rng.train")) fail("{} has no tensor 'rng.train'", origin);
+  std::lock_guard<std::mutex> lock(gen_.mutex());
+  try {
+    gen_.set_state(file.at("rng.train"));
+  } catch (const c10::Error&) {
+    fail("{}: tensor 'rng.train' is not a valid generator state", origin);
+  }
+}
+
+void Trainer::copy_ema_to(ScoreModel& target) const {
+  torch::NoGradGuard no_grad;
+  auto params = target->named_parameters();
+  require(params.size() == params_.size(), "EMA copy into a model of a different architecture");
+  for (size_t i = 0; i < params_.size(); ++i) params[param_names_[i]].copy_(ema_.shadow()[i]);
+  auto source = model_->named_buffers();
+  for (auto& item : target->named_buffers()) item.value().copy_(source[item.key()]);
+}
+
+void load_module(torch::nn::Module& module, const TensorFile& file, const std::string& prefix, const std::string& origin) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> expected;
+  auto load = [&](const std::string& name, torch::Tensor& target) {
+    std::string key = prefix + name;
+    expected.push_back(key);
+    if (!file.contains(key)) fail("{} does not match the model: missing tensor '{}'", origin, key);
+    const torch::Tensor& source = file.at(key);
+    if (source.sizes() != target.sizes())
+      fail("{} does not match the model: tensor '{}' has shape [{}], the model expects [{}]", origin, key,
+           fmt::join(source.sizes(), ", "), fmt::join(target.sizes(), ", "));
+    target.copy_(source);
+  };
+  for (auto& item : module.named_parameters()) load(item.key(), item.value());
+  for (auto& item : module.named_buffers()) load(item.key(), item.value());
+  for (const auto& [name, tensor] : file.tensors)
+    if (name.compare(0, prefix.size(), prefix) == 0 && std::find(expected.begin(), expected.end(), name) == expected.end())
+      fail("{} does not match the model: unexpected tensor '{}'", origin, name);
+}
+
+}  // namespace scorediff
