@@ -6,6 +6,7 @@
 #include "cli/common.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/npy.hpp"
+#include "scorediff/models/analytic.hpp"
 #include "scorediff/pipeline/sampling.hpp"
 #include "scorediff/pipeline/training.hpp"
 
@@ -13,32 +14,50 @@ namespace scorediff::cli {
 
 void add_sample_command(CLI::App& app) {
   struct Args {
-    std::string ckpt, out = "samples.npy", sampler;
+    std::string ckpt, config, out = "samples.npy", sampler;
     std::vector<std::string> sets;
     int64_t n = -1, seed = -1;
     bool raw = false, quiet = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("sample", "Sample from a trained checkpoint; writes .npy and reports NFE");
-  cmd->add_option("--ckpt", args->ckpt, "checkpoint (.safetensors)")->required();
+  auto* ckpt = cmd->add_option("--ckpt", args->ckpt, "checkpoint (.safetensors)");
+  auto* analytic = cmd->add_option("--analytic", args->config,
+                                   "no model: the exact score of this config's mixture dataset (preset or TOML file)");
+  ckpt->excludes(analytic);
   cmd->add_option("-o,--out", args->out, "output .npy")->capture_default_str();
   cmd->add_option("--sampler", args->sampler, "sampler (" + join_names(samplers().names()) + "); default from the checkpoint's config");
   cmd->add_option("-n,--n", args->n, "number of samples (sample.n)");
   cmd->add_option("--seed", args->seed, "sampling seed (default: the run's seed)");
-  cmd->add_option("-s,--set", args->sets, "override a [sample] key, e.g. --set sample.eps=1e-5");
+  cmd->add_option("-s,--set", args->sets, "override a [sample] key, e.g. --set sample.eps=1e-5 (any key with --analytic)");
   cmd->add_flag("--raw", args->raw, "use the raw weights instead of the EMA");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
   cmd->callback([args] {
-    LoadedModel loaded = load_trained(args->ckpt, !args->raw);
-    Schema schema = loaded.config.schema();
-    for (const auto& s : args->sets) {
-      require(s.rfind("sample.", 0) == 0, "sample --set accepts [sample] keys only, got '{}'", s);
-      schema.set(s);
+    require(!args->ckpt.empty() || !args->config.empty(), "sample needs --ckpt or --analytic");
+    std::vector<std::string> sets = args->sets;
+    if (!args->sampler.empty()) sets.push_back("sample.sampler=" + args->sampler);
+    if (args->n >= 0) sets.push_back(fmt::format("sample.n={}", args->n));
+    if (args->seed >= 0) sets.push_back(fmt::format("run.seed={}", args->seed));
+    LoadedModel loaded;
+    ScoreFn score;
+    if (!args->config.empty()) {
+      loaded.config = load_config(args->config, sets);
+      loaded.prepared = prepare(loaded.config);
+      const auto& dataset = loaded.prepared.dataset;
+      require(dataset->mixture() != nullptr, "--analytic needs a mixture dataset (mog2, 8gaussians, mixture, circle), not '{}'",
+              loaded.config.data.name);
+      score = mixture_score_fn(std::shared_ptr<const GaussianMixture>(dataset, dataset->mixture()), loaded.prepared.process);
+    } else {
+      loaded = load_trained(args->ckpt, !args->raw);
+      Schema schema = loaded.config.schema();
+      for (const auto& s : sets) {
+        require(s.rfind("sample.", 0) == 0 || s.rfind("run.seed", 0) == 0,
+                "sample --set accepts [sample] keys only, got '{}'", s);
+        schema.set(s);
+      }
+      loaded.config.validate();
+      score = model_score_fn(loaded.model, loaded.prepared.process);
     }
-    if (!args->sampler.empty()) schema.set("sample.sampler=" + args->sampler);
-    if (args->n >= 0) schema.set(fmt::format("sample.n={}", args->n));
-    if (args->seed >= 0) schema.set(fmt::format("run.seed={}", args->seed));
-    loaded.config.validate();
     const Prepared& p = loaded.prepared;
     // Check the output can be written before spending time sampling.
     std::filesystem::path out(args->out);
@@ -47,8 +66,7 @@ void add_sample_command(CLI::App& app) {
     at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(loaded.config.run.seed), "sample"),
                                        p.train_data.device());
     auto start = std::chrono::steady_clock::now();
-    SampleResult result = run_sampler(loaded.config.sample, model_score_fn(loaded.model, p.process), *p.process,
-                                      p.train_data.size(1), gen, args->quiet);
+    SampleResult result = run_sampler(loaded.config.sample, score, *p.process, p.train_data.size(1), gen, args->quiet);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     write_npy(out, result.samples.to(torch::kCPU));
     fmt::print("{}\n", nlohmann::json({{"samples", out.string()},
@@ -56,7 +74,7 @@ void add_sample_command(CLI::App& app) {
                                         {"sampler", loaded.config.sample.sampler},
                                         {"nfe", result.nfe},
                                         {"seconds", seconds},
-                                        {"weights", args->raw ? "raw" : "ema"},
+                                        {"score", !args->config.empty() ? "analytic" : args->raw ? "raw" : "ema"},
                                         {"step", loaded.step}})
                            .dump());
   });

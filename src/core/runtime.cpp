@@ -1,6 +1,7 @@
 #include "scorediff/core/runtime.hpp"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <torch/cuda.h>
 
 #include "scorediff/core/error.hpp"
@@ -10,6 +11,11 @@ namespace scorediff {
 void set_threads(int threads) {
   require(threads >= 1, "threads must be >= 1, got {}", threads);
   at::set_num_threads(threads);
+  // Debian's LibTorch reaches OpenBLAS through the generic libblas.so.3, so at::set_num_threads does not
+  // reach OpenBLAS' own pool, which then spins up one thread per core on top of ours (measured: 25%
+  // slower training on 2 cores). Set it directly when OpenBLAS is the BLAS.
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(threads);
 }
 
 c10::Device parse_device(const std::string& name) {

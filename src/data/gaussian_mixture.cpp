@@ -61,31 +61,38 @@ torch::Tensor GaussianMixture::evaluate(const torch::Tensor& x, const torch::Ten
   return log_comp;
 }
 
-torch::Tensor GaussianMixture::log_prob(const torch::Tensor& x, const torch::Tensor& mean_coef,
-                                        const torch::Tensor& std) const {
-  return torch::logsumexp(evaluate(x, mean_coef, std, nullptr), 1);
-}
-
-torch::Tensor GaussianMixture::score(const torch::Tensor& x, const torch::Tensor& mean_coef,
-                                     const torch::Tensor& std) const {
-  // Large mixtures (the circle reference has ~1000 components) are evaluated in chunks of points.
+// Large mixtures (the circle reference has 1024 components) are evaluated in chunks of points so the
+// [B, K, D] intermediates stay near 32 MB.
+template <class F>
+torch::Tensor GaussianMixture::chunked(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std,
+                                       F f) const {
   const int64_t chunk = std::max<int64_t>(1, (1 << 22) / (components() * dim()));
-  if (x.size(0) <= chunk) {
-    torch::Tensor out;
-    evaluate(x, mean_coef, std, &out);
-    return out;
-  }
+  if (x.size(0) <= chunk) return f(x, mean_coef, std);
   torch::Tensor m = mean_coef.to(x.options()).reshape({-1}), s = std.to(x.options()).reshape({-1});
   if (m.numel() == 1) m = m.expand({x.size(0)});
   if (s.numel() == 1) s = s.expand({x.size(0)});
   std::vector<torch::Tensor> parts;
   for (int64_t i = 0; i < x.size(0); i += chunk) {
     int64_t len = std::min(chunk, x.size(0) - i);
-    torch::Tensor out;
-    evaluate(x.narrow(0, i, len), m.narrow(0, i, len), s.narrow(0, i, len), &out);
-    parts.push_back(out);
+    parts.push_back(f(x.narrow(0, i, len), m.narrow(0, i, len), s.narrow(0, i, len)));
   }
   return torch::cat(parts);
+}
+
+torch::Tensor GaussianMixture::log_prob(const torch::Tensor& x, const torch::Tensor& mean_coef,
+                                        const torch::Tensor& std) const {
+  return chunked(x, mean_coef, std, [this](const torch::Tensor& xc, const torch::Tensor& m, const torch::Tensor& s) {
+    return torch::logsumexp(evaluate(xc, m, s, nullptr), 1);
+  });
+}
+
+torch::Tensor GaussianMixture::score(const torch::Tensor& x, const torch::Tensor& mean_coef,
+                                     const torch::Tensor& std) const {
+  return chunked(x, mean_coef, std, [this](const torch::Tensor& xc, const torch::Tensor& m, const torch::Tensor& s) {
+    torch::Tensor out;
+    evaluate(xc, m, s, &out);
+    return out;
+  });
 }
 
 torch::Tensor GaussianMixture::log_prob(const torch::Tensor& x) const {

@@ -57,9 +57,9 @@ nlohmann::json run_mog_mixing(const ExperimentContext& ctx) {
   ScoreFn analytic = mixture_score_fn(shared, p.process);
   ScoreFn trained = model_score_fn(run.ema_model, p.process);
   std::vector<Chain> chains = {{"langevin_analytic", "Langevin, exact score", {}, {}},
-                               {"ald_analytic", "annealed Langevin, exact score", {}, {}},
+                               {"ald_analytic", "ALD, exact score", {}, {}},
                                {"langevin_trained", "Langevin, trained model", {}, {}},
-                               {"ald_trained", "annealed Langevin, trained model", {}, {}}};
+                               {"ald_trained", "ALD, trained model", {}, {}}};
   for (size_t i = 0; i < chains.size(); ++i) {
     at::Generator gen = make_generator(derive_seed(seed, "sample-" + chains[i].key));
     const ScoreFn& score = i < 2 ? analytic : trained;
@@ -116,9 +116,8 @@ nlohmann::json run_mog_mixing(const ExperimentContext& ctx) {
                    "failure, reproduced. Annealing through large noise levels lets chains move between modes while "
                    "the landscape is smooth, which recovers the weights.");
   report.image("mixing.png", "Data, the four chain sets, and their mode weights");
-  report.image("train/loss.png", "Training loss of the trained model");
-  Report train_report("");
-  finish_run(run, ctx.out / "train", ctx.quiet, train_report);
+  plot_loss_curves(ctx.out / "loss.png", run.log, level_sigmas(config.objective, *p.process), "mog2");
+  report.image("loss.png", "Training loss of the trained model, total and per level");
   report.save(ctx.out / "report.md");
   write_metrics(ctx, metrics);
   return metrics;

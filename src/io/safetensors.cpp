@@ -95,7 +95,7 @@ void write_safetensors(const std::filesystem::path& path, const TensorFile& file
   out.commit();
 }
 
-TensorFile read_safetensors(const std::filesystem::path& path) {
+TensorFile read_safetensors(const std::filesystem::path& path, bool require_checksum) {
   const std::string p = path.string();
   std::string bytes = read_file(path, "checkpoint");
   if (bytes.size() < 8) fail("checkpoint '{}' is truncated ({} bytes)", p, bytes.size());
@@ -120,6 +120,8 @@ TensorFile read_safetensors(const std::filesystem::path& path) {
       for (const auto& [k, v] : header["__metadata__"].items()) out.metadata[k] = v.get<std::string>();
     }
     auto crc = out.metadata.find(kCrcKey);
+    if (crc == out.metadata.end() && require_checksum)
+      fail("checkpoint '{}' is corrupt or was not written by scorediff: its checksum is missing", p);
     if (crc != out.metadata.end() && crc->second != std::to_string(checksum(header, data, data_size)))
       fail("checkpoint '{}' is corrupt: checksum mismatch (truncated or modified file)", p);
 

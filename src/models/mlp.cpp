@@ -44,7 +44,7 @@ MlpNetworkImpl::MlpNetworkImpl(const ModelOptions& o, int64_t dim, at::Generator
   int64_t in = dim + cond;
   for (int64_t i = 0; i <= o.depth; ++i) {
     int64_t out = i == o.depth ? dim : o.width;
-    auto layer = register_module("layers." + std::to_string(i), torch::nn::Linear(in, out));
+    auto layer = register_module("layer" + std::to_string(i), torch::nn::Linear(in, out));
     // PyTorch's default Linear initialisation, U(±1/√fan_in), drawn from our generator.
     double bound = 1.0 / std::sqrt(static_cast<double>(in));
     torch::NoGradGuard no_grad;

@@ -72,7 +72,8 @@ RunSummary finish_run(TrainedRun& run, const std::filesystem::path& out_dir, boo
     }
     Range range = bounding_range({data});
     std::vector<ScoreFieldSpec> fields;
-    for (double s : {p.process->sigma_max() / 4, std::sqrt(p.process->sigma_min() * p.process->sigma_max()) / 2, p.process->sigma_min() * 10})
+    const double lo = p.process->sigma_min(), hi = p.process->sigma_max();
+    for (double s : {hi / 4, std::sqrt(lo * hi), lo * 5})
       fields.push_back({fmt::format("learned score, #gs = {:.3g}", s), score, s, {}, data});
     plot_score_fields(out_dir / "score_field.png", *p.process, range, fields);
     report.image("score_field.png", "Learned score field at three noise levels over the data");

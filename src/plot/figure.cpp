@@ -55,6 +55,7 @@ struct Figure::Impl {
   std::unique_ptr<plstream> owner = std::make_unique<plstream>();
   plstream& pls = *owner;
   int panels;
+  double char_scale = 0.85, left = 0.17;
   bool saved = false;
   explicit Impl(const std::filesystem::path& path, int panels) : file(path), panels(panels) {}
 
@@ -67,8 +68,8 @@ struct Figure::Impl {
     require(!saved, "figure already saved");
     require(panel >= 1 && panel <= panels, "figure has {} panels, asked for panel {}", panels, panel);
     pls.adv(panel);
-    pls.schr(0, 0.85);
-    pls.vpor(0.14, 0.95, 0.13, 0.9);
+    pls.schr(0, char_scale);
+    pls.vpor(left, 0.95, 0.13, 0.9);
     pls.wind(x0, x1, y0, y1);
     pls.col0(kBlack);
     pls.width(1.0);
@@ -112,11 +113,18 @@ Figure::Figure(std::filesystem::path path, int width, int height, int cols, int 
   pls.sdev("pngcairo");
   pls.sfnam(impl_->file.temp_path().c_str());
   pls.spage(90, 90, width, height, 0, 0);
+  pls.scmap0n(48);  // slots for legend colours beyond the default 16
   pls.scolbg(255, 255, 255);
   pls.init();
   pls.scol0(kBlack, 0, 0, 0);
   pls.scol0(kGrey, 160, 160, 160);
   pls.ssub(cols, rows);
+  // Small panels get smaller text and a wider left margin so axis labels stay inside the image.
+  int panel_width = width / std::max(cols, 1);
+  if (panel_width < 500) {
+    impl_->char_scale = 0.7;
+    impl_->left = 0.2;
+  }
 }
 
 Figure::~Figure() = default;
@@ -209,13 +217,19 @@ void Figure::field(int panel, const FieldPanel& f) {
     pls.ssym(0, 0.4);
     pls.poin(static_cast<PLINT>(x.size()), x.data(), y.data(), 17);
   }
-  // Arrows scaled so the longest spans one grid cell: direction everywhere, magnitude relative.
+  // Arrow length ∝ magnitude, scaled so the 80th-percentile arrow spans one grid cell; longer ones
+  // are capped at 1.5 cells so a few huge scores far from the data do not shrink the rest to dots.
   torch::Tensor v = f.field.to(torch::kCPU, torch::kFloat64).reshape({f.ny, f.nx, 2});
   torch::Tensor finite = torch::isfinite(v).all(2, true);
   v = torch::where(finite, v, torch::zeros_like(v));
-  double vmax = v.norm(2, 2).max().item<double>();
   double cell = std::min((r.x1 - r.x0) / f.nx, (r.y1 - r.y0) / f.ny);
-  double scale = vmax > 0 ? 0.9 * cell / vmax : 1.0;
+  torch::Tensor length = v.norm(2, 2, true);
+  double typical = torch::quantile(length.flatten(), 0.8).item<double>();
+  if (typical > 0) {
+    torch::Tensor scaled = length * (cell / typical);
+    v = v * (scaled.clamp_max(1.5 * cell) / length.clamp_min(1e-300));
+  }
+  const double scale = 1.0;
   PLFLT **u, **w;
   pls.Alloc2dGrid(&u, f.nx, f.ny);
   pls.Alloc2dGrid(&w, f.nx, f.ny);
@@ -240,7 +254,8 @@ void Figure::bars(int panel, const std::string& title, const std::string& ylabel
                   const std::vector<std::string>& categories,
                   const std::vector<std::pair<std::string, std::vector<double>>>& series, double y_max) {
   auto n = static_cast<double>(categories.size());
-  impl_->frame(panel, title, "", ylabel, 0, n, 0, y_max, "bc", "bcnstv");
+  // Headroom above the bars for the legend.
+  impl_->frame(panel, title, "", ylabel, 0, n, 0, 1.45 * y_max, "bc", "bcnstv");
   auto& pls = impl_->pls;
   double group = 0.8, width = group / std::max<size_t>(series.size(), 1);
   std::vector<std::pair<std::string, Rgb>> entries;
@@ -255,7 +270,8 @@ void Figure::bars(int panel, const std::string& title, const std::string& ylabel
     entries.emplace_back(series[s].first, c);
   }
   pls.col0(kBlack);
-  for (size_t k = 0; k < categories.size(); ++k) pls.ptex(k + 0.5, -0.06 * y_max, 1, 0, 0.5, categories[k].c_str());
+  for (size_t k = 0; k < categories.size(); ++k)
+    pls.mtex("b", 1.5, (k + 0.5) / n, 0.5, categories[k].c_str());
   impl_->legend(entries, false);
 }
 

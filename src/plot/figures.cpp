@@ -23,7 +23,7 @@ void plot_loss_curves(const std::filesystem::path& path, const std::vector<nlohm
     }
   }
   Figure fig(path, 1300, 520, 2, 1);
-  fig.curves(1, title + ": training loss", "step", "loss (window mean)", {total}, false, true);
+  fig.curves(1, title + ": training loss", "step", "loss (window mean)", {total}, false, false);
   fig.curves(2, "loss per noise level", "step", "loss", levels, false, true);
   fig.save();
 }

@@ -35,6 +35,8 @@ class GaussianMixture {
   // Per-point component log-densities [B, K] and, optionally, the score [B, D].
   torch::Tensor evaluate(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std,
                          torch::Tensor* score) const;
+  template <class F>
+  torch::Tensor chunked(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std, F f) const;
   torch::Tensor weights_, means_, stds_;
 };
 

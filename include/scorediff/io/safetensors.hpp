@@ -21,6 +21,7 @@ struct TensorFile {
 };
 
 void write_safetensors(const std::filesystem::path& path, const TensorFile& file);
-TensorFile read_safetensors(const std::filesystem::path& path);
+// require_checksum = false accepts files written by other tools (no scorediff CRC in the metadata).
+TensorFile read_safetensors(const std::filesystem::path& path, bool require_checksum = true);
 
 }  // namespace scorediff

@@ -29,7 +29,7 @@ struct ScoreFieldSpec {
   torch::Tensor points;                                         // optional overlay
 };
 void plot_score_fields(const std::filesystem::path& path, const NoiseProcess& process, const Range& range,
-                       const std::vector<ScoreFieldSpec>& fields, int grid = 25);
+                       const std::vector<ScoreFieldSpec>& fields, int grid = 21);
 
 // One panel per recorded snapshot (the state at the end of each level) plus the final samples.
 void plot_snapshots(const std::filesystem::path& path, const SampleResult& result, const torch::Tensor& data);

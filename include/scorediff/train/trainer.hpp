@@ -58,8 +58,8 @@ class Trainer {
   int64_t levels_;
   torch::Tensor data_;
   TrainOptions options_;
+  std::vector<std::string> param_names_;  // declared before params_: filled by its initialiser
   std::vector<torch::Tensor> params_;
-  std::vector<std::string> param_names_;
   Adam adam_;
   Ema ema_;
   at::Generator gen_;

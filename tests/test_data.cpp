@@ -1,0 +1,137 @@
+// data: the analytic mixture score against autograd of its log-density, exact sampling, toy sets.
+#include <gtest/gtest.h>
+
+#include "scorediff/core/rng.hpp"
+#include "scorediff/data/toy.hpp"
+
+using namespace scorediff;
+
+namespace {
+
+GaussianMixture three_component_mixture() {
+  // Diagonal, unequal components in 2-D.
+  return GaussianMixture(torch::tensor({0.2, 0.5, 0.3}), torch::tensor({{5.0, 5.0}, {-5.0, -5.0}, {1.0, -3.0}}),
+                         torch::tensor({{1.0, 0.5}, {0.7, 0.7}, {2.0, 1.0}}));
+}
+
+}  // namespace
+
+TEST(GaussianMixture, ScoreEqualsAutogradOfLogDensity) {
+  GaussianMixture mix = three_component_mixture();
+  auto gen = make_generator(1);
+  torch::Tensor x = 6 * torch::randn({64, 2}, gen, torch::kFloat64);
+  for (double m : {1.0, 0.6}) {
+    for (double s : {0.0, 0.1, 2.0}) {
+      torch::Tensor mc = torch::full({64}, m, torch::kFloat64), sd = torch::full({64}, s, torch::kFloat64);
+      torch::Tensor xr = x.clone().requires_grad_(true);
+      torch::Tensor logp = mix.log_prob(xr, mc, sd).sum();
+      torch::Tensor expected = torch::autograd::grad({logp}, {xr})[0];
+      torch::Tensor score = mix.score(x, mc, sd);
+      EXPECT_TRUE(torch::allclose(score, expected, 1e-9, 1e-9)) << "m=" << m << " s=" << s;
+    }
+  }
+}
+
+TEST(GaussianMixture, LogDensityOfOneComponentIsTheGaussian) {
+  GaussianMixture g(torch::tensor({1.0}), torch::tensor({{1.0, -2.0}}), torch::tensor({{0.5, 2.0}}));
+  torch::Tensor x = torch::tensor({{0.0, 0.0}, {1.0, -2.0}}, torch::kFloat64);
+  // Noised by m = 0.5, s = 1: N(m μ, m² σ² + s²) per dimension.
+  torch::Tensor var = torch::tensor({0.25 * 0.25 + 1.0, 0.25 * 4.0 + 1.0}, torch::kFloat64);
+  torch::Tensor mean = torch::tensor({0.5, -1.0}, torch::kFloat64);
+  torch::Tensor expected = (-0.5 * (x - mean).pow(2) / var - 0.5 * torch::log(2 * M_PI * var)).sum(1);
+  torch::Tensor got = g.log_prob(x, torch::full({2}, 0.5, torch::kFloat64), torch::ones({2}, torch::kFloat64));
+  EXPECT_TRUE(torch::allclose(got, expected, 1e-12, 1e-12));
+}
+
+TEST(GaussianMixture, SamplesHaveTheMixtureMoments) {
+  GaussianMixture mix = three_component_mixture();
+  auto gen = make_generator(2);
+  torch::Tensor labels;
+  torch::Tensor x = mix.sample(200000, gen, &labels).to(torch::kFloat64);
+  torch::Tensor freq = torch::bincount(labels, {}, 3).to(torch::kFloat64) / 200000.0;
+  EXPECT_TRUE(torch::allclose(freq, mix.weights(), 0, 0.005));
+  torch::Tensor mean = (mix.weights().unsqueeze(1) * mix.means()).sum(0);
+  EXPECT_TRUE(torch::allclose(x.mean(0), mean, 0, 0.03));
+  // Component 3 only: its std per dimension.
+  torch::Tensor third = x.index({labels == 2});
+  EXPECT_TRUE(torch::allclose(third.std(0), mix.stds()[2], 0.02, 0));
+}
+
+TEST(GaussianMixture, NearestMeanAndValidation) {
+  GaussianMixture mix = three_component_mixture();
+  torch::Tensor x = torch::tensor({{4.0, 4.0}, {-6.0, -4.0}, {1.0, -2.5}});
+  EXPECT_TRUE(torch::equal(mix.nearest_mean(x), torch::tensor({0, 1, 2}, torch::kInt64)));
+  EXPECT_THROW(GaussianMixture(torch::tensor({1.0, 1.0}), torch::tensor({{0.0, 0.0}}), torch::tensor({1.0})), Error);
+  EXPECT_THROW(GaussianMixture(torch::tensor({-1.0}), torch::tensor({{0.0, 0.0}}), torch::tensor({1.0})), Error);
+  EXPECT_THROW(GaussianMixture(torch::tensor({1.0}), torch::tensor({{0.0, 0.0}}), torch::tensor({0.0})), Error);
+}
+
+TEST(Toy, SwissRollIsStandardisedByItsExactMoments) {
+  auto gen = make_generator(3);
+  torch::Tensor x = swiss_roll(1000000, gen).to(torch::kFloat64);
+  EXPECT_NEAR(x.mean(0)[0].item<double>(), 0.0, 0.005);
+  EXPECT_NEAR(x.mean(0)[1].item<double>(), 0.0, 0.005);
+  EXPECT_NEAR(x.std(0)[0].item<double>(), 1.0, 0.005);
+  EXPECT_NEAR(x.std(0)[1].item<double>(), 1.0, 0.005);
+}
+
+TEST(Toy, EveryDatasetSamplesFiniteTwoDimensionalPoints) {
+  for (const auto& name : datasets().names()) {
+    DataOptions o;
+    o.name = name;
+    if (name == "mixture") o.means = {{0.0, 0.0}, {3.0, 3.0}};
+    auto dataset = make_dataset(o);
+    auto gen = make_generator(4);
+    torch::Tensor x = dataset->sample(500, gen);
+    EXPECT_EQ(x.sizes(), (std::vector<int64_t>{500, 2})) << name;
+    EXPECT_TRUE(torch::isfinite(x).all().item<bool>()) << name;
+    EXPECT_EQ(x.scalar_type(), torch::kFloat32) << name;
+  }
+}
+
+TEST(Toy, Mog2PresetAndOverrides) {
+  DataOptions o;
+  o.name = "mog2";
+  resolve(o);
+  EXPECT_EQ(o.weights, (std::vector<double>{0.2, 0.8}));
+  EXPECT_EQ(o.means, (Matrix{{5, 5}, {-5, -5}}));
+  DataOptions custom;
+  custom.name = "mog2";
+  custom.weights = {0.5, 0.3, 0.2};
+  custom.means = {{0, 0}, {4, 0}, {0, 4}};
+  auto dataset = make_dataset(custom);
+  EXPECT_EQ(dataset->mixture()->components(), 3);
+  EXPECT_NEAR(dataset->mixture()->weights()[2].item<double>(), 0.2, 1e-12);
+}
+
+TEST(Toy, CircleReferenceMatchesItsSamples) {
+  // The circle's fine-mixture reference must describe its samples: mean log-density of fresh samples
+  // under the reference equals the reference's own entropy estimate from its samples.
+  DataOptions o;
+  o.name = "circle";
+  auto circle = make_dataset(o);
+  auto gen = make_generator(5);
+  torch::Tensor x = circle->sample(8000, gen).to(torch::kFloat64);
+  torch::Tensor y = circle->mixture()->sample(8000, gen).to(torch::kFloat64);
+  double a = circle->mixture()->log_prob(x).mean().item<double>();
+  double b = circle->mixture()->log_prob(y).mean().item<double>();
+  EXPECT_NEAR(a, b, 0.03);
+  EXPECT_NEAR(x.norm(2, 1).mean().item<double>(), 1.0, 0.002);
+}
+
+TEST(Toy, MisconfiguredDataFailsWithOneLine) {
+  DataOptions o;
+  o.name = "swiss-roll";
+  o.weights = {1.0};
+  EXPECT_THROW(resolve(o), Error);
+  DataOptions m;
+  m.name = "mixture";
+  EXPECT_THROW(resolve(m), Error);
+  DataOptions w;
+  w.name = "mog2";
+  w.weights = {0.5, 0.3, 0.2};
+  EXPECT_THROW(resolve(w), Error);
+  DataOptions u;
+  u.name = "moons";
+  EXPECT_THROW(resolve(u), Error);
+}

@@ -1,0 +1,49 @@
+// Helpers shared by the tests: a temporary directory, error-message matching, running the CLI.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "scorediff/core/error.hpp"
+
+namespace scorediff {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "scorediff-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Expects `expr` to throw scorediff::Error whose message contains `fragment`.
+#define EXPECT_THAT_ERROR(expr, fragment)                                                   \
+  do {                                                                                      \
+    try {                                                                                   \
+      (void)(expr);                                                                         \
+      ADD_FAILURE() << #expr " did not throw";                                              \
+    } catch (const ::scorediff::Error& e) {                                                 \
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();       \
+    }                                                                                       \
+  } while (0)
+
+struct CliResult {
+  int status = -1;
+  std::string out, err;
+};
+
+// Runs the scorediff binary with `args` (a shell-quoted string) in `cwd`.
+CliResult run_cli(const std::string& args, const std::filesystem::path& cwd = std::filesystem::current_path());
+
+}  // namespace scorediff
