@@ -27,6 +27,14 @@ int main(int argc, char** argv) {
   scorediff::cli::add_experiment_command(app);
   scorediff::cli::add_demo_command(app);
   scorediff::cli::add_bench_command(app);
+  if (argc >= 2 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      std::cerr << "scorediff: error: unknown command '" << argv[1] << "'; valid: " << scorediff::join_names(names) << "\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 
 #include "cli/common.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/pipeline/run_report.hpp"
 #include "scorediff/pipeline/training.hpp"
@@ -30,6 +31,7 @@ void add_plot_command(CLI::App& app) {
   samples->add_option("-o,--out", args->out, "output PNG")->required();
   samples->add_option("--title", args->title, "title of the samples panel");
   samples->callback([args] {
+    check_output_file(args->out);
     Config config;
     Schema schema = config.schema();
     schema.set("data.name=" + args->data);
@@ -48,6 +50,7 @@ void add_plot_command(CLI::App& app) {
   curves->add_option("--log", args->log, "train.jsonl of a run")->required();
   curves->add_option("-o,--out", args->out, "output PNG")->required();
   curves->callback([args] {
+    check_output_file(args->out);
     std::ifstream in(args->log);
     require(in.good(), "log '{}' not found", args->log);
     std::vector<nlohmann::json> records;
@@ -80,6 +83,7 @@ void add_plot_command(CLI::App& app) {
   field->add_option("--sigma", args->sigmas, "noise levels (default: three across the process' range)");
   field->add_option("-o,--out", args->out, "output PNG")->required();
   field->callback([args] {
+    check_output_file(args->out);
     LoadedModel loaded = load_trained(args->ckpt, true);
     const Prepared& p = loaded.prepared;
     require(p.train_data.size(1) == 2, "score-field draws 2-D models; this one has dimension {}", p.train_data.size(1));

@@ -5,6 +5,7 @@
 
 #include "cli/common.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/models/analytic.hpp"
 #include "scorediff/pipeline/sampling.hpp"
@@ -34,6 +35,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
   cmd->callback([args] {
     require(!args->ckpt.empty() || !args->config.empty(), "sample needs --ckpt or --analytic");
+    check_output_file(args->out);
     std::vector<std::string> sets = args->sets;
     if (!args->sampler.empty()) sets.push_back("sample.sampler=" + args->sampler);
     if (args->n >= 0) sets.push_back(fmt::format("sample.n={}", args->n));
@@ -59,10 +61,7 @@ void add_sample_command(CLI::App& app) {
       score = model_score_fn(loaded.model, loaded.prepared.process);
     }
     const Prepared& p = loaded.prepared;
-    // Check the output can be written before spending time sampling.
     std::filesystem::path out(args->out);
-    require(out.parent_path().empty() || std::filesystem::is_directory(out.parent_path()),
-            "cannot write '{}': directory '{}' does not exist", out.string(), out.parent_path().string());
     at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(loaded.config.run.seed), "sample"),
                                        p.train_data.device());
     auto start = std::chrono::steady_clock::now();

@@ -121,9 +121,12 @@ std::string Field::value_text() const {
 }
 
 std::string Field::constraint_text() const {
+  auto bound = [this](double v) {
+    return std::holds_alternative<int64_t*>(target_) ? std::to_string(static_cast<int64_t>(v)) : format_double(v);
+  };
   if (!choices_.empty()) return "one of: " + join_names(choices_);
-  if (low_ && high_) return fmt::format("in [{}, {}]", format_double(*low_), format_double(*high_));
-  if (low_) return fmt::format("{} {}", low_open_ ? ">" : ">=", format_double(*low_));
+  if (low_ && high_) return fmt::format("in [{}, {}]", bound(*low_), bound(*high_));
+  if (low_) return fmt::format("{} {}", low_open_ ? ">" : ">=", bound(*low_));
   return {};
 }
 
@@ -167,7 +170,11 @@ void Field::check_number(double value) const {
   if (std::isnan(value)) fail("config key '{}' is NaN", key_);
   bool below = low_ && (low_open_ ? !(value > *low_) : !(value >= *low_));
   bool above = high_ && value > *high_;
-  if (below || above) fail("config key '{}' = {} is out of range; must be {}", key_, format_double(value), constraint_text());
+  if (below || above) {
+    bool integer = std::holds_alternative<int64_t*>(target_);
+    fail("config key '{}' = {} is out of range; must be {}", key_,
+         integer ? std::to_string(static_cast<int64_t>(value)) : format_double(value), constraint_text());
+  }
 }
 
 void Field::check() const {

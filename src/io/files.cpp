@@ -80,6 +80,16 @@ std::string read_file(const fs::path& path, const std::string& what) {
   return buffer.str();
 }
 
+void check_output_file(const fs::path& path) {
+  std::error_code ec;
+  fs::path dir = path.parent_path();
+  if (!dir.empty() && !fs::is_directory(dir, ec))
+    fail("cannot write '{}': directory '{}' does not exist", path.string(), dir.string());
+  if (fs::is_directory(path, ec)) fail("cannot write '{}': it is a directory", path.string());
+  if (::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0)
+    fail("cannot write '{}': directory '{}' is not writable", path.string(), dir.empty() ? "." : dir.string());
+}
+
 void ensure_output_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "scorediff/core/runtime.hpp"
 #include "scorediff/pipeline/sampling.hpp"
 #include "scorediff/pipeline/presets.hpp"
 
@@ -45,6 +46,7 @@ Schema Config::schema() {
 
 void Config::validate() {
   schema().check();
+  parse_device(run.device);
   resolve(data);
   scorediff::validate(process);
   require(sample.init_low < sample.init_high, "sample.init_low ({}) must be smaller than sample.init_high ({})",
@@ -74,8 +76,11 @@ Config load_config(const std::string& name_or_path, const std::vector<std::strin
     return config;
   }
   auto names = preset_names();
+  bool looks_like_path = name_or_path.find('/') != std::string::npos ||
+                         std::filesystem::path(name_or_path).extension() == ".toml";
+  if (looks_like_path) fail("config file '{}' not found", name_or_path);
   if (std::find(names.begin(), names.end(), name_or_path) == names.end())
-    fail("config '{}' is neither a file nor a preset; presets: {}", name_or_path, join_names(names));
+    fail("unknown preset '{}' (and no such file); presets: {}", name_or_path, join_names(names));
   return config_from_toml(preset_text(name_or_path), "preset " + name_or_path, assignments);
 }
 

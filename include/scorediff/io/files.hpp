@@ -31,6 +31,10 @@ class AtomicFile {
 void write_file_atomic(const fs::path& path, const std::string& bytes);
 std::string read_file(const fs::path& path, const std::string& what = "file");
 
+// Checks, before any work is done, that a file can be written at `path`: its directory exists and is
+// writable and `path` is not a directory.
+void check_output_file(const fs::path& path);
+
 // Creates `dir` (and parents) and checks it is writable, or fails naming it.
 void ensure_output_dir(const fs::path& dir);
 

@@ -1,0 +1,159 @@
+// cli: every kind of bad input gives one line on stderr, exit status 2, and leaves no partial file.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "scorediff/io/files.hpp"
+#include "scorediff/io/npy.hpp"
+#include "test_util.hpp"
+
+using namespace scorediff;
+namespace fs = std::filesystem;
+
+namespace {
+
+class Cli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    CliResult r = run_cli("train -q --out run --set train.steps=20 --set data.n_train=200 --set model.width=16 "
+                          "--set sample.n=50 --set sample.steps_per_level=2",
+                          dir_->path());
+    ASSERT_EQ(r.status, 0) << r.err;
+    checkpoint_ = std::string(read_file(dir_->path() / "run" / "last.safetensors"));
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  // Runs `args` in the suite's directory and checks the contract for bad input.
+  static void expect_bad_input(const std::string& args, const std::string& fragment) {
+    CliResult r = run_cli(args, dir_->path());
+    EXPECT_EQ(r.status, 2) << args << "\nstderr: " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
+    EXPECT_EQ(r.err.rfind("scorediff: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << args << "\nstderr: " << r.err;
+    for (const auto& entry : fs::recursive_directory_iterator(dir_->path()))
+      EXPECT_EQ(entry.path().string().find(".tmp-"), std::string::npos) << "partial file " << entry.path();
+  }
+  static fs::path path(const std::string& name) { return dir_->path() / name; }
+
+  static TempDir* dir_;
+  static std::string checkpoint_;
+};
+
+TempDir* Cli::dir_ = nullptr;
+std::string Cli::checkpoint_;
+
+}  // namespace
+
+TEST_F(Cli, HelpAndDryRunSucceed) {
+  CliResult help = run_cli("--help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("experiment"), std::string::npos);
+  for (const char* cmd : {"train", "sample", "eval", "plot", "experiment", "demo", "bench"}) {
+    CliResult r = run_cli(std::string(cmd) + " --help");
+    EXPECT_EQ(r.status, 0) << cmd;
+  }
+  CliResult dry = run_cli("train --config mog2 --set 'data.weights=[0.3,0.7]' --dry-run");
+  EXPECT_EQ(dry.status, 0) << dry.err;
+  EXPECT_NE(dry.out.find("weights = [0.3, 0.7]"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("means = [[5.0, 5.0], [-5.0, -5.0]]"), std::string::npos) << dry.out;
+}
+
+TEST_F(Cli, UnknownNamesListTheValidOnes) {
+  expect_bad_input("train --dry-run --set data.name=moons", "valid: 8gaussians, checkerboard, circle");
+  expect_bad_input("train --dry-run --set sample.sampler=pcc", "unknown sampler 'pcc'");
+  expect_bad_input("train --dry-run --set train.stpes=5", "unknown config key 'train.stpes'; valid keys in [train]: steps");
+  expect_bad_input("train --dry-run --set trian.steps=5", "unknown config section 'trian'");
+  expect_bad_input("sample --ckpt run/last.safetensors --sampler pcc", "valid: ald, langevin");
+  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: circle, mog-mixing, swiss-roll");
+  expect_bad_input("frobnicate", "unknown command 'frobnicate'; valid: train, sample");
+  expect_bad_input("train --dry-run --config nosuchpreset", "unknown preset 'nosuchpreset'");
+}
+
+TEST_F(Cli, MissingOrMalformedToml) {
+  expect_bad_input("train --config missing/x.toml", "config file 'missing/x.toml' not found");
+  write_file_atomic(path("bad.toml"), "[train]\nsteps = = 3\n");
+  expect_bad_input("train --config bad.toml", "bad.toml:2:");
+  write_file_atomic(path("badkey.toml"), "[train]\nspets = 3\n");
+  expect_bad_input("train --config badkey.toml", "unknown config key 'train.spets'");
+  write_file_atomic(path("badtype.toml"), "[train]\nsteps = \"many\"\n");
+  expect_bad_input("train --config badtype.toml", "expects an integer");
+}
+
+TEST_F(Cli, OutOfRangeValues) {
+  expect_bad_input("train --dry-run --set process.sigma_min=10", "process.sigma_min (10) must be smaller than process.sigma_max");
+  expect_bad_input("train --dry-run --set process.sigma_min=5", "must be smaller");
+  expect_bad_input("train --dry-run --set process.sigma_min=0", "'process.sigma_min' = 0.0 is out of range; must be > 0.0");
+  expect_bad_input("train --dry-run --set process.sigma_min=-1", "out of range");
+  expect_bad_input("train --dry-run --set train.steps=-5", "'train.steps' = -5 is out of range; must be >= 0");
+  expect_bad_input("train --dry-run --set train.lr=nan", "is NaN");
+  expect_bad_input("train --dry-run --set data.n_train=1.5", "expects an integer");
+  expect_bad_input("train --dry-run --set 'data.weights=[1,2]'", "apply only to mixture datasets");
+  expect_bad_input("train --dry-run --config mog2 --set 'data.weights=[1,2,3]'", "data.weights has 3 entries but data.means has 2 rows");
+  expect_bad_input("train --dry-run --set run.threads=0", "run.threads");
+  expect_bad_input("train --dry-run --device tpu", "unknown device 'tpu'");
+}
+
+TEST_F(Cli, BadSampleFiles) {
+  write_npy(path("rank3.npy"), torch::zeros({3, 2, 2}));
+  expect_bad_input("eval --samples rank3.npy --data swiss-roll", "expected points of shape [N, D]");
+  write_npy(path("dim3.npy"), torch::zeros({3, 3}));
+  expect_bad_input("eval --samples dim3.npy --data swiss-roll", "dimension 3; expected 2");
+  torch::Tensor nan = torch::zeros({5, 2});
+  nan[4][0] = NAN;
+  write_npy(path("nan.npy"), nan);
+  expect_bad_input("eval --samples nan.npy --data swiss-roll", "NaN or Inf");
+  write_npy(path("bool.npy"), torch::zeros({5, 2}, torch::kBool));
+  expect_bad_input("eval --samples bool.npy --data swiss-roll", "booleans");
+  std::string text = read_file(path("dim3.npy"));
+  text.replace(text.find("<f4"), 3, "<c8");
+  write_file_atomic(path("complex.npy"), text);
+  expect_bad_input("eval --samples complex.npy --data swiss-roll", "unsupported dtype '<c8'");
+  expect_bad_input("eval --samples absent.npy --data swiss-roll", "not found");
+  expect_bad_input("eval --samples dim3.npy", "needs --data");
+}
+
+TEST_F(Cli, CorruptCheckpoints) {
+  write_file_atomic(path("cut.safetensors"), checkpoint_.substr(0, checkpoint_.size() / 2));
+  expect_bad_input("sample --ckpt cut.safetensors", "truncated");
+  std::string flipped = checkpoint_;
+  flipped[flipped.size() - 100] = static_cast<char>(flipped[flipped.size() - 100] ^ 0x10);
+  write_file_atomic(path("flip.safetensors"), flipped);
+  expect_bad_input("sample --ckpt flip.safetensors", "checksum mismatch");
+  std::string header_flip = checkpoint_;
+  header_flip[40] = static_cast<char>(header_flip[40] ^ 0x01);
+  write_file_atomic(path("hflip.safetensors"), header_flip);
+  expect_bad_input("sample --ckpt hflip.safetensors", "corrupt");
+  write_file_atomic(path("empty.safetensors"), "");
+  expect_bad_input("sample --ckpt empty.safetensors", "truncated");
+  expect_bad_input("sample --ckpt nothere.safetensors", "not found");
+  expect_bad_input("eval --ckpt nan.npy", "checkpoint 'nan.npy'");
+}
+
+TEST_F(Cli, UnwritableOutputsLeaveNothingBehind) {
+  expect_bad_input("sample --ckpt run/last.safetensors --out nodir/s.npy", "directory 'nodir' does not exist");
+  fs::create_directories(path("adir"));
+  expect_bad_input("sample --ckpt run/last.safetensors --out adir -n 5", "cannot write 'adir'");
+  write_file_atomic(path("afile"), "x");
+  expect_bad_input("train --out afile/run --set train.steps=1", "cannot create output directory 'afile/run");
+  expect_bad_input("experiment circle --out afile/x", "cannot create output directory");
+  expect_bad_input("plot samples --samples dim3.npy --out nodir/x.png", "");
+  EXPECT_EQ(read_file(path("afile")), "x");
+}
+
+TEST_F(Cli, SampleAndEvalWork) {
+  CliResult r = run_cli("sample -q --ckpt run/last.safetensors --out s.npy -n 64", dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto result = nlohmann::json::parse(r.out);
+  EXPECT_EQ(result["nfe"], 10 * 2 + 1);
+  EXPECT_EQ(read_npy(path("s.npy")).sizes(), (std::vector<int64_t>{64, 2}));
+  CliResult e = run_cli("eval --samples s.npy --data swiss-roll", dir_->path());
+  ASSERT_EQ(e.status, 0) << e.err;
+  auto metrics = nlohmann::json::parse(e.out);
+  EXPECT_EQ(metrics["n"], 64);
+  EXPECT_GT(metrics["swd_data_vs_data"].get<double>(), 0.0);
+  CliResult a = run_cli("sample -q --analytic mog2 --out m.npy -n 100 --set sample.steps_per_level=5", dir_->path());
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(nlohmann::json::parse(a.out)["score"], "analytic");
+  expect_bad_input("sample --analytic swiss-roll -n 5", "needs a mixture dataset");
+}
