@@ -8,6 +8,7 @@
 
 #include "cli/common.hpp"
 #include "scorediff/core/error.hpp"
+#include "scorediff/core/runtime.hpp"
 
 namespace {
 
@@ -16,6 +17,7 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 }  // namespace
 
 int main(int argc, char** argv) {
+  scorediff::configure_allocator();
   CLI::App app{"scorediff: learn scores, sample, measure and show them (score-based generative models)"};
   app.require_subcommand(1, 1);
   app.set_version_flag("--version", std::string("scorediff ") + SCOREDIFF_VERSION);

@@ -2,20 +2,32 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <torch/cuda.h>
 
 #include "scorediff/core/error.hpp"
 
 namespace scorediff {
 
+void configure_allocator() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum; larger blocks are rare and long-lived
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
+}
+
 void set_threads(int threads) {
   require(threads >= 1, "threads must be >= 1, got {}", threads);
-  at::set_num_threads(threads);
-  // Debian's LibTorch reaches OpenBLAS through the generic libblas.so.3, so at::set_num_threads does not
-  // reach OpenBLAS' own pool, which then spins up one thread per core on top of ours (measured: 25%
-  // slower training on 2 cores). Set it directly when OpenBLAS is the BLAS.
+  // Debian's LibTorch reaches OpenBLAS through the generic libblas.so.3, so at::set_num_threads never
+  // reaches OpenBLAS' own pool, which by default starts one thread per core on top of ours. The
+  // threads go to OpenBLAS, where the small models spend their time, and ATen's OpenMP pool stays at
+  // one: with both at 2 on the 2-core machine, OpenMP workers spin-wait after each elementwise op
+  // while OpenBLAS needs the cores (measured, toy bench at 2 threads: 360 train steps/s and 85
+  // sampling evaluations/s with both at 2; 915 and 164 with OpenMP at 1; 893 and 171 with both at 2
+  // under OMP_WAIT_POLICY=PASSIVE, which libgomp only reads before main).
   using SetThreads = void (*)(int);
-  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(threads);
+  auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set_blas != nullptr) set_blas(threads);
+  at::set_num_threads(set_blas != nullptr ? 1 : threads);
 }
 
 c10::Device parse_device(const std::string& name) {

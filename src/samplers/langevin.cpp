@@ -22,6 +22,7 @@ SampleResult sample_langevin(const ScoreFn& score, const NoiseProcess& process, 
   require(o.steps >= 0, "Langevin steps must be >= 0, got {}", o.steps);
   require(o.step_size > 0, "Langevin step size must be > 0, got {}", o.step_size);
   torch::InferenceMode guard;
+  x = x.clone();  // updated in place below; the caller's tensor stays as it was
   double sigma = o.sigma > 0 ? o.sigma : process.sigma_min();
   torch::Tensor t = torch::full({x.size(0)}, process.t_at_sigma(sigma), x.options());
   double noise_scale = std::sqrt(2 * o.step_size);
@@ -31,7 +32,7 @@ SampleResult sample_langevin(const ScoreFn& score, const NoiseProcess& process, 
   for (int64_t n = 0; n < o.steps; ++n) {
     torch::Tensor s = score(x, t);
     z.normal_(0, 1, gen);
-    x = x + o.step_size * s + noise_scale * z;
+    x.add_(s, o.step_size).add_(z, noise_scale);
     if (every > 0 && (n + 1) % every == 0) {
       result.trajectory.push_back(x.clone());
       result.trajectory_sigma.push_back(sigma);
@@ -55,6 +56,7 @@ SampleResult sample_annealed_langevin(const ScoreFn& score, const NoiseProcess& 
   std::vector<double> sigmas = o.sigmas.empty() ? process.levels() : o.sigmas;
   require(!sigmas.empty(), "annealed Langevin needs noise levels: use process 'ladder' or give sigmas");
   torch::InferenceMode guard;
+  x = x.clone();  // updated in place below; the caller's tensor stays as it was
   const double sigma_last = sigmas.back();
   const int64_t total = static_cast<int64_t>(sigmas.size()) * o.steps_per_level;
   SampleResult result;
@@ -68,7 +70,7 @@ SampleResult sample_annealed_langevin(const ScoreFn& score, const NoiseProcess& 
     for (int64_t n = 0; n < o.steps_per_level; ++n) {
       torch::Tensor s = score(x, t);
       z.normal_(0, 1, gen);
-      x = x + eta * s + noise_scale * z;
+      x.add_(s, eta).add_(z, noise_scale);
       if (callback) callback(++done, total);
     }
     if (o.snapshots) {

@@ -6,6 +6,11 @@
 
 namespace scorediff {
 
+// Keeps freed tensor memory in the heap for reuse instead of returning it to the kernel: glibc's
+// defaults mmap/munmap every block over 128 KB-32 MB, so each [10 000, 128] activation costs page
+// faults (measured: sampling 72 -> 111 evaluations/s, system time 4.7 s -> 0.2 s). Call once at start.
+void configure_allocator();
+
 // threads >= 1. Small models are fastest on one thread (FACTS: oversubscription on 2 cores halves speed).
 void set_threads(int threads);
 

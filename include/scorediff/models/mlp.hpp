@@ -10,6 +10,7 @@ namespace scorediff {
 enum class Activation { SiLU, ReLU, GELU, Tanh, Softplus };
 Activation parse_activation(const std::string& name);
 torch::Tensor activate(const torch::Tensor& x, Activation a);
+void activate_out(torch::Tensor& out, const torch::Tensor& x, Activation a);
 
 // Gaussian Fourier features of a scalar c: [sin 2πWc, cos 2πWc], W ~ N(0, scale²) fixed (a buffer).
 class FourierFeaturesImpl : public torch::nn::Module {
@@ -26,7 +27,14 @@ TORCH_MODULE(FourierFeatures);
 class MlpNetworkImpl : public ScoreNetworkImpl {
  public:
   MlpNetworkImpl(const ModelOptions& options, int64_t dim, at::Generator& gen);
+  // With autograd on: the differentiable path. Without (sampling, evaluation) on CPU float32: the
+  // inference path below, same numbers to float rounding.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) override;
+  torch::Tensor forward_autograd(const torch::Tensor& x, const torch::Tensor& log_sigma);
+  // Rows in cache-sized chunks through preallocated buffers; the first layer is split into its x and
+  // embedding parts, and when every row has the same σ (every sampler step) the embedding's
+  // contribution is folded into that layer's bias once instead of being concatenated to each row.
+  torch::Tensor forward_inference(const torch::Tensor& x, const torch::Tensor& log_sigma);
   const std::vector<torch::nn::Linear>& layers() const { return layers_; }
   Activation activation() const { return activation_; }
 
