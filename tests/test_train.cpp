@@ -51,6 +51,21 @@ TEST(Adam, MatchesTorchOptimAdam) {
   }
 }
 
+TEST(Schedule, WarmupThenCosine) {
+  TrainOptions o;
+  o.lr = 1.0;
+  o.warmup = 10;
+  o.steps = 110;
+  o.lr_final_ratio = 0.1;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 0), 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 9), 1.0);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 10), 1.0);
+  EXPECT_NEAR(learning_rate(o, 60), 0.55, 1e-12);  // halfway: (1 + 0.1)/2
+  EXPECT_NEAR(learning_rate(o, 110), 0.1, 1e-12);
+  o.schedule = "constant";
+  EXPECT_DOUBLE_EQ(learning_rate(o, 60), 1.0);
+}
+
 TEST(Ema, FollowsTheWarmedUpDecay) {
   torch::Tensor p = torch::zeros({2});
   Ema ema({p}, 0.99);
@@ -85,9 +100,7 @@ TEST(Checkpoint, RoundTripsTheWholeTrainingState) {
 TEST(Checkpoint, ResumeContinuesBitForBit) {
   TempDir whole, split;
   train_run(small_config(30), whole.path(), {false, true});
-  Config first = small_config(30);
-  first.train.steps = 13;
-  train_run(first, split.path(), {false, true});
+  train_run(small_config(30), split.path(), {false, true, 13});  // interrupted after step 13
   train_run(small_config(30), split.path(), {true, true});
   auto a = read_log(whole / "train.jsonl"), b = read_log(split / "train.jsonl");
   ASSERT_EQ(a.size(), 30u);

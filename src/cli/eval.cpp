@@ -14,7 +14,7 @@ void add_eval_command(CLI::App& app) {
   struct Args {
     std::string ckpt, samples, data;
     std::vector<std::string> sets;
-    int64_t seed = 0, projections = 256;
+    int64_t seed = 0, projections = 1000;
     bool quiet = false;
   };
   auto args = std::make_shared<Args>();

@@ -30,16 +30,21 @@ SampleMetrics evaluate_samples(const ToyDataset& dataset, const torch::Tensor& s
   m.nan_count = count_non_finite(x);
   torch::Tensor finite = x.index({torch::isfinite(x).all(1)});
   at::Generator gen = make_generator(derive_seed(seed, "eval"));
-  torch::Tensor reference = dataset.sample(m.n, gen), second = dataset.sample(m.n, gen);
+  double largest_data_norm = 0;
+  for (int r = 0; r < kReferenceSets; ++r) {
+    torch::Tensor reference = dataset.sample(m.n, gen), second = dataset.sample(m.n, gen);
+    largest_data_norm = std::max(largest_data_norm, reference.norm(2, 1).max().item<double>());
+    // The same projections for both figures of one reference set.
+    at::Generator proj = make_generator(derive_seed(seed, "swd-" + std::to_string(r)));
+    at::Generator proj_again = proj.clone();
+    if (finite.size(0) > 0) m.swd += sliced_wasserstein(finite, reference, projections, proj) / kReferenceSets;
+    m.swd_data_vs_data += sliced_wasserstein(second, reference, projections, proj_again) / kReferenceSets;
+  }
   if (finite.size(0) > 0) {
-    at::Generator proj = make_generator(derive_seed(seed, "swd"));
-    m.swd = sliced_wasserstein(finite, reference, projections, proj);
-    m.max_radius_ratio = (finite.norm(2, 1).max() / reference.norm(2, 1).max()).item<double>();
+    m.max_radius_ratio = finite.norm(2, 1).max().item<double>() / largest_data_norm;
   } else {
     m.swd = m.max_radius_ratio = std::numeric_limits<double>::infinity();
   }
-  at::Generator proj = make_generator(derive_seed(seed, "swd"));
-  m.swd_data_vs_data = sliced_wasserstein(second, reference, projections, proj);
   if (const GaussianMixture* mixture = dataset.mixture(); mixture != nullptr && mixture->components() <= 64) {
     m.mode_weights = mode_weights(x, mixture->means());
     torch::Tensor w = mixture->weights();

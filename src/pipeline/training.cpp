@@ -105,7 +105,8 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   auto window_start = std::chrono::steady_clock::now();
   auto started = window_start;
   const int64_t first_step = trainer.steps_done();
-  while (trainer.steps_done() < t.steps) {
+  const int64_t last_step = options.stop_at >= 0 ? std::min(options.stop_at, t.steps) : t.steps;
+  while (trainer.steps_done() < last_step) {
     StepStats stats = trainer.step();
     const int64_t step = trainer.steps_done();
     if (stats.skipped) {
@@ -117,7 +118,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
       level_sum += stats.level_loss_sum;
       level_count += stats.level_count;
     }
-    if (step % t.log_every == 0 || step == t.steps) {
+    if (step % t.log_every == 0 || step == last_step) {
       auto now = std::chrono::steady_clock::now();
       double seconds = std::chrono::duration<double>(now - window_start).count();
       int64_t in_window = step % t.log_every == 0 ? t.log_every : step % t.log_every;
@@ -142,7 +143,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
       level_count.zero_();
       window_start = now;
     }
-    if (t.ckpt_every > 0 && step % t.ckpt_every == 0 && step != t.steps) {
+    if (t.ckpt_every > 0 && step % t.ckpt_every == 0 && step != last_step) {
       write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", step), trainer, config);
       write_checkpoint(last_path, trainer, config);
     }

@@ -18,6 +18,8 @@ void bind(Schema& s, TrainOptions& o) {
   s.add("train.batch", &o.batch, "batch size").at_least(1);
   s.add("train.lr", &o.lr, "peak learning rate").positive();
   s.add("train.warmup", &o.warmup, "linear warm-up steps").at_least(0);
+  s.add("train.schedule", &o.schedule, "learning rate after warm-up").one_of({"constant", "cosine"});
+  s.add("train.lr_final_ratio", &o.lr_final_ratio, "cosine: final lr as a fraction of train.lr").in_range(0.0, 1.0);
   s.add("train.grad_clip", &o.grad_clip, "max gradient norm, 0 = off").non_negative();
   s.add("train.ema_decay", &o.ema_decay, "EMA decay").in_range(0.0, 1.0);
   s.add("train.beta1", &o.beta1, "Adam beta1").in_range(0.0, 1.0);
@@ -26,6 +28,14 @@ void bind(Schema& s, TrainOptions& o) {
   s.add("train.weight_decay", &o.weight_decay, "decoupled weight decay (AdamW)").non_negative();
   s.add("train.log_every", &o.log_every, "steps per train.jsonl line").at_least(1);
   s.add("train.ckpt_every", &o.ckpt_every, "steps per checkpoint, 0 = only at the end").at_least(0);
+}
+
+double learning_rate(const TrainOptions& o, int64_t step) {
+  const double n = static_cast<double>(step);
+  if (o.warmup > 0 && step < o.warmup) return o.lr * (n + 1) / static_cast<double>(o.warmup);
+  if (o.schedule == "constant" || o.steps <= o.warmup) return o.lr;
+  double progress = std::min(1.0, (n - o.warmup) / static_cast<double>(o.steps - o.warmup));
+  return o.lr * (o.lr_final_ratio + (1 - o.lr_final_ratio) * 0.5 * (1 + std::cos(M_PI * progress)));
 }
 
 static std::vector<torch::Tensor> parameters_of(torch::nn::Module& m, std::vector<std::string>* names) {
@@ -56,7 +66,7 @@ Trainer::Trainer(ScoreModel model, std::shared_ptr<const NoiseProcess> process, 
 StepStats Trainer::step() {
   model_->train();
   StepStats stats;
-  stats.lr = options_.lr * (options_.warmup > 0 ? std::min(1.0, static_cast<double>(step_ + 1) / options_.warmup) : 1.0);
+  stats.lr = learning_rate(options_, step_);
   torch::Tensor index = torch::randint(0, data_.size(0), {options_.batch}, gen_, torch::TensorOptions().dtype(torch::kInt64).device(data_.device()));
   torch::Tensor batch = data_.index_select(0, index);
   ScoreFn score = model_score_fn(model_, process_);

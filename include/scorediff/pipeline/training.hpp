@@ -22,6 +22,7 @@ Prepared prepare(Config& config);
 struct TrainRunOptions {
   bool resume = false;
   bool quiet = false;
+  int64_t stop_at = -1;  // checkpoint and stop after this step, as an interrupted run would (-1: train.steps)
 };
 
 struct TrainedRun {

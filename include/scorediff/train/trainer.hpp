@@ -18,6 +18,8 @@ struct TrainOptions {
   int64_t batch = 256;
   double lr = 1e-3;
   int64_t warmup = 100;     // linear learning-rate warm-up steps
+  std::string schedule = "cosine";  // after warm-up: constant, or cosine decay to lr_final_ratio·lr
+  double lr_final_ratio = 0.01;
   double grad_clip = 1.0;   // max global gradient norm; 0 = no clipping
   double ema_decay = 0.999;
   double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8, weight_decay = 0.0;
@@ -25,6 +27,8 @@ struct TrainOptions {
   int64_t ckpt_every = 0;   // 0 = only the final checkpoint
 };
 void bind(Schema& schema, TrainOptions& options);
+// The learning rate of step `step` (0-based): linear warm-up, then constant or cosine decay.
+double learning_rate(const TrainOptions& options, int64_t step);
 
 struct StepStats {
   double loss = 0;                  // mean per-sample loss of the batch
