@@ -92,9 +92,10 @@ void add_plot_command(CLI::App& app) {
     torch::Tensor data = p.train_data.to(torch::kCPU);
     ScoreFn score = model_score_fn(loaded.model, p.process);
     std::vector<ScoreFieldSpec> specs;
+    auto density = kernel_density(data);
     for (double s : sigmas) {
       require(s > 0, "--sigma must be > 0, got {}", s);
-      specs.push_back({fmt::format("#gs = {:.3g}", s), score, s, {}, data});
+      specs.push_back({fmt::format("#gs = {:.3g}", s), score, s, density, {}});
     }
     plot_score_fields(args->out, *p.process, bounding_range({data}), specs);
     fmt::print("{}\n", args->out);

@@ -5,6 +5,7 @@
 
 #include "cli/common.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/core/runtime.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/models/analytic.hpp"
@@ -17,7 +18,7 @@ void add_sample_command(CLI::App& app) {
   struct Args {
     std::string ckpt, config, out = "samples.npy", sampler;
     std::vector<std::string> sets;
-    int64_t n = -1, seed = -1;
+    int64_t n = -1, seed = -1, threads = -1;
     bool raw = false, quiet = false;
   };
   auto args = std::make_shared<Args>();
@@ -30,6 +31,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--sampler", args->sampler, "sampler (" + join_names(samplers().names()) + "); default from the checkpoint's config");
   cmd->add_option("-n,--n", args->n, "number of samples (sample.n)");
   cmd->add_option("--seed", args->seed, "sampling seed (default: the run's seed)");
+  cmd->add_option("--threads", args->threads, "intra-op threads (default: the run's)")->check(CLI::PositiveNumber);
   cmd->add_option("-s,--set", args->sets, "override a [sample] key, e.g. --set sample.eps=1e-5 (any key with --analytic)");
   cmd->add_flag("--raw", args->raw, "use the raw weights instead of the EMA");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
@@ -40,6 +42,7 @@ void add_sample_command(CLI::App& app) {
     if (!args->sampler.empty()) sets.push_back("sample.sampler=" + args->sampler);
     if (args->n >= 0) sets.push_back(fmt::format("sample.n={}", args->n));
     if (args->seed >= 0) sets.push_back(fmt::format("run.seed={}", args->seed));
+    if (args->threads > 0) sets.push_back(fmt::format("run.threads={}", args->threads));
     LoadedModel loaded;
     ScoreFn score;
     if (!args->config.empty()) {
@@ -53,11 +56,12 @@ void add_sample_command(CLI::App& app) {
       loaded = load_trained(args->ckpt, !args->raw);
       Schema schema = loaded.config.schema();
       for (const auto& s : sets) {
-        require(s.rfind("sample.", 0) == 0 || s.rfind("run.seed", 0) == 0,
+        require(s.rfind("sample.", 0) == 0 || s.rfind("run.seed", 0) == 0 || s.rfind("run.threads", 0) == 0,
                 "sample --set accepts [sample] keys only, got '{}'", s);
         schema.set(s);
       }
       loaded.config.validate();
+      set_threads(static_cast<int>(loaded.config.run.threads));
       score = model_score_fn(loaded.model, loaded.prepared.process);
     }
     const Prepared& p = loaded.prepared;

@@ -131,14 +131,7 @@ void register_builtins(Registry<DatasetFactory>& r) {
   r.add("mixture", mixture, "any Gaussian mixture from data.weights, data.means, data.std");
 }
 
-const Registry<DatasetFactory>& datasets() {
-  static const Registry<DatasetFactory> registry = [] {
-    Registry<DatasetFactory> r("dataset");
-    register_builtins(r);
-    return r;
-  }();
-  return registry;
-}
+const Registry<DatasetFactory>& datasets() { return builtin_registry<DatasetFactory>("dataset"); }
 
 void resolve(DataOptions& o) {
   datasets().get(o.name);

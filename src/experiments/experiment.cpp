@@ -10,14 +10,7 @@ void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("swiss-roll", {run_swiss_roll, "swiss-roll"}, "seed 001: DSM + annealed Langevin on the Swiss roll");
 }
 
-const Registry<ExperimentEntry>& experiments() {
-  static const Registry<ExperimentEntry> registry = [] {
-    Registry<ExperimentEntry> r("experiment");
-    register_builtins(r);
-    return r;
-  }();
-  return registry;
-}
+const Registry<ExperimentEntry>& experiments() { return builtin_registry<ExperimentEntry>("experiment"); }
 
 Config experiment_config(const std::string& preset, const ExperimentContext& context) {
   std::vector<std::string> sets = {fmt::format("run.seed={}", context.seed),

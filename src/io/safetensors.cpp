@@ -104,6 +104,13 @@ TensorFile read_safetensors(const std::filesystem::path& path, bool require_chec
   if (header_size > bytes.size() - 8)
     fail("checkpoint '{}' is truncated or corrupt: header of {} bytes, file has {}", p, header_size, bytes.size());
 
+  // The header is one JSON object padded with spaces; anything else there (nlohmann stops at a NUL,
+  // so a flipped padding byte would otherwise pass) means the file was damaged.
+  const std::string_view header_text(bytes.data() + 8, header_size);
+  const size_t json_end = header_text.find_last_of('}');
+  if (json_end == std::string_view::npos || header_text.find('\0') != std::string_view::npos ||
+      header_text.find_first_not_of(' ', json_end + 1) != std::string_view::npos)
+    fail("checkpoint '{}' is corrupt: its header is not valid JSON", p);
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_size));

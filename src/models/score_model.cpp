@@ -43,14 +43,7 @@ void register_builtins(Registry<ModelFactory>& r) {
   }, "multi-layer perceptron on flat inputs");
 }
 
-const Registry<ModelFactory>& models() {
-  static const Registry<ModelFactory> registry = [] {
-    Registry<ModelFactory> r("model");
-    register_builtins(r);
-    return r;
-  }();
-  return registry;
-}
+const Registry<ModelFactory>& models() { return builtin_registry<ModelFactory>("model"); }
 
 void bind(Schema& s, ModelOptions& o) {
   s.add("model.name", &o.name, "network").one_of(models().names());

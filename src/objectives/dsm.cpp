@@ -77,14 +77,7 @@ void register_builtins(Registry<ObjectiveFactory>& r) {
   r.add("dsm", make_dsm, "denoising score matching, Gaussian kernel");
 }
 
-const Registry<ObjectiveFactory>& objectives() {
-  static const Registry<ObjectiveFactory> registry = [] {
-    Registry<ObjectiveFactory> r("objective");
-    register_builtins(r);
-    return r;
-  }();
-  return registry;
-}
+const Registry<ObjectiveFactory>& objectives() { return builtin_registry<ObjectiveFactory>("objective"); }
 
 void bind(Schema& s, ObjectiveOptions& o) {
   s.add("objective.name", &o.name, "training objective").one_of(objectives().names());

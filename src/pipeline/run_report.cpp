@@ -73,10 +73,11 @@ RunSummary finish_run(TrainedRun& run, const std::filesystem::path& out_dir, boo
     Range range = bounding_range({data});
     std::vector<ScoreFieldSpec> fields;
     const double lo = p.process->sigma_min(), hi = p.process->sigma_max();
+    auto density = kernel_density(data);
     for (double s : {hi / 4, std::sqrt(lo * hi), lo * 5})
-      fields.push_back({fmt::format("learned score, #gs = {:.3g}", s), score, s, {}, data});
+      fields.push_back({fmt::format("learned score, #gs = {:.3g}", s), score, s, density, {}});
     plot_score_fields(out_dir / "score_field.png", *p.process, range, fields);
-    report.image("score_field.png", "Learned score field at three noise levels over the data");
+    report.image("score_field.png", "Learned score field at three noise levels over the data density (kernel estimate)");
   }
   return summary;
 }

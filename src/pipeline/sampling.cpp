@@ -28,14 +28,7 @@ void register_builtins(Registry<SamplerEntry>& r) {
   }, "Langevin dynamics at the smallest noise level");
 }
 
-const Registry<SamplerEntry>& samplers() {
-  static const Registry<SamplerEntry> registry = [] {
-    Registry<SamplerEntry> r("sampler");
-    register_builtins(r);
-    return r;
-  }();
-  return registry;
-}
+const Registry<SamplerEntry>& samplers() { return builtin_registry<SamplerEntry>("sampler"); }
 
 torch::Tensor initial_state(const SampleOptions& o, const NoiseProcess& process, int64_t n, int64_t dim,
                             at::Generator& gen, const torch::TensorOptions& tensor_options) {

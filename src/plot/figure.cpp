@@ -55,7 +55,7 @@ struct Figure::Impl {
   std::unique_ptr<plstream> owner = std::make_unique<plstream>();
   plstream& pls = *owner;
   int panels;
-  double char_scale = 0.85, left = 0.17;
+  double char_scale = 0.85, left = 0.19;
   bool saved = false;
   explicit Impl(const std::filesystem::path& path, int panels) : file(path), panels(panels) {}
 

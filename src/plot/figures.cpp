@@ -64,6 +64,23 @@ void plot_score_fields(const std::filesystem::path& path, const NoiseProcess& pr
   fig.save();
 }
 
+std::function<torch::Tensor(const torch::Tensor&)> kernel_density(const torch::Tensor& data) {
+  torch::Tensor points = data.to(torch::kCPU, torch::kFloat64);
+  if (points.size(0) > 4000) points = points.narrow(0, 0, 4000);
+  const double n = static_cast<double>(points.size(0));
+  const double spread = std::sqrt(points.var(0).mean().item<double>());
+  const double h = 0.5 * spread * std::pow(n, -1.0 / 6.0);
+  return [points, h](const torch::Tensor& grid) {
+    torch::Tensor g = grid.to(torch::kFloat64);
+    std::vector<torch::Tensor> parts;
+    for (int64_t i = 0; i < g.size(0); i += 2048) {
+      torch::Tensor d2 = torch::cdist(g.narrow(0, i, std::min<int64_t>(2048, g.size(0) - i)), points).pow(2);
+      parts.push_back(torch::exp(-d2 / (2 * h * h)).mean(1));
+    }
+    return torch::cat(parts);
+  };
+}
+
 void plot_snapshots(const std::filesystem::path& path, const SampleResult& result, const torch::Tensor& data) {
   auto n = static_cast<int>(result.trajectory.size()) + 1;
   int cols = std::min(n, 4), rows = (n + cols - 1) / cols;

@@ -70,14 +70,7 @@ void register_builtins(Registry<ProcessFactory>& r) {
   }, "variance-exploding SDE");
 }
 
-const Registry<ProcessFactory>& processes() {
-  static const Registry<ProcessFactory> registry = [] {
-    Registry<ProcessFactory> r("process");
-    register_builtins(r);
-    return r;
-  }();
-  return registry;
-}
+const Registry<ProcessFactory>& processes() { return builtin_registry<ProcessFactory>("process"); }
 
 void bind(Schema& s, ProcessOptions& o) {
   s.add("process.name", &o.name, "noise process").one_of(processes().names());

@@ -105,12 +105,11 @@ TensorFile Trainer::state() const {
   for (const auto& item : model_->named_parameters()) file.tensors.emplace_back("model." + item.key(), item.value());
   for (const auto& item : model_->named_buffers()) file.tensors.emplace_back("model." + item.key(), item.value());
   for (size_t i = 0; i < params_.size(); ++i) file.tensors.emplace_back("ema." + param_names_[i], ema_.shadow()[i]);
-  auto& adam = const_cast<Adam&>(adam_);
   for (size_t i = 0; i < params_.size(); ++i) {
-    file.tensors.emplace_back("optim.exp_avg." + param_names_[i], adam.exp_avg()[i]);
-    file.tensors.emplace_back("optim.exp_avg_sq." + param_names_[i], adam.exp_avg_sq()[i]);
+    file.tensors.emplace_back("optim.exp_avg." + param_names_[i], adam_.exp_avg()[i]);
+    file.tensors.emplace_back("optim.exp_avg_sq." + param_names_[i], adam_.exp_avg_sq()[i]);
   }
-  file.tensors.emplace_back("optim.steps", torch::tensor({adam.steps()}, torch::kInt64));
+  file.tensors.emplace_back("optim.steps", torch::tensor({adam_.steps()}, torch::kInt64));
   file.tensors.emplace_back("train.step", torch::tensor({step_}, torch::kInt64));
   file.tensors.emplace_back("train.consecutive_skips", torch::tensor({consecutive_skips_}, torch::kInt64));
   at::Generator gen = gen_;

@@ -47,4 +47,16 @@ class Registry {
   std::map<std::string, Entry> entries_;
 };
 
+// The registry of a family, built once, on first use, by the family's register_builtins(Registry<T>&)
+// (found by argument-dependent lookup) and immutable afterwards. Each family has its own T.
+template <class T>
+const Registry<T>& builtin_registry(const char* family) {
+  static const Registry<T> registry = [family] {
+    Registry<T> r(family);
+    register_builtins(r);
+    return r;
+  }();
+  return registry;
+}
+
 }  // namespace scorediff

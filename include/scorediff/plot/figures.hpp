@@ -31,6 +31,10 @@ struct ScoreFieldSpec {
 void plot_score_fields(const std::filesystem::path& path, const NoiseProcess& process, const Range& range,
                        const std::vector<ScoreFieldSpec>& fields, int grid = 21);
 
+// Gaussian kernel density estimate of 2-D data [N, 2] (bandwidth: half of Scott's rule, so thin
+// structures such as the Swiss roll stay visible), as a density function for score-field panels.
+std::function<torch::Tensor(const torch::Tensor&)> kernel_density(const torch::Tensor& data);
+
 // One panel per recorded snapshot (the state at the end of each level) plus the final samples.
 void plot_snapshots(const std::filesystem::path& path, const SampleResult& result, const torch::Tensor& data);
 

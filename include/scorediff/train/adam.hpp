@@ -25,6 +25,8 @@ class Adam {
   // State for checkpoints: first and second moments, one per parameter, and the step count.
   std::vector<torch::Tensor>& exp_avg() { return exp_avg_; }
   std::vector<torch::Tensor>& exp_avg_sq() { return exp_avg_sq_; }
+  const std::vector<torch::Tensor>& exp_avg() const { return exp_avg_; }
+  const std::vector<torch::Tensor>& exp_avg_sq() const { return exp_avg_sq_; }
   void set_steps(int64_t steps) { steps_ = steps; }
 
  private:
