@@ -45,7 +45,7 @@ torch::Tensor FourierFeaturesImpl::forward(const torch::Tensor& c) {
   return torch::cat({torch::sin(angle), torch::cos(angle)}, 1);
 }
 
-MlpNetworkImpl::MlpNetworkImpl(const ModelOptions& o, int64_t dim, at::Generator& gen)
+MlpNetworkImpl::MlpNetworkImpl(const ModelOptions& o, int64_t dim, at::Generator& gen, int64_t out_dim)
     : activation_(parse_activation(o.activation)), fourier_(o.embedding == "fourier") {
   require(o.depth >= 1 && o.width >= 1, "model.depth and model.width must be >= 1");
   int64_t cond = 1;
@@ -55,7 +55,7 @@ MlpNetworkImpl::MlpNetworkImpl(const ModelOptions& o, int64_t dim, at::Generator
   }
   int64_t in = dim + cond;
   for (int64_t i = 0; i <= o.depth; ++i) {
-    int64_t out = i == o.depth ? dim : o.width;
+    int64_t out = i == o.depth ? (out_dim > 0 ? out_dim : dim) : o.width;
     auto layer = register_module("layer" + std::to_string(i), torch::nn::Linear(in, out));
     // PyTorch's default Linear initialisation, U(±1/√fan_in), drawn from our generator.
     double bound = 1.0 / std::sqrt(static_cast<double>(in));

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "scorediff/models/energy.hpp"
 #include "scorediff/models/mlp.hpp"
 
 namespace scorediff {
@@ -17,6 +18,10 @@ torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x) {
   std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
   shape[0] = x.size(0);
   return v.reshape(shape);
+}
+
+torch::Tensor ScoreNetworkImpl::energy(const torch::Tensor&, const torch::Tensor&) {
+  fail("this model has no energy: only energy models (model.name = 'energy-mlp') define one");
 }
 
 ScoreModelImpl::ScoreModelImpl(std::shared_ptr<ScoreNetworkImpl> network, Parametrisation param,
@@ -37,10 +42,28 @@ torch::Tensor ScoreModelImpl::score(const torch::Tensor& x, const torch::Tensor&
   return out;
 }
 
+torch::Tensor ScoreModelImpl::energy(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std) {
+  torch::Tensor m = mean_coef.to(x.dtype()), s = std.to(x.dtype());
+  torch::Tensor sigma = s / m;
+  torch::Tensor c_in = input_sigma_data_ > 0 ? torch::rsqrt(sigma * sigma + input_sigma_data_ * input_sigma_data_)
+                                             : torch::ones_like(sigma);
+  torch::Tensor e = network_->energy(x / per_sample(m, x) * per_sample(c_in, x), torch::log(sigma));
+  // score = −∇ₓU: the network's F = −∇_x̂E is scaled by c_in/m through x̂ and by the parametrisation.
+  switch (param_) {
+    case Parametrisation::Score: return e * m / (c_in * s);
+    case Parametrisation::Eps: return -e * m / (c_in * s);
+    case Parametrisation::Raw: return e * m / c_in;
+  }
+  return e;
+}
+
 void register_builtins(Registry<ModelFactory>& r) {
   r.add("mlp", [](const ModelOptions& o, int64_t dim, at::Generator& gen) -> std::shared_ptr<ScoreNetworkImpl> {
     return std::make_shared<MlpNetworkImpl>(o, dim, gen);
   }, "multi-layer perceptron on flat inputs");
+  r.add("energy-mlp", [](const ModelOptions& o, int64_t dim, at::Generator& gen) -> std::shared_ptr<ScoreNetworkImpl> {
+    return std::make_shared<EnergyMlpImpl>(o, dim, gen);
+  }, "energy-based model: an MLP energy E(x, σ), score −∇ₓE by autograd");
 }
 
 const Registry<ModelFactory>& models() { return builtin_registry<ModelFactory>("model"); }
@@ -65,8 +88,13 @@ ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
 }
 
 ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process) {
-  return [model, process](const torch::Tensor& x, const torch::Tensor& t) mutable {
-    return model->score(x, process->mean_coef(t), process->std(t));
+  const torch::TensorOptions options = model->parameters().front().options();
+  return [model, process, options](const torch::Tensor& x, const torch::Tensor& t) mutable {
+    // Callers in another dtype or device (the float64 density grid, say) get their own back.
+    if (x.dtype() == options.dtype() && x.device() == options.device())
+      return model->score(x, process->mean_coef(t), process->std(t));
+    torch::Tensor t_model = t.to(options);
+    return model->score(x.to(options), process->mean_coef(t_model), process->std(t_model)).to(x.options());
   };
 }
 

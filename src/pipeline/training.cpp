@@ -8,6 +8,7 @@
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/jsonl.hpp"
 #include "scorediff/io/safetensors.hpp"
+#include "scorediff/models/analytic.hpp"
 
 namespace scorediff {
 namespace {
@@ -64,6 +65,8 @@ Prepared prepare(Config& config) {
     config.model.sigma_data = std::sqrt(centred.pow(2).mean().item<double>());
   }
   p.train_data = p.train_data.to(device);
+  if (const GaussianMixture* mixture = p.dataset->mixture())
+    p.reference = mixture_score_fn(std::shared_ptr<const GaussianMixture>(p.dataset, mixture), p.process);
   return p;
 }
 
@@ -90,7 +93,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   at::Generator init_gen = make_generator(derive_seed(seed, "init"));
   ScoreModel model = make_model(config.model, dim, init_gen);
   model->to(device);
-  Objective objective = make_objective(config.objective);
+  Objective objective = make_objective(config.objective, p.reference ? &p.reference : nullptr);
   int64_t levels = level_count(config.objective, *p.process);
   Trainer trainer(model, p.process, objective, levels, p.train_data, config.train, seed);
   if (resume_state) trainer.restore(*resume_state);

@@ -26,7 +26,8 @@ TORCH_MODULE(FourierFeatures);
 
 class MlpNetworkImpl : public ScoreNetworkImpl {
  public:
-  MlpNetworkImpl(const ModelOptions& options, int64_t dim, at::Generator& gen);
+  // out_dim: outputs per sample (default: dim, a score; 1 for an energy).
+  MlpNetworkImpl(const ModelOptions& options, int64_t dim, at::Generator& gen, int64_t out_dim = -1);
   // With autograd on: the differentiable path. Without (sampling, evaluation) on CPU float32: the
   // inference path below, same numbers to float rounding.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) override;

@@ -23,6 +23,9 @@ Parametrisation parse_parametrisation(const std::string& name);
 class ScoreNetworkImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) = 0;
+  // Energy networks (F = −∇ₓE) also give E itself [B]; others have no energy.
+  virtual bool has_energy() const { return false; }
+  virtual torch::Tensor energy(const torch::Tensor& x, const torch::Tensor& log_sigma);
 };
 
 struct ModelOptions {
@@ -43,6 +46,9 @@ class ScoreModelImpl : public torch::nn::Module {
   ScoreModelImpl(std::shared_ptr<ScoreNetworkImpl> network, Parametrisation param, double input_sigma_data);
   // x [B, ...]; mean_coef, std [B] are m(t), s(t) of the process at each sample's time.
   torch::Tensor score(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std);
+  // For energy networks: U(x) with score = −∇ₓU exactly, whatever the input scaling and
+  // parametrisation (U = E(c_in x/m)/(c_in s) for `score`). [B]
+  torch::Tensor energy(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std);
   ScoreNetworkImpl& network() { return *network_; }
   Parametrisation parametrisation() const { return param_; }
 

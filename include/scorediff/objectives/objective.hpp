@@ -1,5 +1,6 @@
 // Objectives return per-sample losses so that weighting, per-level logging and importance sampling
-// stay outside them (DESIGN §2).
+// stay outside them (DESIGN §2). Every objective works on noised data x̃ at a noise level σ drawn per
+// sample, so a noise-conditional model learns ∇ log p_σ for every σ it sees.
 #pragma once
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
@@ -25,28 +26,49 @@ struct ObjectiveOptions {
   // single: σ = objective.sigma; ladder: a uniformly chosen level of the process' ladder;
   // log-uniform: log σ uniform in [σ_min, σ_max] of the process.
   std::string sigma_sampling = "log-uniform";
-  std::string weighting = "sigma2";  // λ(σ): uniform (1) or sigma2 (σ², NCSN)
+  std::string weighting = "sigma2";       // λ(σ): uniform 1, sigma2 σ², snr 1/(1+σ²), ddpm 1−ᾱ = σ²/(1+σ²)
   double sigma = 0.5;
+  std::string kernel = "gaussian";        // dsm: gaussian, laplace, student-t
+  double laplace_b = 0.70710678118654752; // dsm laplace: b = laplace_b·σ (1/√2: the kernel's variance is σ²)
+  double nu = 4.0;                        // dsm student-t: degrees of freedom ν
+  int64_t projections = 1;                // ssm, ssm-vr, sure with hutchinson: random vectors per sample
+  std::string projection = "rademacher";  // gaussian or rademacher
+  std::string divergence = "exact";       // sure: exact (D backward passes) or hutchinson
 };
 
-// score is differentiable in the network's parameters; x0 [B, D] is a batch of clean data.
+// score is differentiable in the network's parameters (and in x); x0 [B, D] is a batch of clean data.
 using Objective = std::function<LossTerms(const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x0,
                                           at::Generator& gen)>;
-using ObjectiveFactory = std::function<Objective(const ObjectiveOptions&)>;
+// reference: the true score ∇ log p_t of the data under the process, when one is known (mixtures); ESM
+// needs it, the others ignore it.
+using ObjectiveFactory = std::function<Objective(const ObjectiveOptions&, const ScoreFn* reference)>;
 
 void register_builtins(Registry<ObjectiveFactory>& registry);
 const Registry<ObjectiveFactory>& objectives();
 void bind(Schema& schema, ObjectiveOptions& options);
 void validate(const ObjectiveOptions& options, const NoiseProcess& process);
-Objective make_objective(const ObjectiveOptions& options);
+Objective make_objective(const ObjectiveOptions& options, const ScoreFn* reference = nullptr);
 
 // Noise levels and their per-level bins for one batch, per objective.sigma_sampling. σ [B] float64, level [B].
 void sample_sigmas(const ObjectiveOptions& options, const NoiseProcess& process, int64_t batch, at::Generator& gen,
                    torch::Tensor& sigma, torch::Tensor& level);
 // Number of per-level bins the objective logs for this process.
 int64_t level_count(const ObjectiveOptions& options, const NoiseProcess& process);
+// λ(σ) per sample (seed 001 §5), σ [B].
+torch::Tensor loss_weight(const std::string& weighting, const torch::Tensor& sigma);
 
-// Gaussian DSM target ∇ log q(x̃|x) = −(x̃ − x)/σ² (seed 001 §2.3).
-torch::Tensor dsm_target(const torch::Tensor& x_noisy, const torch::Tensor& x0, const torch::Tensor& sigma);
+// One batch noised by the process' Gaussian kernel: x̃ = m x₀ + s ε at per-sample times t.
+struct NoisedBatch {
+  torch::Tensor sigma, level, t;  // [B]
+  torch::Tensor std;              // [B] s(t) in x0's dtype
+  torch::Tensor eps, x_noisy;     // [B, D]
+};
+NoisedBatch noise_batch(const ObjectiveOptions& options, const NoiseProcess& process, const torch::Tensor& x0,
+                        at::Generator& gen);
+
+// DSM targets ∇ₓ̃ log q(x̃ | x) of each kernel, from n = x̃ − x (seed 001 §7):
+torch::Tensor dsm_target(const torch::Tensor& x_noisy, const torch::Tensor& x0, const torch::Tensor& sigma);  // Gaussian
+torch::Tensor laplace_target(const torch::Tensor& n, const torch::Tensor& b);                  // −sign(n)/b
+torch::Tensor student_t_target(const torch::Tensor& n, double nu, const torch::Tensor& sigma);  // −(ν+1)n/(νσ²+n²)
 
 }  // namespace scorediff

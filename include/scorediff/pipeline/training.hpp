@@ -16,6 +16,7 @@ struct Prepared {
   std::shared_ptr<const ToyDataset> dataset;
   std::shared_ptr<const NoiseProcess> process;
   torch::Tensor train_data;  // [N, D] float32 on the run's device
+  ScoreFn reference;         // the data's exact score under the process; empty when no density is known
 };
 Prepared prepare(Config& config);
 

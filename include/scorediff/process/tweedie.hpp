@@ -9,4 +9,10 @@ namespace scorediff {
 torch::Tensor tweedie_denoise(const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x,
                               const torch::Tensor& t);
 
+// Second-order Tweedie (seed 002): the posterior covariance Cov[x₀ | x_t] = (s² I + s⁴ ∇ₓ² log p_t)/m²,
+// with the Hessian as the Jacobian of the score (D backward passes). x [B, D] -> [B, D, D]. The score
+// must be differentiable in x.
+torch::Tensor tweedie_covariance(const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x,
+                                 const torch::Tensor& t);
+
 }  // namespace scorediff

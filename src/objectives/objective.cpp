@@ -1,0 +1,113 @@
+#include "scorediff/objectives/objective.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "families.hpp"
+#include "scorediff/models/score_model.hpp"
+
+namespace scorediff {
+
+int64_t level_count(const ObjectiveOptions& o, const NoiseProcess& process) {
+  if (o.sigma_sampling == "single") return 1;
+  auto levels = process.levels();
+  return levels.empty() ? 10 : static_cast<int64_t>(levels.size());
+}
+
+void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64_t batch, at::Generator& gen,
+                   torch::Tensor& sigma, torch::Tensor& level) {
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  if (o.sigma_sampling == "single") {
+    sigma = torch::full({batch}, o.sigma, f64);
+    level = torch::zeros({batch}, torch::kInt64);
+    return;
+  }
+  double lo = std::log(process.sigma_min()), hi = std::log(process.sigma_max());
+  int64_t bins = level_count(o, process);
+  if (o.sigma_sampling == "ladder") {
+    auto levels = process.levels();
+    level = torch::randint(0, bins, {batch}, gen, torch::kInt64);
+    sigma = torch::tensor(levels, f64).index_select(0, level);
+    return;
+  }
+  // log-uniform; bins run from the largest σ (level 0) down, as ladder levels do.
+  torch::Tensor u = torch::rand({batch}, gen, f64);
+  sigma = torch::exp(lo + u * (hi - lo));
+  level = ((1.0 - u) * bins).floor().clamp(0, bins - 1).to(torch::kInt64);
+}
+
+torch::Tensor loss_weight(const std::string& weighting, const torch::Tensor& sigma) {
+  torch::Tensor s2 = sigma * sigma;
+  if (weighting == "uniform") return torch::ones_like(sigma);
+  if (weighting == "sigma2") return s2;
+  if (weighting == "snr") return 1.0 / (1.0 + s2);
+  if (weighting == "ddpm") return s2 / (1.0 + s2);  // 1 − ᾱ with σ² = (1 − ᾱ)/ᾱ (seed 001 §6.1)
+  fail("unknown weighting '{}'; valid: ddpm, sigma2, snr, uniform", weighting);
+}
+
+NoisedBatch noise_batch(const ObjectiveOptions& o, const NoiseProcess& process, const torch::Tensor& x0,
+                        at::Generator& gen) {
+  NoisedBatch b;
+  sample_sigmas(o, process, x0.size(0), gen, b.sigma, b.level);
+  b.t = process.t_of_sigma(b.sigma);
+  torch::Tensor m = process.mean_coef(b.t).to(x0.dtype());
+  b.std = process.std(b.t).to(x0.dtype());
+  b.eps = torch::randn(x0.sizes(), gen, x0.options());
+  b.x_noisy = per_sample(m, x0) * x0 + per_sample(b.std, x0) * b.eps;
+  b.t = b.t.to(x0.dtype());
+  return b;
+}
+
+torch::Tensor dsm_target(const torch::Tensor& x_noisy, const torch::Tensor& x0, const torch::Tensor& sigma) {
+  torch::Tensor s = per_sample(sigma.to(x_noisy.dtype()), x_noisy);
+  return -(x_noisy - x0) / (s * s);
+}
+
+torch::Tensor laplace_target(const torch::Tensor& n, const torch::Tensor& b) { return -torch::sign(n) / per_sample(b, n); }
+
+torch::Tensor student_t_target(const torch::Tensor& n, double nu, const torch::Tensor& sigma) {
+  torch::Tensor s = per_sample(sigma.to(n.dtype()), n);
+  return -(nu + 1) * n / (nu * s * s + n * n);
+}
+
+void validate(const ObjectiveOptions& o, const NoiseProcess& process) {
+  objectives().get(o.name);
+  if (o.sigma_sampling == "ladder")
+    require(!process.levels().empty(),
+            "objective.sigma_sampling = 'ladder' needs a process with levels (process.name = 'ladder'), not '{}'",
+            process.name());
+  if (o.name != "dsm")
+    require(o.kernel == "gaussian", "objective.kernel = '{}' applies to dsm only; '{}' noises with the Gaussian kernel",
+            o.kernel, o.name);
+}
+
+void register_builtins(Registry<ObjectiveFactory>& r) {
+  r.add("dsm", make_dsm, "denoising score matching (kernel: gaussian, laplace, student-t)");
+  r.add("esm", make_esm, "explicit score matching against the data's known score");
+  r.add("ism", make_ism, "implicit score matching, exact Jacobian trace (D backward passes)");
+  r.add("ssm", make_ssm, "sliced score matching with random projections");
+  r.add("ssm-vr", make_ssm_vr, "sliced score matching, variance reduced");
+  r.add("sure", make_sure, "Stein's unbiased risk estimate of the Tweedie denoiser");
+}
+
+const Registry<ObjectiveFactory>& objectives() { return builtin_registry<ObjectiveFactory>("objective"); }
+
+void bind(Schema& s, ObjectiveOptions& o) {
+  s.add("objective.name", &o.name, "training objective").one_of(objectives().names());
+  s.add("objective.sigma_sampling", &o.sigma_sampling, "how noise levels are drawn").one_of({"ladder", "log-uniform", "single"});
+  s.add("objective.weighting", &o.weighting, "loss weight per noise level").one_of({"ddpm", "sigma2", "snr", "uniform"});
+  s.add("objective.sigma", &o.sigma, "noise level when sigma_sampling = single").positive();
+  s.add("objective.kernel", &o.kernel, "dsm noise kernel").one_of({"gaussian", "laplace", "student-t"});
+  s.add("objective.laplace_b", &o.laplace_b, "dsm laplace: scale b as a fraction of sigma").positive();
+  s.add("objective.nu", &o.nu, "dsm student-t: degrees of freedom").positive();
+  s.add("objective.projections", &o.projections, "ssm, ssm-vr, sure (hutchinson): projections per sample").at_least(1);
+  s.add("objective.projection", &o.projection, "distribution of projection vectors").one_of({"gaussian", "rademacher"});
+  s.add("objective.divergence", &o.divergence, "sure: divergence estimate").one_of({"exact", "hutchinson"});
+}
+
+Objective make_objective(const ObjectiveOptions& options, const ScoreFn* reference) {
+  return objectives().get(options.name)(options, reference);
+}
+
+}  // namespace scorediff
