@@ -155,5 +155,5 @@ TEST_F(Cli, SampleAndEvalWork) {
   CliResult a = run_cli("sample -q --analytic mog2 --out m.npy -n 100 --set sample.steps_per_level=5", dir_->path());
   ASSERT_EQ(a.status, 0) << a.err;
   EXPECT_EQ(nlohmann::json::parse(a.out)["score"], "analytic");
-  expect_bad_input("sample --analytic swiss-roll -n 5", "needs a mixture dataset");
+  expect_bad_input("sample --analytic swiss-roll --set data.name=two-moons -n 5", "needs a dataset with a known density");
 }

@@ -49,7 +49,8 @@ void add_sample_command(CLI::App& app) {
       loaded.config = load_config(args->config, sets);
       loaded.prepared = prepare(loaded.config);
       const auto& dataset = loaded.prepared.dataset;
-      require(dataset->mixture() != nullptr, "--analytic needs a mixture dataset (mog2, 8gaussians, mixture, circle), not '{}'",
+      require(dataset->mixture() != nullptr,
+              "--analytic needs a dataset with a known density (mog2, 8gaussians, mixture, circle, swiss-roll), not '{}'",
               loaded.config.data.name);
       score = mixture_score_fn(std::shared_ptr<const GaussianMixture>(dataset, dataset->mixture()), loaded.prepared.process);
     } else {
