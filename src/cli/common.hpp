@@ -33,5 +33,7 @@ void add_plot_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_density_command(CLI::App& app);
+void add_denoise_command(CLI::App& app);
 
 }  // namespace scorediff::cli

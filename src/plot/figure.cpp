@@ -76,6 +76,22 @@ struct Figure::Impl {
     pls.box(xopt, 0, 0, yopt, 0, 0);
     pls.lab(xlabel.c_str(), ylabel.c_str(), title.c_str());
   }
+  // values [ny*nx] (x fastest) as an image from white (0) to the colour (r, g, b) at the maximum.
+  void image(const Range& range, int nx, int ny, const torch::Tensor& values, double r, double g, double b) {
+    PLFLT pos[2] = {0, 1}, red[2] = {1, r}, green[2] = {1, g}, blue[2] = {1, b};
+    pls.scmap1l(true, 2, pos, red, green, blue, nullptr);
+    torch::Tensor d = values.to(torch::kCPU, torch::kFloat64).reshape({ny, nx}).contiguous();
+    d = torch::where(torch::isfinite(d), d, torch::zeros_like(d));
+    const double* data = d.data_ptr<double>();
+    PLFLT** z;
+    pls.Alloc2dGrid(&z, nx, ny);
+    for (int i = 0; i < nx; ++i)
+      for (int j = 0; j < ny; ++j) z[i][j] = data[j * nx + i];
+    double zmax = d.max().item<double>();
+    pls.image(z, nx, ny, range.x0, range.x1, range.y0, range.y1, 0, zmax > 0 ? zmax : 1, range.x0, range.x1,
+              range.y0, range.y1);
+    pls.Free2dGrid(z, nx, ny);
+  }
   // Legend entries drawn as coloured lines + labels in the panel's top-right corner.
   void legend(const std::vector<std::pair<std::string, Rgb>>& entries, bool symbols) {
     if (entries.empty()) return;
@@ -194,19 +210,7 @@ void Figure::field(int panel, const FieldPanel& f) {
   impl_->frame(panel, f.title, "x#d1#u", "x#d2#u", r.x0, r.x1, r.y0, r.y1);
   auto& pls = impl_->pls;
   if (f.density.defined()) {
-    // White-to-blue colour map for the density behind the arrows.
-    PLFLT pos[2] = {0, 1}, red[2] = {1, 0.62}, green[2] = {1, 0.79}, blue[2] = {1, 0.94};
-    pls.scmap1l(true, 2, pos, red, green, blue, nullptr);
-    const int n = f.density_n;
-    torch::Tensor d = f.density.to(torch::kCPU, torch::kFloat64).reshape({n, n}).contiguous();
-    const double* values = d.data_ptr<double>();
-    PLFLT** z;
-    pls.Alloc2dGrid(&z, n, n);
-    for (int i = 0; i < n; ++i)
-      for (int j = 0; j < n; ++j) z[i][j] = values[j * n + i];
-    double zmax = d.max().item<double>();
-    pls.image(z, n, n, r.x0, r.x1, r.y0, r.y1, 0, zmax > 0 ? zmax : 1, r.x0, r.x1, r.y0, r.y1);
-    pls.Free2dGrid(z, n, n);
+    impl_->image(r, f.density_n, f.density_n, f.density, 0.62, 0.79, 0.94);
     pls.col0(kBlack);
     pls.box("bcst", 0, 0, "bcst", 0, 0);
   }
@@ -248,6 +252,13 @@ void Figure::field(int panel, const FieldPanel& f) {
   pls.vect(u, w, f.nx, f.ny, scale, pltr1, &grid);
   pls.Free2dGrid(u, f.nx, f.ny);
   pls.Free2dGrid(w, f.nx, f.ny);
+}
+
+void Figure::heatmap(int panel, const std::string& title, const Range& r, int nx, int ny, const torch::Tensor& values) {
+  impl_->frame(panel, title, "x#d1#u", "x#d2#u", r.x0, r.x1, r.y0, r.y1);
+  impl_->image(r, nx, ny, values, 0.12, 0.35, 0.7);
+  impl_->pls.col0(kBlack);
+  impl_->pls.box("bcst", 0, 0, "bcst", 0, 0);
 }
 
 void Figure::bars(int panel, const std::string& title, const std::string& ylabel,

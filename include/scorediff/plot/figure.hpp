@@ -57,6 +57,8 @@ class Figure {
   void curves(int panel, const std::string& title, const std::string& xlabel, const std::string& ylabel,
               const std::vector<Curve>& curves, bool log_x = false, bool log_y = false);
   void field(int panel, const FieldPanel& field);
+  // A density (or any non-negative field) on a regular grid over range: values [ny*nx], x fastest.
+  void heatmap(int panel, const std::string& title, const Range& range, int nx, int ny, const torch::Tensor& values);
   // Grouped bars: one group per category, one bar per series.
   void bars(int panel, const std::string& title, const std::string& ylabel, const std::vector<std::string>& categories,
             const std::vector<std::pair<std::string, std::vector<double>>>& series, double y_max);
