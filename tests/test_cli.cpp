@@ -49,7 +49,7 @@ TEST_F(Cli, HelpAndDryRunSucceed) {
   CliResult help = run_cli("--help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("experiment"), std::string::npos);
-  for (const char* cmd : {"train", "sample", "eval", "plot", "experiment", "demo", "bench"}) {
+  for (const char* cmd : {"train", "sample", "eval", "plot", "experiment", "demo", "bench", "density", "denoise"}) {
     CliResult r = run_cli(std::string(cmd) + " --help");
     EXPECT_EQ(r.status, 0) << cmd;
   }
@@ -92,6 +92,46 @@ TEST_F(Cli, OutOfRangeValues) {
   expect_bad_input("train --dry-run --config mog2 --set 'data.weights=[1,2,3]'", "data.weights has 3 entries but data.means has 2 rows");
   expect_bad_input("train --dry-run --set run.threads=0", "run.threads");
   expect_bad_input("train --dry-run --device tpu", "unknown device 'tpu'");
+}
+
+TEST_F(Cli, BadObjectiveOptions) {
+  expect_bad_input("train --dry-run --set objective.name=score", "unknown name 'score' for config key 'objective.name'; valid: dsm, esm");
+  expect_bad_input("train --dry-run --set objective.kernel=cauchy", "unknown kernel 'cauchy'");
+  expect_bad_input("train --dry-run --set objective.weighting=snr2", "unknown weighting 'snr2'");
+  expect_bad_input("train --dry-run --set objective.nu=0", "'objective.nu' = 0.0 is out of range; must be > 0.0");
+  expect_bad_input("train --dry-run --set objective.nu=-2", "'objective.nu' = -2.0 is out of range");
+  expect_bad_input("train --dry-run --set objective.laplace_b=0", "'objective.laplace_b' = 0.0 is out of range");
+  expect_bad_input("train --dry-run --set objective.laplace_b=-1", "'objective.laplace_b' = -1.0 is out of range");
+  expect_bad_input("train --dry-run --set objective.projections=0", "'objective.projections' = 0 is out of range");
+  expect_bad_input("train --dry-run --set objective.projection=uniform", "unknown projection 'uniform'");
+  expect_bad_input("train --out esm --set data.name=two-moons --set model.name=energy-mlp --set objective.name=esm "
+                   "--set train.steps=1",
+                   "objective 'esm' needs the true score of the data, and this dataset has none");
+  EXPECT_FALSE(fs::exists(path("esm") / "last.safetensors"));
+}
+
+TEST_F(Cli, DensityAndDenoiseFromTheExactScore) {
+  // mog2 at σ = 0.5: the grid density from the line integral equals the true one (TV printed).
+  CliResult d = run_cli("density --analytic mog2 --sigma 0.5 --grid 60 --nodes 4 --range -9 9 -9 9 --out dens", dir_->path());
+  ASSERT_EQ(d.status, 0) << d.err;
+  auto result = nlohmann::json::parse(d.out);
+  EXPECT_LT(result["total_variation"].get<double>(), 0.01);
+  torch::Tensor density = read_npy(path("dens") / "density.npy");
+  EXPECT_EQ(density.sizes(), (std::vector<int64_t>{60, 60}));
+  EXPECT_NEAR(density.sum().item<double>() * (18.0 / 59) * (18.0 / 59), 1.0, 1e-6);
+  EXPECT_TRUE(fs::exists(path("dens") / "density.png"));
+  // Tweedie on mog2 (unit components) at σ = 1: far from the other mode the posterior mean is
+  // (x̃ + μ)/2 and the posterior covariance ½ I.
+  torch::Tensor noisy = torch::tensor({{-5.0, -4.0}, {6.0, 5.5}}, torch::kFloat32);
+  write_npy(path("noisy.npy"), noisy);
+  CliResult t = run_cli("denoise --analytic mog2 -i noisy.npy --sigma 1 -o den.npy --covariance cov.npy", dir_->path());
+  ASSERT_EQ(t.status, 0) << t.err;
+  torch::Tensor expected = (noisy.to(torch::kFloat64) + torch::tensor({{-5.0, -5.0}, {5.0, 5.0}}, torch::kFloat64)) / 2;
+  EXPECT_TRUE(torch::allclose(read_npy(path("den.npy")).to(torch::kFloat64), expected, 1e-4, 1e-4));
+  torch::Tensor cov = read_npy(path("cov.npy")).to(torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(cov, 0.5 * torch::eye(2, torch::kFloat64).expand({2, 2, 2}), 1e-4, 1e-4));
+  expect_bad_input("denoise --analytic mog2 -i absent.npy --sigma 1", "not found");
+  expect_bad_input("density --analytic swiss-roll --set data.name=two-moons", "needs a dataset with a known density");
 }
 
 TEST_F(Cli, BadSampleFiles) {
