@@ -8,14 +8,23 @@ void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("circle", {run_circle, "circle"}, "seed 000: learned score field on a circle vs the exact one");
   r.add("mog-mixing", {run_mog_mixing, "mog2"}, "seed 000: Langevin vs annealed Langevin on a 1/5-4/5 mixture");
   r.add("swiss-roll", {run_swiss_roll, "swiss-roll"}, "seed 001: DSM + annealed Langevin on the Swiss roll");
+  r.add("objectives", {run_objectives, "mog2"},
+        "seeds 001-004: ESM, ISM, SSM, SSM-VR, DSM (3 kernels), SURE for equal wall time on mog2 and the Swiss roll");
+  r.add("cost-vs-dim", {run_cost_vs_dim, "mog2"}, "seed 001: seconds per step of ISM, SSM and DSM for D = 2 … 512");
+  r.add("noise-levels", {run_noise_levels, "swiss-roll"}, "seed 001 ex. 2: single-σ DSM at σ = 0.1, 0.3, 0.5, 1");
+  r.add("weighting", {run_weighting, "swiss-roll"}, "seed 001 ex. 3: uniform vs σ² vs SNR weighting, loss per scale");
+  r.add("ebm", {run_ebm, "mog2"}, "seed 002: energy model by DSM on mog2 and two moons, exp(-E)/Z, NLL");
 }
 
 const Registry<ExperimentEntry>& experiments() { return builtin_registry<ExperimentEntry>("experiment"); }
 
-Config experiment_config(const std::string& preset, const ExperimentContext& context) {
+Config experiment_config(const std::string& preset, const ExperimentContext& context,
+                         const std::vector<std::string>& defaults, const std::vector<std::string>& forced) {
   std::vector<std::string> sets = {fmt::format("run.seed={}", context.seed),
                                    fmt::format("run.threads={}", context.threads)};
+  sets.insert(sets.end(), defaults.begin(), defaults.end());
   sets.insert(sets.end(), context.sets.begin(), context.sets.end());
+  sets.insert(sets.end(), forced.begin(), forced.end());
   return load_config(preset, sets);
 }
 

@@ -28,8 +28,10 @@ struct ExperimentEntry {
 void register_builtins(Registry<ExperimentEntry>& registry);
 const Registry<ExperimentEntry>& experiments();
 
-// The experiment's preset with the context's seed, threads and --set overrides.
-Config experiment_config(const std::string& preset, const ExperimentContext& context);
+// The experiment's preset with the context's seed and threads, then the experiment's `defaults`, the
+// user's --set overrides, and the `forced` settings that define the experiment's variants, in that order.
+Config experiment_config(const std::string& preset, const ExperimentContext& context,
+                         const std::vector<std::string>& defaults = {}, const std::vector<std::string>& forced = {});
 
 // Writes metrics.json (pretty) into the context's directory.
 void write_metrics(const ExperimentContext& context, const nlohmann::json& metrics);
@@ -37,5 +39,10 @@ void write_metrics(const ExperimentContext& context, const nlohmann::json& metri
 nlohmann::json run_circle(const ExperimentContext& context);
 nlohmann::json run_mog_mixing(const ExperimentContext& context);
 nlohmann::json run_swiss_roll(const ExperimentContext& context);
+nlohmann::json run_objectives(const ExperimentContext& context);
+nlohmann::json run_cost_vs_dim(const ExperimentContext& context);
+nlohmann::json run_noise_levels(const ExperimentContext& context);
+nlohmann::json run_weighting(const ExperimentContext& context);
+nlohmann::json run_ebm(const ExperimentContext& context);
 
 }  // namespace scorediff
