@@ -58,3 +58,46 @@ TEST(Experiments, SwissRollSamplesMatchTheData) {
   EXPECT_LE(m["max_radius_ratio"].get<double>(), 1.5);
   EXPECT_GT(m["train_seconds"].get<double>(), 0.0);
 }
+
+// The issue-4 experiments, shortened with --set: every variant runs, trains, samples and reports.
+// Their full-length figures are in docs/objectives.md (quality is a property of the full runs).
+
+TEST(Experiments, ObjectivesCoversEveryObjectiveOnBothDatasets) {
+  TempDir dir;
+  auto m = run("objectives", dir, {"train.steps=60", "sample.n=200", "sample.steps_per_level=5", "data.n_train=500"});
+  for (const char* key : {"dsm-gaussian", "dsm-laplace", "dsm-student-t", "esm", "ism", "ssm", "ssm-vr", "sure"})
+    for (const char* dataset : {"mog2", "swiss-roll"}) {
+      ASSERT_TRUE(m.contains(key)) << key;
+      EXPECT_TRUE(std::isfinite(m[key]["fisher"][dataset].get<double>())) << key << " " << dataset;
+      EXPECT_GT(m[key]["steps_per_s"][dataset].get<double>(), 0.0) << key;
+      EXPECT_GE(m[key]["steps"][dataset].get<int64_t>(), 20) << key;
+      EXPECT_EQ(m[key]["nan_count"][dataset], 0) << key << " " << dataset;
+    }
+  EXPECT_TRUE(std::filesystem::exists(dir / "samples.png"));
+}
+
+TEST(Experiments, NoiseLevelsAndWeightingReportEveryVariant) {
+  TempDir a, b;
+  auto levels = run("noise-levels", a, {"train.steps=50", "sample.n=200", "sample.steps=50", "data.n_train=500"});
+  for (const char* sigma : {"0.1", "0.3", "0.5", "1"}) {
+    ASSERT_TRUE(levels.contains(sigma)) << levels.dump();
+    EXPECT_EQ(levels[sigma]["nan_count"], 0);
+  }
+  EXPECT_TRUE(std::filesystem::exists(a / "noise_levels.png"));
+  auto weighting = run("weighting", b, {"train.steps=50", "sample.n=200", "sample.steps_per_level=5", "data.n_train=500"});
+  for (const char* key : {"uniform", "sigma2", "snr"}) {
+    ASSERT_TRUE(weighting.contains(key));
+    EXPECT_EQ(weighting[key]["loss_per_level"].size(), 10u);
+    EXPECT_EQ(weighting[key]["relative_fisher_per_level"].size(), 10u);
+  }
+  EXPECT_TRUE(std::filesystem::exists(b / "loss_per_scale.png"));
+}
+
+TEST(Experiments, CostVsDimTimesEveryObjectiveAndDimension) {
+  // Timing ratios are reported, never asserted (speed is measured, not tested).
+  TempDir dir;
+  auto m = run("cost-vs-dim", dir);
+  for (const char* key : {"dsm", "ssm", "ism"})
+    for (const char* dim : {"2", "8", "32", "128", "512"}) EXPECT_GT(m[key][dim].get<double>(), 0.0) << key << dim;
+  EXPECT_TRUE(std::filesystem::exists(dir / "cost.png"));
+}

@@ -93,11 +93,12 @@ nlohmann::json run_noise_levels(const ExperimentContext& ctx) {
       num(metrics[fmt::format("{}", sigmas[0])]["swd_data_vs_data"].get<double>())));
   report.table({"σ", "SWD after Tweedie", "SWD of Langevin samples", "SWD floor", "relative Fisher at σ"}, rows);
   report.paragraph(
-      "Langevin samples at σ follow p_σ, the data blurred by σ, so their SWD to clean data grows with σ; the Tweedie "
-      "step replaces each point by the posterior mean E[x | x̃], which removes the blur at small σ but pulls points "
-      "toward the inside of the curved roll at large σ. At small σ the score is only learned near the data: the "
-      "field in empty regions (top row) is what the network extrapolates, which is why a single small σ needs "
-      "annealing to sample well (seed 002).");
+      "Two failures pull in opposite directions. At small σ the samples sit on the roll (the Tweedie step makes them "
+      "sharp) but Langevin steps of η = 0.1 σ² move too little to redistribute mass along it, so the proportions "
+      "along the roll inherit the uniform start, and away from the data the score is only extrapolated (top row). "
+      "At large σ the chains mix but follow p_σ, the roll blurred by σ; the Tweedie step maps each point to "
+      "E[x | x̃], which pulls points into the inside of the curved roll. Annealing through the levels (seed 002) gets "
+      "both: mixing at large σ, sharpness at small σ.");
   report.image("noise_levels.png", "Score fields (top), Langevin samples (middle) and after the Tweedie step (bottom)");
   report.save(ctx.out / "report.md");
   write_metrics(ctx, metrics);

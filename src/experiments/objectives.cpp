@@ -37,7 +37,7 @@ nlohmann::json run_objectives(const ExperimentContext& ctx) {
   const std::vector<std::string> datasets = {"mog2", "swiss-roll"};
   const auto& all = variants();
   const int cols = static_cast<int>(all.size()) + 1;
-  Figure fig(ctx.out / "samples.png", 330 * cols, 330 * static_cast<int>(datasets.size()), cols,
+  Figure fig(ctx.out / "samples.png", 360 * cols, 360 * static_cast<int>(datasets.size()), cols,
              static_cast<int>(datasets.size()));
   nlohmann::json metrics = nlohmann::json::object();
   Report report("Objectives of the score-matching family compared (seeds 001-004)");
@@ -90,26 +90,29 @@ nlohmann::json run_objectives(const ExperimentContext& ctx) {
       m["steps"][dataset] = run.config.train.steps;
       m["train_seconds"][dataset] = run.seconds;
       m["nan_count"][dataset] = s.metrics.nan_count;
+      m["max_radius_ratio"][dataset] = s.metrics.max_radius_ratio;
       if (!s.metrics.mode_weights.empty()) m["mode_weights"][dataset] = s.metrics.mode_weights;
       rows.push_back({variant.label, std::to_string(run.config.train.steps), fmt::format("{:.0f}", steps_per_s),
                       num(f.divergence), num(f.divergence / f.scale), num(s.metrics.swd),
-                      num(s.metrics.swd / s.metrics.swd_data_vs_data)});
+                      num(s.metrics.swd / s.metrics.swd_data_vs_data), num(s.metrics.max_radius_ratio)});
       if (!s.metrics.mode_weights.empty()) rows.back().push_back(fmt::format("{:.3f}", s.metrics.mode_weights.front()));
       if (v == 0) {
         data = p.train_data.to(torch::kCPU);
         range = dataset == "mog2" ? Range{-10, 10, -10, 10} : bounding_range({data});
         fig.scatter(row * cols + 1, fmt::format("{}: data", dataset), {{data, "", palette(0)}}, range);
       }
-      fig.scatter(row * cols + static_cast<int>(v) + 2, fmt::format("{}, SWD {:.3f}", variant.label, s.metrics.swd),
+      fig.scatter(row * cols + static_cast<int>(v) + 2, fmt::format("{}: {:.2f}", variant.key, s.metrics.swd),
                   {{s.result.samples, "", palette(3)}}, range);
     }
-    std::vector<std::string> header = {"objective", "steps", "steps/s", "Fisher at σ_min", "relative", "SWD", "SWD / floor"};
+    std::vector<std::string> header = {"objective", "steps", "steps/s", "Fisher at σ_min", "relative", "SWD", "SWD / floor",
+                                       "max radius ratio"};
     if (rows.front().size() > header.size()) header.push_back("weight of (5,5), true 0.2");
     report.table(header, rows);
     ++row;
   }
   fig.save();
-  report.image("samples.png", "Annealed-Langevin samples of each objective's model, after equal training time");
+  report.image("samples.png", "Annealed-Langevin samples of each objective's model after equal training time (titles: "
+                              "objective and SWD; points outside the window are not drawn)");
   report.save(ctx.out / "report.md");
   write_metrics(ctx, metrics);
   return metrics;
