@@ -49,11 +49,7 @@ void add_density_command(CLI::App& app) {
       require(!source.analytic && source.loaded.model->network().has_energy(),
               "--method energy needs an energy model checkpoint (model.name = 'energy-mlp')");
       g = make_grid(r.x0, r.x1, r.y0, r.y1, n, n);
-      torch::Tensor points = g.points.to(torch::kFloat32).to(p.train_data.device());
-      torch::Tensor times = torch::full({points.size(0)}, t, points.options());
-      torch::NoGradGuard no_grad;
-      torch::Tensor energy = source.loaded.model->energy(points, p.process->mean_coef(times), p.process->std(times));
-      normalise_on_grid(g, -energy.to(torch::kCPU, torch::kFloat64));
+      normalise_on_grid(g, -energy_at_sigma(source.loaded.model, *p.process, g.points, sigma));
     } else {
       g = grid_density(source.score, r.x0, r.x1, r.y0, r.y1, n, n, t, args->nodes);
     }

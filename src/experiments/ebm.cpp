@@ -17,15 +17,6 @@ namespace {
 
 constexpr int64_t kGrid = 200;
 
-// U(x, σ) of an energy model at points [N, 2] (float64 on the CPU).
-torch::Tensor energy_at(ScoreModel& model, const NoiseProcess& process, const torch::Tensor& points, double sigma) {
-  torch::NoGradGuard no_grad;
-  auto device = model->parameters().front().device();
-  torch::Tensor x = points.to(device, torch::kFloat32);
-  torch::Tensor t = torch::full({x.size(0)}, process.t_at_sigma(sigma), x.options());
-  return model->energy(x, process.mean_coef(t), process.std(t)).to(torch::kCPU, torch::kFloat64);
-}
-
 struct Learned {
   GridDensity grid;     // exp(−U)/Z normalised on the grid
   torch::Tensor energy; // U on the grid
@@ -35,7 +26,7 @@ struct Learned {
 Learned learned_density(ScoreModel& model, const NoiseProcess& process, const Range& r, double sigma) {
   Learned out;
   out.grid = make_grid(r.x0, r.x1, r.y0, r.y1, kGrid, kGrid);
-  out.energy = energy_at(model, process, out.grid.points, sigma);
+  out.energy = energy_at_sigma(model, process, out.grid.points, sigma);
   normalise_on_grid(out.grid, -out.energy);
   out.log_z = (-out.energy[0] - out.grid.log_density[0]).item<double>();
   return out;
@@ -77,7 +68,7 @@ nlohmann::json run_ebm(const ExperimentContext& ctx) {
     // Held-out NLL (nats per point) of clean data under p_θ.
     at::Generator held = make_generator(derive_seed(seed, "ebm-held-out"));
     torch::Tensor test = p.dataset->sample(5000, held);
-    torch::Tensor nll = energy_at(run.ema_model, *p.process, test, sigma_min) + learned.log_z;
+    torch::Tensor nll = energy_at_sigma(run.ema_model, *p.process, test, sigma_min) + learned.log_z;
     nlohmann::json& m = metrics[name];
     m["nll"] = nll.mean().item<double>();
     m["nll_standard_error"] = nll.std().item<double>() / std::sqrt(static_cast<double>(nll.size(0)));
@@ -137,7 +128,7 @@ nlohmann::json run_ebm(const ExperimentContext& ctx) {
         GridDensity exact = level.grid;
         torch::Tensor t = torch::full({1}, p.process->t_at_sigma(sigma), torch::kFloat64);
         normalise_on_grid(exact, mixture->log_prob(exact.points, p.process->mean_coef(t), p.process->std(t)));
-        torch::Tensor u = energy_at(run.ema_model, *p.process, centres, sigma);
+        torch::Tensor u = energy_at_sigma(run.ema_model, *p.process, centres, sigma);
         torch::Tensor logp = mixture->log_prob(centres, p.process->mean_coef(t), p.process->std(t));
         sigmas.push_back(sigma);
         learned_mass.push_back(mode_mass(level.grid, level.grid.log_density, *mixture, 0));

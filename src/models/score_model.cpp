@@ -98,4 +98,12 @@ ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> pro
   };
 }
 
+torch::Tensor energy_at_sigma(ScoreModel& model, const NoiseProcess& process, const torch::Tensor& points, double sigma) {
+  torch::NoGradGuard no_grad;
+  auto device = model->parameters().front().device();
+  torch::Tensor x = points.to(device, torch::kFloat32);
+  torch::Tensor t = torch::full({x.size(0)}, process.t_at_sigma(sigma), x.options());
+  return model->energy(x, process.mean_coef(t), process.std(t)).to(torch::kCPU, torch::kFloat64);
+}
+
 }  // namespace scorediff

@@ -72,6 +72,10 @@ ScoreModel make_model(const ModelOptions& options, int64_t dim, at::Generator& g
 // The score of a model under a process, as the ScoreFn every sampler consumes. Differentiable.
 ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process);
 
+// U(x, σ) of an energy model at points [N, D], evaluated on the model's device without a graph;
+// float64 on the CPU (for grid normalisation and NLL).
+torch::Tensor energy_at_sigma(ScoreModel& model, const NoiseProcess& process, const torch::Tensor& points, double sigma);
+
 // Reshape a per-sample [B] tensor to broadcast against x [B, ...].
 torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x);
 
