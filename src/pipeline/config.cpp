@@ -23,6 +23,22 @@ void bind(Schema& s, SampleOptions& o) {
   s.add("sample.steps_per_level", &o.steps_per_level, "ald: steps per noise level").at_least(1);
   s.add("sample.step_size", &o.step_size, "langevin: step size").positive();
   s.add("sample.steps", &o.steps, "langevin: steps").at_least(0);
+  s.add("sample.nfe", &o.nfe, "reverse-time samplers: score evaluations (0 = the sampler's default)").at_least(0);
+  s.add("sample.grid", &o.grid, "reverse-time samplers: time grid").one_of({"default", "karras", "log-snr", "uniform"});
+  s.add("sample.rho", &o.rho, "karras grid: rho").positive();
+  s.add("sample.t_end", &o.t_end, "reverse-time samplers: last grid time (0 = the process' t_min)").non_negative();
+  s.add("sample.predictor", &o.predictor, "pc: predictor")
+      .one_of({"ancestral", "ddim", "em", "none", "ode-euler", "reverse-diffusion"});
+  s.add("sample.corrector", &o.corrector, "pc: corrector").one_of({"langevin", "none"});
+  s.add("sample.snr", &o.snr, "Langevin corrector: signal-to-noise ratio").non_negative();
+  s.add("sample.corrector_steps", &o.corrector_steps, "Langevin corrector: steps per grid time").at_least(1);
+  s.add("sample.eta", &o.eta, "ddim: stochasticity (0 deterministic, 1 DDPM)").in_range(0, 1);
+  s.add("sample.s_churn", &o.s_churn, "edm: churn").non_negative();
+  s.add("sample.s_tmin", &o.s_tmin, "edm: smallest sigma with churn").non_negative();
+  s.add("sample.s_tmax", &o.s_tmax, "edm: largest sigma with churn").non_negative();
+  s.add("sample.s_noise", &o.s_noise, "edm: noise inflation").positive();
+  s.add("sample.rtol", &o.rtol, "ode-rk45: relative tolerance").positive();
+  s.add("sample.atol", &o.atol, "ode-rk45: absolute tolerance").positive();
   s.add("sample.denoise", &o.denoise, "finish with a Tweedie denoising step");
   s.add("sample.use_ema", &o.use_ema, "sample with the EMA weights");
   s.add("sample.init", &o.init, "initial state").one_of({"prior", "uniform"});
@@ -51,7 +67,9 @@ void Config::validate() {
   scorediff::validate(process);
   require(sample.init_low < sample.init_high, "sample.init_low ({}) must be smaller than sample.init_high ({})",
           sample.init_low, sample.init_high);
-  scorediff::validate(objective, *make_process(process));
+  auto noise = make_process(process);
+  scorediff::validate(objective, *noise);
+  check_sampler(sample, *noise);
 }
 
 std::string Config::to_toml() { return schema().to_toml(); }

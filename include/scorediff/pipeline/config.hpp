@@ -27,6 +27,23 @@ struct SampleOptions {
   int64_t steps_per_level = 100;  // ald: T
   double step_size = 0.01;        // langevin: η
   int64_t steps = 1000;           // langevin: steps
+  // Reverse-time samplers (em, pc, ode-*, ddim, edm, dpm-solver++, ...): score evaluations to spend,
+  // 0 = the sampler's default (default_nfe); the grid intervals follow from it (sampler_steps).
+  int64_t nfe = 0;
+  std::string grid = "default";   // default (per sampler and process), uniform, karras, log-snr
+  double rho = 7.0;               // karras grid
+  double t_end = 0.0;             // last grid time; 0 = the process' t_min
+  std::string predictor = "reverse-diffusion";  // pc
+  std::string corrector = "langevin";           // pc
+  double snr = 0.16;              // Langevin corrector signal-to-noise ratio
+  int64_t corrector_steps = 1;    // Langevin corrector steps per grid time
+  double eta = 0.0;               // ddim
+  double s_churn = 0.0;           // edm
+  double s_tmin = 0.0;            // edm
+  double s_tmax = 1e30;           // edm
+  double s_noise = 1.0;           // edm
+  double rtol = 1e-5;             // ode-rk45
+  double atol = 1e-5;             // ode-rk45
   bool denoise = true;            // final Tweedie step
   bool use_ema = true;
   std::string init = "prior";     // prior: N(0, σ_max² I); uniform: U[init_low, init_high]^D

@@ -36,6 +36,9 @@ class NoiseProcess {
   // Discrete noise levels σ_1 > … > σ_L for processes that have them (the NCSN ladder); empty otherwise.
   virtual std::vector<double> levels() const { return {}; }
 
+  // Throws a one-line error unless t_min <= t <= t_max (what: how the caller names the time).
+  void check_time(double t, const std::string& what = "t") const;
+
   // Scalar conveniences for schedules.
   double sigma_at(double t) const;
   double t_at_sigma(double sigma) const;
@@ -47,7 +50,7 @@ class NoiseProcess {
 // g = σ(t) √(2 ln(σ_max/σ_min)) (score_sde conventions; seed 003 §SDE).
 class VEProcess : public NoiseProcess {
  public:
-  VEProcess(double sigma_min, double sigma_max);
+  VEProcess(double sigma_min, double sigma_max, double t_min = 1e-5);
   std::string name() const override { return "ve"; }
   torch::Tensor mean_coef(const torch::Tensor& t) const override;
   torch::Tensor std(const torch::Tensor& t) const override;
@@ -58,11 +61,12 @@ class VEProcess : public NoiseProcess {
   torch::Tensor prior_sample(int64_t n, int64_t dim, at::Generator& gen,
                              const torch::TensorOptions& options = {}) const override;
   torch::Tensor prior_logp(const torch::Tensor& x) const override;
-  double t_min() const override { return 0.0; }
+  double t_min() const override { return t_min_; }
   double t_max() const override { return 1.0; }
 
  protected:
   double sigma_min_, sigma_max_;
+  double t_min_ = 1e-5;  // score_sde's sampling eps for VE
 };
 
 // NCSN's σ-ladder: L geometric levels σ_max = σ_1 > … > σ_L = σ_min (seed 001 §4.3), i.e. VE restricted
@@ -77,11 +81,63 @@ class SigmaLadder : public VEProcess {
   int64_t levels_;
 };
 
+// Variance preserving (DDPM as an SDE): β(t) = β_min + t(β_max − β_min),
+// m = exp(−¼t²(β_max − β_min) − ½tβ_min), std = √(1 − m²), f = −½β x, g = √β, prior N(0, I).
+// sub-VP (Song et al. 2021 §3.4) keeps m and f but has std = 1 − m² and g = √(β(1 − m⁴)).
+class VPProcess : public NoiseProcess {
+ public:
+  VPProcess(double beta_min, double beta_max, double t_min, bool sub = false);
+  std::string name() const override { return sub_ ? "subvp" : "vp"; }
+  torch::Tensor beta(const torch::Tensor& t) const;
+  torch::Tensor mean_coef(const torch::Tensor& t) const override;
+  torch::Tensor std(const torch::Tensor& t) const override;
+  torch::Tensor t_of_sigma(const torch::Tensor& sigma) const override;
+  torch::Tensor drift(const torch::Tensor& x, const torch::Tensor& t) const override;
+  torch::Tensor diffusion(const torch::Tensor& t) const override;
+  torch::Tensor prior_sample(int64_t n, int64_t dim, at::Generator& gen,
+                             const torch::TensorOptions& options = {}) const override;
+  torch::Tensor prior_logp(const torch::Tensor& x) const override;
+  double t_min() const override { return t_min_; }
+  double t_max() const override { return 1.0; }
+
+ private:
+  torch::Tensor log_mean_coef(const torch::Tensor& t) const;
+  double beta_min_, beta_max_, t_min_;
+  bool sub_;
+};
+
+// EDM (Karras et al. 2022): σ(t) = t, m = 1, f = 0, g = √(2t), t ∈ [σ_min, σ_max], prior N(0, σ_max² I).
+class EDMProcess : public NoiseProcess {
+ public:
+  EDMProcess(double sigma_min, double sigma_max);
+  std::string name() const override { return "edm"; }
+  torch::Tensor mean_coef(const torch::Tensor& t) const override { return torch::ones_like(t); }
+  torch::Tensor std(const torch::Tensor& t) const override { return t.clone(); }
+  torch::Tensor sigma(const torch::Tensor& t) const override { return t.clone(); }
+  torch::Tensor t_of_sigma(const torch::Tensor& sigma) const override { return sigma.clone(); }
+  torch::Tensor drift(const torch::Tensor& x, const torch::Tensor& t) const override;
+  torch::Tensor diffusion(const torch::Tensor& t) const override;
+  torch::Tensor prior_sample(int64_t n, int64_t dim, at::Generator& gen,
+                             const torch::TensorOptions& options = {}) const override;
+  torch::Tensor prior_logp(const torch::Tensor& x) const override;
+  double t_min() const override { return sigma_min_; }
+  double t_max() const override { return sigma_max_; }
+
+ private:
+  double sigma_min_, sigma_max_;
+};
+
+// log N(x; 0, scale² I) per sample.
+torch::Tensor isotropic_normal_logp(const torch::Tensor& x, double scale);
+
 struct ProcessOptions {
   std::string name = "ladder";
-  double sigma_min = 0.01;
-  double sigma_max = 5.0;
-  int64_t levels = 10;
+  double sigma_min = 0.01;  // ladder, ve, edm
+  double sigma_max = 5.0;   // ladder, ve, edm
+  int64_t levels = 10;      // ladder
+  double beta_min = 0.1;    // vp, subvp
+  double beta_max = 20.0;   // vp, subvp
+  double t_min = 0.0;       // ve, vp, subvp: smallest time; 0 = the process' default (ve 1e-5, vp 1e-3)
 };
 
 using ProcessFactory = std::function<std::shared_ptr<const NoiseProcess>(const ProcessOptions&)>;
