@@ -76,7 +76,7 @@ Rk45Result integrate_rk45(const OdeFn& f, torch::Tensor y, double t0, double t1,
     for (int j = 0; j < 7; ++j)
       if (E[j] != 0) err.add_(k[static_cast<size_t>(j)], hs * E[j]);
     torch::Tensor tol = o.atol + o.rtol * torch::maximum(y.abs(), y_new.abs());
-    double err_norm = rms(err / tol);
+    double err_norm = o.per_row ? (err / tol).pow(2).flatten(1).mean(1).max().sqrt().item<double>() : rms(err / tol);
     if (!std::isfinite(err_norm)) err_norm = 1e10;
     if (err_norm <= 1.0) {
       t = last ? t1 : t + hs;

@@ -14,6 +14,9 @@ struct Rk45Options {
   double rtol = 1e-5;
   double atol = 1e-5;
   int64_t max_steps = 100000;  // accepted + rejected
+  // The error norm: false, the RMS over every element (scipy, score_sde); true, the largest per-row
+  // RMS, so each row of a batch (each sample of a likelihood) meets the tolerance on its own.
+  bool per_row = false;
 };
 
 struct Rk45Result {
