@@ -35,5 +35,6 @@ void add_demo_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_density_command(CLI::App& app);
 void add_denoise_command(CLI::App& app);
+void add_likelihood_command(CLI::App& app);
 
 }  // namespace scorediff::cli

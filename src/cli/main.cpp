@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   scorediff::cli::add_eval_command(app);
   scorediff::cli::add_denoise_command(app);
   scorediff::cli::add_density_command(app);
+  scorediff::cli::add_likelihood_command(app);
   scorediff::cli::add_plot_command(app);
   scorediff::cli::add_experiment_command(app);
   scorediff::cli::add_demo_command(app);

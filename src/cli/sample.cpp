@@ -17,7 +17,7 @@ void add_sample_command(CLI::App& app) {
   struct Args {
     ScoreSourceArgs source;
     std::string out = "samples.npy", sampler;
-    int64_t n = -1;
+    int64_t n = -1, nfe = 0;
     bool quiet = false;
   };
   auto args = std::make_shared<Args>();
@@ -26,12 +26,17 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("-o,--out", args->out, "output .npy")->capture_default_str();
   cmd->add_option("--sampler", args->sampler, "sampler (" + join_names(samplers().names()) + "); default from the config");
   cmd->add_option("-n,--n", args->n, "number of samples (sample.n)");
+  CLI::Option* nfe = cmd->add_option("--nfe", args->nfe, "score evaluations for reverse-time samplers (sample.nfe; >= 1)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
-  cmd->callback([args] {
+  cmd->callback([args, nfe] {
     check_output_file(args->out);
     std::vector<std::string> sets;
     if (!args->sampler.empty()) sets.push_back("sample.sampler=" + args->sampler);
     if (args->n >= 0) sets.push_back(fmt::format("sample.n={}", args->n));
+    if (nfe->count() > 0) {
+      require(args->nfe >= 1, "--nfe must be >= 1, got {}", args->nfe);
+      sets.push_back(fmt::format("sample.nfe={}", args->nfe));
+    }
     ScoreSource source = load_score_source(args->source, sets, {"sample."});
     const Config& config = source.loaded.config;
     const Prepared& p = source.loaded.prepared;

@@ -11,7 +11,8 @@ Parametrisation parse_parametrisation(const std::string& name) {
   if (name == "score") return Parametrisation::Score;
   if (name == "eps") return Parametrisation::Eps;
   if (name == "raw") return Parametrisation::Raw;
-  fail("unknown parametrisation '{}'; valid: eps, raw, score", name);
+  if (name == "denoiser") return Parametrisation::Denoiser;
+  fail("unknown parametrisation '{}'; valid: denoiser, eps, raw, score", name);
 }
 
 torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x) {
@@ -38,6 +39,14 @@ torch::Tensor ScoreModelImpl::score(const torch::Tensor& x, const torch::Tensor&
     case Parametrisation::Score: return out / per_sample(s, x);
     case Parametrisation::Eps: return -out / per_sample(s, x);
     case Parametrisation::Raw: return out;
+    case Parametrisation::Denoiser: {
+      const double d2 = input_sigma_data_ * input_sigma_data_;
+      torch::Tensor sig2 = sigma * sigma;
+      torch::Tensor c_skip = d2 / (sig2 + d2), c_out = sigma * input_sigma_data_ * torch::rsqrt(sig2 + d2);
+      torch::Tensor x_scaled = x / per_sample(m, x);
+      torch::Tensor denoised = per_sample(c_skip, x) * x_scaled + per_sample(c_out, x) * out;
+      return (denoised - x_scaled) / per_sample(m * sig2, x);
+    }
   }
   return out;
 }
@@ -53,6 +62,7 @@ torch::Tensor ScoreModelImpl::energy(const torch::Tensor& x, const torch::Tensor
     case Parametrisation::Score: return e * m / (c_in * s);
     case Parametrisation::Eps: return -e * m / (c_in * s);
     case Parametrisation::Raw: return e * m / c_in;
+    case Parametrisation::Denoiser: fail("energy models do not support model.param = 'denoiser'");
   }
   return e;
 }
@@ -73,7 +83,7 @@ void bind(Schema& s, ModelOptions& o) {
   s.add("model.width", &o.width, "hidden width").at_least(1);
   s.add("model.depth", &o.depth, "hidden layers").at_least(1);
   s.add("model.activation", &o.activation, "activation").one_of({"gelu", "relu", "silu", "softplus", "tanh"});
-  s.add("model.param", &o.param, "output parametrisation").one_of({"eps", "raw", "score"});
+  s.add("model.param", &o.param, "output parametrisation").one_of({"denoiser", "eps", "raw", "score"});
   s.add("model.embedding", &o.embedding, "noise-level conditioning").one_of({"fourier", "log-sigma"});
   s.add("model.fourier_features", &o.fourier_features, "Fourier frequencies (2x features)").at_least(1);
   s.add("model.fourier_scale", &o.fourier_scale, "std of the Fourier frequencies").positive();
@@ -83,6 +93,9 @@ void bind(Schema& s, ModelOptions& o) {
 
 ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
   require(!o.input_scaling || o.sigma_data > 0, "model.sigma_data must be > 0 when model.input_scaling is on");
+  require(o.param != "denoiser" || o.input_scaling,
+          "model.param = 'denoiser' is EDM's preconditioning: it needs model.input_scaling = true");
+  require(o.param != "denoiser" || o.name != "energy-mlp", "energy models do not support model.param = 'denoiser'");
   auto network = models().get(o.name)(o, dim, gen);
   return ScoreModel(network, parse_parametrisation(o.param), o.input_scaling ? o.sigma_data : 0.0);
 }

@@ -32,16 +32,16 @@ Objective make_dsm(const ObjectiveOptions& o, const ScoreFn*) {
       out.level = b.level;
       torch::Tensor predicted = score(b.x_noisy, b.t);
       torch::Tensor s = per_sample(b.std, x0);
-      if (o.weighting == "sigma2") {
+      if (o.weighting == "sigma2" && o.sigma_sampling != "importance") {
         // σ² ½‖s_θ + ε/σ‖² = ½‖σ s_θ + ε‖²: the ε-prediction (DDPM) loss (seed 001 §5.1).
         out.loss = 0.5 * (s * predicted + b.eps).pow(2).flatten(1).sum(1);
       } else {
-        torch::Tensor weight = loss_weight(o.weighting, b.std);
-        out.loss = weight * 0.5 * (predicted + b.eps / s).pow(2).flatten(1).sum(1);
+        out.loss = b.weight * 0.5 * (predicted + b.eps / s).pow(2).flatten(1).sum(1);
       }
       return out;
     }
-    sample_sigmas(o, process, x0.size(0), gen, out.sigma, out.level);
+    torch::Tensor importance;
+    sample_sigmas(o, process, x0.size(0), gen, out.sigma, out.level, &importance);
     torch::Tensor t = process.t_of_sigma(out.sigma);
     torch::Tensor m = process.mean_coef(t).to(x0.dtype()), s = process.std(t).to(x0.dtype());
     torch::Tensor noise, target;
@@ -55,7 +55,8 @@ Objective make_dsm(const ObjectiveOptions& o, const ScoreFn*) {
     }
     torch::Tensor x_noisy = per_sample(m, x0) * x0 + noise;
     torch::Tensor predicted = score(x_noisy, t.to(x0.dtype()));
-    out.loss = loss_weight(o.weighting, s) * 0.5 * (predicted - target).pow(2).flatten(1).sum(1);
+    torch::Tensor weight = loss_weight(o, process, t, s) * importance.to(x0.dtype());
+    out.loss = weight * 0.5 * (predicted - target).pow(2).flatten(1).sum(1);
     return out;
   };
 }

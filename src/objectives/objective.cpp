@@ -15,9 +15,33 @@ int64_t level_count(const ObjectiveOptions& o, const NoiseProcess& process) {
   return levels.empty() ? 10 : static_cast<int64_t>(levels.size());
 }
 
-void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64_t batch, at::Generator& gen,
-                   torch::Tensor& sigma, torch::Tensor& level) {
+namespace {
+
+// Times drawn with density ∝ g(t)²/s(t)² by inverting a tabulated CDF (2 049 points, log-spaced in t so
+// the 1/t peak of VP near t = 0 is resolved); returns t and the proposal density p(t).
+void importance_times(const NoiseProcess& process, const torch::Tensor& u, torch::Tensor& t, torch::Tensor& density) {
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const double t0 = process.t_min() > 0 ? process.t_min() : 1e-5, t1 = process.t_max();
+  torch::Tensor grid = torch::exp(torch::linspace(std::log(t0), std::log(t1), 2049, f64));
+  auto h = [&](const torch::Tensor& times) { return process.diffusion(times).pow(2) / process.std(times).pow(2); };
+  torch::Tensor hg = h(grid);
+  torch::Tensor cdf = torch::cat({torch::zeros({1}, f64),
+                                  torch::cumsum(0.5 * (hg.slice(0, 1) + hg.slice(0, 0, -1)) * grid.diff(), 0)});
+  const double total = cdf[-1].item<double>();
+  torch::Tensor target = u * total;
+  torch::Tensor idx = torch::searchsorted(cdf, target).clamp(1, cdf.size(0) - 1);
+  torch::Tensor c0 = cdf.index_select(0, idx - 1), c1 = cdf.index_select(0, idx);
+  torch::Tensor g0 = grid.index_select(0, idx - 1), g1 = grid.index_select(0, idx);
+  t = g0 + (g1 - g0) * ((target - c0) / (c1 - c0).clamp_min(1e-300));
+  density = h(t) / total;
+}
+
+}  // namespace
+
+void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64_t batch, at::Generator& gen,
+                   torch::Tensor& sigma, torch::Tensor& level, torch::Tensor* importance) {
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  if (importance != nullptr) *importance = torch::ones({batch}, f64);
   if (o.sigma_sampling == "single") {
     sigma = torch::full({batch}, o.sigma, f64);
     level = torch::zeros({batch}, torch::kInt64);
@@ -25,6 +49,26 @@ void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64
   }
   double lo = std::log(process.sigma_min()), hi = std::log(process.sigma_max());
   int64_t bins = level_count(o, process);
+  if (o.sigma_sampling == "time" || o.sigma_sampling == "importance") {
+    const double t0 = process.t_min(), t1 = process.t_max();
+    torch::Tensor u = torch::rand({batch}, gen, f64), t;
+    if (o.sigma_sampling == "time") {
+      t = t0 + u * (t1 - t0);
+    } else {
+      torch::Tensor density;
+      importance_times(process, u, t, density);
+      if (importance != nullptr) *importance = 1.0 / (density * (t1 - t0));
+    }
+    sigma = process.sigma(t);
+    level = ((t1 - t) / (t1 - t0) * bins).floor().clamp(0, bins - 1).to(torch::kInt64);
+    return;
+  }
+  if (o.sigma_sampling == "log-normal") {
+    torch::Tensor log_sigma = (o.p_mean + o.p_std * torch::randn({batch}, gen, f64)).clamp(lo, hi);
+    sigma = torch::exp(log_sigma);
+    level = ((hi - log_sigma) / (hi - lo) * bins).floor().clamp(0, bins - 1).to(torch::kInt64);
+    return;
+  }
   if (o.sigma_sampling == "ladder") {
     auto levels = process.levels();
     level = torch::randint(0, bins, {batch}, gen, torch::kInt64);
@@ -46,15 +90,28 @@ torch::Tensor loss_weight(const std::string& weighting, const torch::Tensor& sig
   fail("unknown weighting '{}'; valid: ddpm, sigma2, snr, uniform", weighting);
 }
 
+torch::Tensor loss_weight(const ObjectiveOptions& o, const NoiseProcess& process, const torch::Tensor& t,
+                          const torch::Tensor& std) {
+  if (o.weighting == "likelihood") return process.diffusion(t.to(torch::kFloat64)).pow(2).to(std.dtype());
+  if (o.weighting == "edm") {
+    torch::Tensor sigma = process.sigma(t.to(torch::kFloat64)).to(std.dtype());
+    double d2 = o.sigma_data * o.sigma_data;
+    return std * std * (sigma * sigma + d2) / d2;
+  }
+  return loss_weight(o.weighting, std);
+}
+
 NoisedBatch noise_batch(const ObjectiveOptions& o, const NoiseProcess& process, const torch::Tensor& x0,
                         at::Generator& gen) {
   NoisedBatch b;
-  sample_sigmas(o, process, x0.size(0), gen, b.sigma, b.level);
+  torch::Tensor importance;
+  sample_sigmas(o, process, x0.size(0), gen, b.sigma, b.level, &importance);
   b.t = process.t_of_sigma(b.sigma);
   torch::Tensor m = process.mean_coef(b.t).to(x0.dtype());
   b.std = process.std(b.t).to(x0.dtype());
   b.eps = torch::randn(x0.sizes(), gen, x0.options());
   b.x_noisy = per_sample(m, x0) * x0 + per_sample(b.std, x0) * b.eps;
+  b.weight = (loss_weight(o, process, b.t, b.std) * importance.to(x0.dtype())).to(x0.dtype());
   b.t = b.t.to(x0.dtype());
   return b;
 }
@@ -95,8 +152,10 @@ const Registry<ObjectiveFactory>& objectives() { return builtin_registry<Objecti
 
 void bind(Schema& s, ObjectiveOptions& o) {
   s.add("objective.name", &o.name, "training objective").one_of(objectives().names());
-  s.add("objective.sigma_sampling", &o.sigma_sampling, "how noise levels are drawn").one_of({"ladder", "log-uniform", "single"});
-  s.add("objective.weighting", &o.weighting, "loss weight per noise level").one_of({"ddpm", "sigma2", "snr", "uniform"});
+  s.add("objective.sigma_sampling", &o.sigma_sampling, "how noise levels are drawn")
+      .one_of({"importance", "ladder", "log-normal", "log-uniform", "single", "time"});
+  s.add("objective.weighting", &o.weighting, "loss weight per noise level")
+      .one_of({"ddpm", "edm", "likelihood", "sigma2", "snr", "uniform"});
   s.add("objective.sigma", &o.sigma, "noise level when sigma_sampling = single").positive();
   s.add("objective.kernel", &o.kernel, "dsm noise kernel").one_of({"gaussian", "laplace", "student-t"});
   s.add("objective.laplace_b", &o.laplace_b, "dsm laplace: scale b as a fraction of sigma").positive();
@@ -104,6 +163,9 @@ void bind(Schema& s, ObjectiveOptions& o) {
   s.add("objective.projections", &o.projections, "ssm, ssm-vr, sure (hutchinson): projections per sample").at_least(1);
   s.add("objective.projection", &o.projection, "distribution of projection vectors").one_of({"gaussian", "rademacher"});
   s.add("objective.divergence", &o.divergence, "sure: divergence estimate").one_of({"exact", "hutchinson"});
+  s.add("objective.p_mean", &o.p_mean, "log-normal sampling: mean of ln sigma");
+  s.add("objective.p_std", &o.p_std, "log-normal sampling: std of ln sigma").positive();
+  s.add("objective.sigma_data", &o.sigma_data, "edm weighting: data std").positive();
 }
 
 Objective make_objective(const ObjectiveOptions& options, const ScoreFn* reference) {

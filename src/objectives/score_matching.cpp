@@ -26,7 +26,7 @@ ScoredBatch score_with_grad(const ObjectiveOptions& o, const ScoreFn& score, con
 
 LossTerms finish(const ObjectiveOptions& o, const NoisedBatch& b, torch::Tensor per_sample_loss, bool training) {
   LossTerms out;
-  out.loss = loss_weight(o.weighting, b.std) * per_sample_loss;
+  out.loss = b.weight * per_sample_loss;
   if (!training) out.loss = out.loss.detach();
   out.sigma = b.sigma;
   out.level = b.level;

@@ -42,7 +42,7 @@ Objective make_sure(const ObjectiveOptions& o, const ScoreFn*) {
     torch::Tensor value = sure_value(denoised, x, divergence, b.std);
     LossTerms out;
     // Scaled by 1/(2σ⁴) so that the loss is ISM's plus D/(2σ²), then weighted like every objective.
-    out.loss = loss_weight(o.weighting, b.std) * value / (2 * b.std.pow(4));
+    out.loss = b.weight * value / (2 * b.std.pow(4));
     if (!training) out.loss = out.loss.detach();
     out.sigma = b.sigma;
     out.level = b.level;

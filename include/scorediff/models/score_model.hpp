@@ -15,8 +15,11 @@
 namespace scorediff {
 
 // How a network output F becomes a score, given the marginal std s(t):
-//   score: s = F/std (NCSN), eps: s = −F/std (DDPM), raw: s = F (seed 001's ScoreNet, the Python peer's).
-enum class Parametrisation { Score, Eps, Raw };
+//   score: s = F/std (NCSN), eps: s = −F/std (DDPM), raw: s = F (seed 001's ScoreNet, the Python peer's),
+//   denoiser: EDM's preconditioning (Karras et al. 2022, Table 1) D = c_skip x̂ + c_out F(c_in x̂, log σ)
+//   with c_skip = σ_d²/(σ² + σ_d²), c_out = σσ_d/√(σ² + σ_d²), c_in = 1/√(σ² + σ_d²), x̂ = x/m, and
+//   s = (D − x̂)/(m σ²) by Tweedie.
+enum class Parametrisation { Score, Eps, Raw, Denoiser };
 Parametrisation parse_parametrisation(const std::string& name);
 
 // A network conditioned on the noise level: x [B, ...] (already input-scaled), log_sigma [B] -> F like x.

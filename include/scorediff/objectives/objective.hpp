@@ -24,9 +24,14 @@ struct LossTerms {
 struct ObjectiveOptions {
   std::string name = "dsm";
   // single: σ = objective.sigma; ladder: a uniformly chosen level of the process' ladder;
-  // log-uniform: log σ uniform in [σ_min, σ_max] of the process.
+  // log-uniform: log σ uniform in [σ_min, σ_max] of the process; time: t ~ U(t_min, t_max) (continuous
+  // DSM, seed 003); importance: t ∝ g²/s², the proposal that makes likelihood weighting low-variance
+  // (Song et al. 2021b), the loss divided by the proposal's density; log-normal: ln σ ~ N(p_mean, p_std²)
+  // (EDM), clamped to the process' range.
   std::string sigma_sampling = "log-uniform";
-  std::string weighting = "sigma2";       // λ(σ): uniform 1, sigma2 σ², snr 1/(1+σ²), ddpm 1−ᾱ = σ²/(1+σ²)
+  // λ: uniform 1, sigma2 s² (std², the default), snr 1/(1+s²), ddpm 1−ᾱ = s²/(1+s²), likelihood g(t)²,
+  // edm s²(σ² + σ_data²)/σ_data² (unit weight on the denoiser network's output).
+  std::string weighting = "sigma2";
   double sigma = 0.5;
   std::string kernel = "gaussian";        // dsm: gaussian, laplace, student-t
   double laplace_b = 0.70710678118654752; // dsm laplace: b = laplace_b·σ (1/√2: the kernel's variance is σ²)
@@ -34,6 +39,9 @@ struct ObjectiveOptions {
   int64_t projections = 1;                // ssm, ssm-vr, sure with hutchinson: random vectors per sample
   std::string projection = "rademacher";  // gaussian or rademacher
   std::string divergence = "exact";       // sure: exact (D backward passes) or hutchinson
+  double p_mean = -1.2;                   // log-normal sampling (EDM)
+  double p_std = 1.2;
+  double sigma_data = 0.5;                // edm weighting
 };
 
 // score is differentiable in the network's parameters (and in x); x0 [B, D] is a batch of clean data.
@@ -50,16 +58,23 @@ void validate(const ObjectiveOptions& options, const NoiseProcess& process);
 Objective make_objective(const ObjectiveOptions& options, const ScoreFn* reference = nullptr);
 
 // Noise levels and their per-level bins for one batch, per objective.sigma_sampling. σ [B] float64, level [B].
+// importance (optional): for sigma_sampling = importance, 1/(p(t)(t_max − t_min)) per sample, the factor
+// that makes the mean loss equal to the one under uniform t; ones otherwise.
 void sample_sigmas(const ObjectiveOptions& options, const NoiseProcess& process, int64_t batch, at::Generator& gen,
-                   torch::Tensor& sigma, torch::Tensor& level);
+                   torch::Tensor& sigma, torch::Tensor& level, torch::Tensor* importance = nullptr);
 // Number of per-level bins the objective logs for this process.
 int64_t level_count(const ObjectiveOptions& options, const NoiseProcess& process);
 // λ(σ) per sample (seed 001 §5), σ [B].
 torch::Tensor loss_weight(const std::string& weighting, const torch::Tensor& sigma);
+// λ per sample for any weighting, including those that need the process (likelihood: g(t)²) or the
+// data scale (edm). t, std [B].
+torch::Tensor loss_weight(const ObjectiveOptions& options, const NoiseProcess& process, const torch::Tensor& t,
+                          const torch::Tensor& std);
 
 // One batch noised by the process' Gaussian kernel: x̃ = m x₀ + s ε at per-sample times t.
 struct NoisedBatch {
   torch::Tensor sigma, level, t;  // [B]
+  torch::Tensor weight;           // [B] λ times the importance factor, in x0's dtype
   torch::Tensor std;              // [B] s(t) in x0's dtype
   torch::Tensor eps, x_noisy;     // [B, D]
 };
