@@ -14,6 +14,10 @@ void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("noise-levels", {run_noise_levels, "swiss-roll"}, "seed 001 ex. 2: single-σ DSM at σ = 0.1, 0.3, 0.5, 1");
   r.add("weighting", {run_weighting, "swiss-roll"}, "seed 001 ex. 3: uniform vs σ² vs SNR weighting, loss per scale");
   r.add("ebm", {run_ebm, "mog2"}, "seed 002: energy model by DSM on mog2 and two moons, exp(-E)/Z, NLL");
+  r.add("samplers", {run_samplers, "swiss-roll-vp"},
+        "seed 003: SWD vs NFE of every reverse-time sampler, exact 8-Gaussians score and a trained Swiss-roll model");
+  r.add("likelihood", {run_likelihood, "swiss-roll-vp"},
+        "seed 003: PF-ODE NLL (exact and Hutchinson) of Gaussians and mog2 against the closed form");
 }
 
 const Registry<ExperimentEntry>& experiments() { return builtin_registry<ExperimentEntry>("experiment"); }

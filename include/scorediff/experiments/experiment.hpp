@@ -44,5 +44,7 @@ nlohmann::json run_cost_vs_dim(const ExperimentContext& context);
 nlohmann::json run_noise_levels(const ExperimentContext& context);
 nlohmann::json run_weighting(const ExperimentContext& context);
 nlohmann::json run_ebm(const ExperimentContext& context);
+nlohmann::json run_samplers(const ExperimentContext& context);
+nlohmann::json run_likelihood(const ExperimentContext& context);
 
 }  // namespace scorediff
