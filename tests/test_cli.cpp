@@ -197,3 +197,40 @@ TEST_F(Cli, SampleAndEvalWork) {
   EXPECT_EQ(nlohmann::json::parse(a.out)["score"], "analytic");
   expect_bad_input("sample --analytic swiss-roll --set data.name=two-moons -n 5", "needs a dataset with a known density");
 }
+
+TEST_F(Cli, BadScoreSdeOptions) {
+  const std::string vp = "sample --analytic swiss-roll-vp -n 10 -q ";
+  expect_bad_input(vp + "--sampler ancestral --set process.name=ve",
+                   "sample.sampler = 'ancestral' does not fit process 've'; samplers for 've': ");
+  expect_bad_input(vp + "--sampler ald", "sample.sampler = 'ald' does not fit process 'vp'");
+  expect_bad_input(vp + "--sampler ode-rk45 --set sample.rtol=0", "'sample.rtol' = 0.0 is out of range; must be > 0.0");
+  expect_bad_input(vp + "--sampler ode-rk45 --set sample.atol=-1", "'sample.atol' = -1.0 is out of range");
+  expect_bad_input(vp + "--sampler pc --set sample.snr=-0.1", "'sample.snr' = -0.1 is out of range; must be >= 0.0");
+  expect_bad_input(vp + "--sampler em --nfe 0", "--nfe must be >= 1, got 0");
+  expect_bad_input(vp + "--sampler edm --nfe 2", "sample.nfe = 2 is too small for sampler 'edm': it needs at least 3");
+  expect_bad_input(vp + "--sampler em --set sample.t_end=1.5", "sample.t_end = 1.5 is outside [t_min, t_max]");
+  expect_bad_input(vp + "--sampler em --set process.t_min=1.5", "'process.t_min' = 1.5 is out of range");
+  expect_bad_input(vp + "--sampler em --set sample.grid=cosine", "unknown grid 'cosine'");
+  const std::string lik = "likelihood --analytic swiss-roll-vp -n 10 -q ";
+  expect_bad_input(lik + "--t-start 2", "--t-start = 2 is outside [t_min, t_max] = [0.001, 1] of process 'vp'");
+  expect_bad_input(lik + "--rtol 0", "--rtol must be > 0, got 0");
+  expect_bad_input(lik + "--divergence trace", "--divergence");
+  expect_bad_input(lik + "--data missing.npy", "missing.npy");
+}
+
+TEST_F(Cli, SdeSamplingAndLikelihoodFromTheExactScore) {
+  CliResult s = run_cli("sample --analytic swiss-roll-vp --set data.name=8gaussians --sampler dpm-solver++ -n 2000 -q "
+                        "--out s.npy",
+                        dir_->path());
+  ASSERT_EQ(s.status, 0) << s.err;
+  EXPECT_EQ(nlohmann::json::parse(s.out)["nfe"].get<int64_t>(), 20);
+  CliResult e = run_cli("eval --samples s.npy --data 8gaussians", dir_->path());
+  ASSERT_EQ(e.status, 0) << e.err;
+  auto m = nlohmann::json::parse(e.out);
+  EXPECT_LT(m["swd"].get<double>(), 1.5 * m["swd_data_vs_data"].get<double>());
+  CliResult l = run_cli("likelihood --analytic swiss-roll-vp --set data.name=mog2 -n 200 -q --out nll.npy", dir_->path());
+  ASSERT_EQ(l.status, 0) << l.err;
+  auto r = nlohmann::json::parse(l.out);
+  EXPECT_NEAR(r["nll"].get<double>(), r["closed_form_nll"].get<double>(), 0.02);
+  EXPECT_EQ(read_npy(path("nll.npy")).size(0), 200);
+}
