@@ -4,6 +4,7 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/models/mlp.hpp"
 #include "scorediff/models/score_model.hpp"
+#include "test_util.hpp"
 
 using namespace scorediff;
 
@@ -110,4 +111,28 @@ TEST(Mlp, RejectsBadOptions) {
   o.activation = "silu";
   o.name = "unet3d";
   EXPECT_THROW(make_model(o, 2, gen), Error);
+}
+
+TEST(ScoreModel, DenoiserPreconditioningIsEdms) {
+  // D = c_skip x̂ + c_out F(c_in x̂), s = (D − x̂)/(m σ²) (Karras et al. 2022, Table 1), here with m = 0.8.
+  auto probe = std::make_shared<Probe>();
+  const double sd = 0.5;
+  ScoreModel model(probe, Parametrisation::Denoiser, sd);
+  torch::Tensor x = torch::tensor({{1.0f, -2.0f}, {0.5f, 4.0f}});
+  torch::Tensor m = torch::full({2}, 0.8f), s = torch::tensor({0.4f, 1.6f});
+  torch::Tensor out = model->score(x, m, s);
+  torch::Tensor sigma = (s / m).unsqueeze(1), x_hat = x / 0.8f;
+  torch::Tensor c_in = torch::rsqrt(sigma * sigma + sd * sd);
+  torch::Tensor F = x_hat * c_in * 3.0 + torch::log(sigma);
+  torch::Tensor D = sd * sd / (sigma * sigma + sd * sd) * x_hat + sigma * sd * c_in * F;
+  EXPECT_TRUE(torch::allclose(out, (D - x_hat) / (0.8f * sigma * sigma), 1e-5, 1e-5));
+}
+
+TEST(ScoreModel, TimeConditionedModelsSeeTheTime) {
+  auto probe = std::make_shared<Probe>();
+  ScoreModel model(probe, Parametrisation::Score, 0.0, /*condition_on_time=*/true);
+  torch::Tensor x = torch::tensor({{1.0f, 1.0f}});
+  EXPECT_THAT_ERROR(model->score(x, torch::ones({1}), torch::ones({1})), "conditioned on time");
+  model->score(x, torch::ones({1}), torch::ones({1}), torch::tensor({0.3f}));
+  EXPECT_NEAR(probe->last_log_sigma.item<float>(), 0.3f, 1e-7);
 }

@@ -26,15 +26,26 @@ torch::Tensor ScoreNetworkImpl::energy(const torch::Tensor&, const torch::Tensor
 }
 
 ScoreModelImpl::ScoreModelImpl(std::shared_ptr<ScoreNetworkImpl> network, Parametrisation param,
-                               double input_sigma_data)
-    : network_(register_module("net", std::move(network))), param_(param), input_sigma_data_(input_sigma_data) {}
+                               double input_sigma_data, bool condition_on_time)
+    : network_(register_module("net", std::move(network))),
+      param_(param),
+      input_sigma_data_(input_sigma_data),
+      condition_on_time_(condition_on_time) {}
 
-torch::Tensor ScoreModelImpl::score(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std) {
+torch::Tensor ScoreModelImpl::condition(const torch::Tensor& sigma, const torch::Tensor& time,
+                                        const torch::Tensor& like) const {
+  if (!condition_on_time_) return torch::log(sigma);
+  require(time.defined(), "this model is conditioned on time (model.condition = 'time'): the caller must pass t");
+  return time.to(like.dtype());
+}
+
+torch::Tensor ScoreModelImpl::score(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std,
+                                    const torch::Tensor& time) {
   torch::Tensor m = mean_coef.to(x.dtype()), s = std.to(x.dtype());
   torch::Tensor sigma = s / m;
   torch::Tensor x_hat = x / per_sample(m, x);
   if (input_sigma_data_ > 0) x_hat = x_hat * per_sample(torch::rsqrt(sigma * sigma + input_sigma_data_ * input_sigma_data_), x);
-  torch::Tensor out = network_->forward(x_hat, torch::log(sigma));
+  torch::Tensor out = network_->forward(x_hat, condition(sigma, time, x));
   switch (param_) {
     case Parametrisation::Score: return out / per_sample(s, x);
     case Parametrisation::Eps: return -out / per_sample(s, x);
@@ -51,12 +62,13 @@ torch::Tensor ScoreModelImpl::score(const torch::Tensor& x, const torch::Tensor&
   return out;
 }
 
-torch::Tensor ScoreModelImpl::energy(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std) {
+torch::Tensor ScoreModelImpl::energy(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std,
+                                     const torch::Tensor& time) {
   torch::Tensor m = mean_coef.to(x.dtype()), s = std.to(x.dtype());
   torch::Tensor sigma = s / m;
   torch::Tensor c_in = input_sigma_data_ > 0 ? torch::rsqrt(sigma * sigma + input_sigma_data_ * input_sigma_data_)
                                              : torch::ones_like(sigma);
-  torch::Tensor e = network_->energy(x / per_sample(m, x) * per_sample(c_in, x), torch::log(sigma));
+  torch::Tensor e = network_->energy(x / per_sample(m, x) * per_sample(c_in, x), condition(sigma, time, x));
   // score = −∇ₓU: the network's F = −∇_x̂E is scaled by c_in/m through x̂ and by the parametrisation.
   switch (param_) {
     case Parametrisation::Score: return e * m / (c_in * s);
@@ -85,6 +97,8 @@ void bind(Schema& s, ModelOptions& o) {
   s.add("model.activation", &o.activation, "activation").one_of({"gelu", "relu", "silu", "softplus", "tanh"});
   s.add("model.param", &o.param, "output parametrisation").one_of({"denoiser", "eps", "raw", "score"});
   s.add("model.embedding", &o.embedding, "noise-level conditioning").one_of({"fourier", "log-sigma"});
+  s.add("model.condition", &o.condition, "what the network is conditioned on: log sigma or the process' time t")
+      .one_of({"log-sigma", "time"});
   s.add("model.fourier_features", &o.fourier_features, "Fourier frequencies (2x features)").at_least(1);
   s.add("model.fourier_scale", &o.fourier_scale, "std of the Fourier frequencies").positive();
   s.add("model.input_scaling", &o.input_scaling, "scale inputs by 1/sqrt(sigma_data^2 + sigma^2)");
@@ -97,7 +111,8 @@ ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
           "model.param = 'denoiser' is EDM's preconditioning: it needs model.input_scaling = true");
   require(o.param != "denoiser" || o.name != "energy-mlp", "energy models do not support model.param = 'denoiser'");
   auto network = models().get(o.name)(o, dim, gen);
-  return ScoreModel(network, parse_parametrisation(o.param), o.input_scaling ? o.sigma_data : 0.0);
+  return ScoreModel(network, parse_parametrisation(o.param), o.input_scaling ? o.sigma_data : 0.0,
+                    o.condition == "time");
 }
 
 ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process) {
@@ -105,9 +120,9 @@ ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> pro
   return [model, process, options](const torch::Tensor& x, const torch::Tensor& t) mutable {
     // Callers in another dtype or device (the float64 density grid, say) get their own back.
     if (x.dtype() == options.dtype() && x.device() == options.device())
-      return model->score(x, process->mean_coef(t), process->std(t));
+      return model->score(x, process->mean_coef(t), process->std(t), t);
     torch::Tensor t_model = t.to(options);
-    return model->score(x.to(options), process->mean_coef(t_model), process->std(t_model)).to(x.options());
+    return model->score(x.to(options), process->mean_coef(t_model), process->std(t_model), t_model).to(x.options());
   };
 }
 
@@ -116,7 +131,7 @@ torch::Tensor energy_at_sigma(ScoreModel& model, const NoiseProcess& process, co
   auto device = model->parameters().front().device();
   torch::Tensor x = points.to(device, torch::kFloat32);
   torch::Tensor t = torch::full({x.size(0)}, process.t_at_sigma(sigma), x.options());
-  return model->energy(x, process.mean_coef(t), process.std(t)).to(torch::kCPU, torch::kFloat64);
+  return model->energy(x, process.mean_coef(t), process.std(t), t).to(torch::kCPU, torch::kFloat64);
 }
 
 }  // namespace scorediff

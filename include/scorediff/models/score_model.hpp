@@ -37,7 +37,8 @@ struct ModelOptions {
   int64_t depth = 3;  // hidden layers
   std::string activation = "silu";
   std::string param = "score";
-  std::string embedding = "fourier";  // fourier: Gaussian Fourier features of log σ; log-sigma: log(σ)/4 appended
+  std::string embedding = "fourier";  // fourier: Gaussian Fourier features of c; log-sigma: c/4 appended
+  std::string condition = "log-sigma";  // c: log-sigma (log σ, any process) or time (the process' t)
   int64_t fourier_features = 16;      // F frequencies -> 2F features
   double fourier_scale = 1.0;         // W ~ N(0, scale²)
   bool input_scaling = true;          // feed x̂ / √(σ_data² + σ²) so the input has unit scale at every σ
@@ -46,12 +47,17 @@ struct ModelOptions {
 
 class ScoreModelImpl : public torch::nn::Module {
  public:
-  ScoreModelImpl(std::shared_ptr<ScoreNetworkImpl> network, Parametrisation param, double input_sigma_data);
-  // x [B, ...]; mean_coef, std [B] are m(t), s(t) of the process at each sample's time.
-  torch::Tensor score(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std);
+  ScoreModelImpl(std::shared_ptr<ScoreNetworkImpl> network, Parametrisation param, double input_sigma_data,
+                 bool condition_on_time = false);
+  // x [B, ...]; mean_coef, std [B] are m(t), s(t) of the process at each sample's time; time [B] is t
+  // itself, required by models conditioned on time.
+  torch::Tensor score(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std,
+                      const torch::Tensor& time = {});
   // For energy networks: U(x) with score = −∇ₓU exactly, whatever the input scaling and
   // parametrisation (U = E(c_in x/m)/(c_in s) for `score`). [B]
-  torch::Tensor energy(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std);
+  torch::Tensor energy(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std,
+                       const torch::Tensor& time = {});
+  bool conditioned_on_time() const { return condition_on_time_; }
   ScoreNetworkImpl& network() { return *network_; }
   Parametrisation parametrisation() const { return param_; }
 
@@ -59,6 +65,9 @@ class ScoreModelImpl : public torch::nn::Module {
   std::shared_ptr<ScoreNetworkImpl> network_;
   Parametrisation param_;
   double input_sigma_data_;  // 0 disables input scaling
+  bool condition_on_time_;
+  // The network's conditioning input: log σ, or t.
+  torch::Tensor condition(const torch::Tensor& sigma, const torch::Tensor& time, const torch::Tensor& like) const;
 };
 TORCH_MODULE(ScoreModel);
 
