@@ -99,3 +99,45 @@ TEST(Dsm, LadderSamplingNeedsALadder) {
   o.sigma_sampling = "ladder";
   EXPECT_THROW(validate(o, ve), Error);
 }
+
+TEST(ContinuousDsm, ImportanceSamplingKeepsTheLikelihoodWeightedLoss) {
+  // E_{t~U}[g² L(t)] = E_{t~p}[g² L(t) / (p(t)(T − t₀))] for any fixed score: both estimates of the
+  // likelihood-weighted DSM loss of the exact 2-mode score under VP agree within 3 standard errors, and
+  // the importance-sampled one has the smaller spread (Song et al. 2021b).
+  VPProcess vp(0.1, 20.0, 1e-3);
+  auto shared = std::make_shared<VPProcess>(vp);
+  auto mixture = std::make_shared<GaussianMixture>(torch::tensor({0.5, 0.5}), torch::tensor({{1.0, 1.0}, {-1.0, -1.0}}),
+                                                   torch::tensor({0.3}));
+  // A deliberately imperfect score (0.9 × the exact one), so the loss is not at its floor.
+  ScoreFn exact = mixture_score_fn(mixture, shared);
+  ScoreFn score = [exact](const torch::Tensor& x, const torch::Tensor& t) { return 0.9 * exact(x, t); };
+  auto gen = make_generator(4);
+  torch::Tensor x0 = mixture->sample(200000, gen).to(torch::kFloat64);
+  ObjectiveOptions o;
+  o.weighting = "likelihood";
+  o.sigma_sampling = "time";
+  torch::Tensor uniform = make_objective(o)(score, vp, x0, gen).loss;
+  o.sigma_sampling = "importance";
+  torch::Tensor importance = make_objective(o)(score, vp, x0, gen).loss;
+  double mu = uniform.mean().item<double>(), mi = importance.mean().item<double>();
+  double se = std::sqrt(uniform.var().item<double>() / 200000 + importance.var().item<double>() / 200000);
+  EXPECT_LT(std::abs(mu - mi), 3 * se) << mu << " vs " << mi;
+  EXPECT_LT(importance.std().item<double>(), uniform.std().item<double>());
+}
+
+TEST(ContinuousDsm, TimeAndLogNormalSampling) {
+  VPProcess vp(0.1, 20.0, 1e-3);
+  ObjectiveOptions o;
+  o.sigma_sampling = "time";
+  auto gen = make_generator(6);
+  torch::Tensor sigma, level;
+  sample_sigmas(o, vp, 100000, gen, sigma, level);
+  torch::Tensor t = vp.t_of_sigma(sigma);
+  EXPECT_GE(t.min().item<double>(), 1e-3 - 1e-9);
+  EXPECT_NEAR(t.mean().item<double>(), 0.5 * (1 + 1e-3), 0.005);
+  o.sigma_sampling = "log-normal";
+  EDMProcess edm(0.002, 80.0);
+  sample_sigmas(o, edm, 100000, gen, sigma, level);
+  EXPECT_NEAR(torch::log(sigma).mean().item<double>(), -1.2, 0.02);
+  EXPECT_NEAR(torch::log(sigma).std().item<double>(), 1.2, 0.02);
+}
