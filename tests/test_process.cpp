@@ -16,7 +16,8 @@ TEST(VEProcess, ClosedFormsAndInverse) {
   EXPECT_TRUE(torch::allclose(ve.std(t), expected, 1e-12));
   EXPECT_TRUE(torch::allclose(ve.mean_coef(t), torch::ones_like(t)));
   EXPECT_TRUE(torch::allclose(ve.t_of_sigma(ve.sigma(t)), t, 1e-12, 1e-12));
-  EXPECT_DOUBLE_EQ(ve.sigma_min(), 0.01);
+  // σ at t_min = 1e-5, score_sde's sampling eps for VE.
+  EXPECT_NEAR(ve.sigma_min(), 0.01 * std::pow(5000.0, 1e-5), 1e-15);
   EXPECT_NEAR(ve.sigma_max(), 50.0, 1e-12);
 }
 

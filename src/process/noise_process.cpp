@@ -19,6 +19,14 @@ void NoiseProcess::check_time(double t, const std::string& what) const {
           "{} = {} is outside [t_min, t_max] = [{}, {}] of process '{}'", what, t, t_min(), t_max(), name());
 }
 
+torch::Tensor probability_flow_drift(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& score,
+                                     const NoiseProcess& process, const torch::Tensor& x, const torch::Tensor& t) {
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[0] = x.size(0);
+  torch::Tensor g = process.diffusion(t).to(x.dtype()).reshape(shape);
+  return process.drift(x, t) - 0.5 * g * g * score(x, t);
+}
+
 torch::Tensor isotropic_normal_logp(const torch::Tensor& x, double scale) {
   auto d = static_cast<double>(x[0].numel());
   return -0.5 * d * std::log(2 * M_PI * scale * scale) - x.flatten(1).pow(2).sum(1) / (2 * scale * scale);

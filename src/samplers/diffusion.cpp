@@ -11,12 +11,6 @@
 namespace scorediff {
 namespace {
 
-torch::Tensor bcast(const torch::Tensor& v, const torch::Tensor& x) {
-  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-  shape[0] = x.size(0);
-  return v.to(x.dtype()).reshape(shape);
-}
-
 // The scalar coefficients of one process at one time.
 struct At {
   double t, m, s, sigma, g;
@@ -177,12 +171,6 @@ torch::Tensor denoise_scaled(const ScoreFn& score, const NoiseProcess& process, 
 }
 
 }  // namespace
-
-torch::Tensor probability_flow_drift(const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x,
-                                     const torch::Tensor& t) {
-  torch::Tensor g = bcast(process.diffusion(t), x);
-  return process.drift(x, t) - 0.5 * g * g * score(x, t);
-}
 
 SampleResult sample_em(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const DiffusionOptions& o,
                        at::Generator& gen, const StepCallback& callback) {

@@ -127,6 +127,10 @@ class EDMProcess : public NoiseProcess {
   double sigma_min_, sigma_max_;
 };
 
+// The probability-flow ODE's drift f − ½ g² s at times t [B] (Song et al. 2021, eq. 13), x like the score's input.
+torch::Tensor probability_flow_drift(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& score,
+                                     const NoiseProcess& process, const torch::Tensor& x, const torch::Tensor& t);
+
 // log N(x; 0, scale² I) per sample.
 torch::Tensor isotropic_normal_logp(const torch::Tensor& x, double scale);
 

@@ -108,10 +108,6 @@ SampleResult sample_edm(const ScoreFn& score, const NoiseProcess& process, torch
 SampleResult sample_dpm_solver(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x_init,
                                const DiffusionOptions& options, const StepCallback& callback = {});
 
-// The probability-flow drift f − ½ g² s at times t [B].
-torch::Tensor probability_flow_drift(const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x,
-                                     const torch::Tensor& t);
-
 // Geometric levels from σ_max down to σ_min (seed 001 §4.3).
 std::vector<double> geometric_sigmas(double sigma_max, double sigma_min, int64_t count);
 
