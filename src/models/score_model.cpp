@@ -15,12 +15,6 @@ Parametrisation parse_parametrisation(const std::string& name) {
   fail("unknown parametrisation '{}'; valid: denoiser, eps, raw, score", name);
 }
 
-torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x) {
-  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-  shape[0] = x.size(0);
-  return v.reshape(shape);
-}
-
 torch::Tensor ScoreNetworkImpl::energy(const torch::Tensor&, const torch::Tensor&) {
   fail("this model has no energy: only energy models (model.name = 'energy-mlp') define one");
 }

@@ -36,6 +36,11 @@ void importance_times(const NoiseProcess& process, const torch::Tensor& u, torch
   density = h(t) / total;
 }
 
+// The per-level bin of a position in [0, 1] measured from the largest σ (bin 0) down.
+torch::Tensor level_bin(const torch::Tensor& from_top, int64_t bins) {
+  return (from_top * bins).floor().clamp(0, bins - 1).to(torch::kInt64);
+}
+
 }  // namespace
 
 void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64_t batch, at::Generator& gen,
@@ -60,13 +65,13 @@ void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64
       if (importance != nullptr) *importance = 1.0 / (density * (t1 - t0));
     }
     sigma = process.sigma(t);
-    level = ((t1 - t) / (t1 - t0) * bins).floor().clamp(0, bins - 1).to(torch::kInt64);
+    level = level_bin((t1 - t) / (t1 - t0), bins);
     return;
   }
   if (o.sigma_sampling == "log-normal") {
     torch::Tensor log_sigma = (o.p_mean + o.p_std * torch::randn({batch}, gen, f64)).clamp(lo, hi);
     sigma = torch::exp(log_sigma);
-    level = ((hi - log_sigma) / (hi - lo) * bins).floor().clamp(0, bins - 1).to(torch::kInt64);
+    level = level_bin((hi - log_sigma) / (hi - lo), bins);
     return;
   }
   if (o.sigma_sampling == "ladder") {
@@ -78,7 +83,7 @@ void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64
   // log-uniform; bins run from the largest σ (level 0) down, as ladder levels do.
   torch::Tensor u = torch::rand({batch}, gen, f64);
   sigma = torch::exp(lo + u * (hi - lo));
-  level = ((1.0 - u) * bins).floor().clamp(0, bins - 1).to(torch::kInt64);
+  level = level_bin(1.0 - u, bins);
 }
 
 torch::Tensor loss_weight(const std::string& weighting, const torch::Tensor& sigma) {

@@ -79,30 +79,25 @@ void sliced_terms(const ObjectiveOptions& o, const ScoredBatch& sb, at::Generato
   projected_square = projected_square / static_cast<double>(o.projections);
 }
 
-}  // namespace
-
-Objective make_ssm(const ObjectiveOptions& o, const ScoreFn*) {
-  return [o](const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x0, at::Generator& gen) {
+// Sliced score matching: vᵀ(∇s)v + ½(vᵀs)² (seed 002), or with variance reduction vᵀ(∇s)v + ½‖s‖², since
+// E_v[½(vᵀs)²] = ½‖s‖² can be taken in closed form.
+Objective make_sliced(const ObjectiveOptions& o, bool variance_reduced) {
+  return [o, variance_reduced](const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x0,
+                               at::Generator& gen) {
     const bool training = torch::GradMode::is_enabled();
     torch::AutoGradMode grad(true);
     ScoredBatch sb = score_with_grad(o, score, process, x0, gen);
     torch::Tensor jacobian_term, projected_square;
     sliced_terms(o, sb, gen, training, jacobian_term, projected_square);
-    // vᵀ(∇s)v + ½(vᵀs)² (seed 002, sliced score matching).
-    return finish(o, sb.batch, jacobian_term + projected_square, training);
+    torch::Tensor second = variance_reduced ? 0.5 * sb.s.pow(2).sum(1) : projected_square;
+    return finish(o, sb.batch, jacobian_term + second, training);
   };
 }
 
-Objective make_ssm_vr(const ObjectiveOptions& o, const ScoreFn*) {
-  return [o](const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x0, at::Generator& gen) {
-    const bool training = torch::GradMode::is_enabled();
-    torch::AutoGradMode grad(true);
-    ScoredBatch sb = score_with_grad(o, score, process, x0, gen);
-    torch::Tensor jacobian_term, unused;
-    sliced_terms(o, sb, gen, training, jacobian_term, unused);
-    // vᵀ(∇s)v + ½‖s‖²: E_v[½(vᵀs)²] = ½‖s‖² taken in closed form (variance reduction).
-    return finish(o, sb.batch, jacobian_term + 0.5 * sb.s.pow(2).sum(1), training);
-  };
-}
+}  // namespace
+
+Objective make_ssm(const ObjectiveOptions& o, const ScoreFn*) { return make_sliced(o, false); }
+
+Objective make_ssm_vr(const ObjectiveOptions& o, const ScoreFn*) { return make_sliced(o, true); }
 
 }  // namespace scorediff

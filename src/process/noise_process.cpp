@@ -19,11 +19,15 @@ void NoiseProcess::check_time(double t, const std::string& what) const {
           "{} = {} is outside [t_min, t_max] = [{}, {}] of process '{}'", what, t, t_min(), t_max(), name());
 }
 
-torch::Tensor probability_flow_drift(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& score,
-                                     const NoiseProcess& process, const torch::Tensor& x, const torch::Tensor& t) {
+torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x) {
   std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
   shape[0] = x.size(0);
-  torch::Tensor g = process.diffusion(t).to(x.dtype()).reshape(shape);
+  return v.reshape(shape);
+}
+
+torch::Tensor probability_flow_drift(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& score,
+                                     const NoiseProcess& process, const torch::Tensor& x, const torch::Tensor& t) {
+  torch::Tensor g = per_sample(process.diffusion(t).to(x.dtype()), x);
   return process.drift(x, t) - 0.5 * g * g * score(x, t);
 }
 
@@ -108,9 +112,7 @@ torch::Tensor VPProcess::t_of_sigma(const torch::Tensor& sigma) const {
 }
 
 torch::Tensor VPProcess::drift(const torch::Tensor& x, const torch::Tensor& t) const {
-  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-  shape[0] = x.size(0);
-  return -0.5 * beta(t).to(x.dtype()).reshape(shape) * x;
+  return -0.5 * per_sample(beta(t).to(x.dtype()), x) * x;
 }
 
 torch::Tensor VPProcess::diffusion(const torch::Tensor& t) const {

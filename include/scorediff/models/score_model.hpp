@@ -88,7 +88,5 @@ ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> pro
 // float64 on the CPU (for grid normalisation and NLL).
 torch::Tensor energy_at_sigma(ScoreModel& model, const NoiseProcess& process, const torch::Tensor& points, double sigma);
 
-// Reshape a per-sample [B] tensor to broadcast against x [B, ...].
-torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x);
 
 }  // namespace scorediff

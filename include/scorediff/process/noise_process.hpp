@@ -127,6 +127,9 @@ class EDMProcess : public NoiseProcess {
   double sigma_min_, sigma_max_;
 };
 
+// Reshape a per-sample [B] tensor to broadcast against x [B, ...].
+torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x);
+
 // The probability-flow ODE's drift f − ½ g² s at times t [B] (Song et al. 2021, eq. 13), x like the score's input.
 torch::Tensor probability_flow_drift(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& score,
                                      const NoiseProcess& process, const torch::Tensor& x, const torch::Tensor& t);
