@@ -4,6 +4,7 @@
 
 #include "scorediff/models/energy.hpp"
 #include "scorediff/models/mlp.hpp"
+#include "scorediff/models/unet.hpp"
 
 namespace scorediff {
 
@@ -80,6 +81,9 @@ void register_builtins(Registry<ModelFactory>& r) {
   r.add("energy-mlp", [](const ModelOptions& o, int64_t dim, at::Generator& gen) -> std::shared_ptr<ScoreNetworkImpl> {
     return std::make_shared<EnergyMlpImpl>(o, dim, gen);
   }, "energy-based model: an MLP energy E(x, σ), score −∇ₓE by autograd");
+  r.add("unet", [](const ModelOptions& o, int64_t dim, at::Generator& gen) -> std::shared_ptr<ScoreNetworkImpl> {
+    return std::make_shared<UnetImpl>(o, dim, gen);
+  }, "U-Net for images: residual blocks, GroupNorm, Fourier noise embedding, self-attention");
 }
 
 const Registry<ModelFactory>& models() { return builtin_registry<ModelFactory>("model"); }
@@ -97,6 +101,11 @@ void bind(Schema& s, ModelOptions& o) {
   s.add("model.fourier_scale", &o.fourier_scale, "std of the Fourier frequencies").positive();
   s.add("model.input_scaling", &o.input_scaling, "scale inputs by 1/sqrt(sigma_data^2 + sigma^2)");
   s.add("model.sigma_data", &o.sigma_data, "data std for input scaling; 0 = estimate from data").non_negative();
+  s.add("model.channels", &o.channels, "U-Net base channels").at_least(1);
+  s.add("model.channel_mult", &o.channel_mult, "U-Net channel multiplier per resolution level").at_least(1);
+  s.add("model.res_blocks", &o.res_blocks, "U-Net residual blocks per level").at_least(1);
+  s.add("model.attention", &o.attention, "U-Net resolutions with self-attention").at_least(1);
+  s.add("model.dropout", &o.dropout, "U-Net dropout in residual blocks").in_range(0, 0.99);
 }
 
 ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {

@@ -60,6 +60,7 @@ Prepared prepare(Config& config) {
   p.process = make_process(config.process);
   at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "data"));
   p.train_data = p.dataset->sample(config.data.n_train, gen);
+  config.model.image_shape = p.dataset->image_shape();
   if (config.model.sigma_data == 0.0) {
     torch::Tensor centred = p.train_data - p.train_data.mean(0, true);
     config.model.sigma_data = std::sqrt(centred.pow(2).mean().item<double>());

@@ -9,6 +9,7 @@
 #include "scorediff/core/registry.hpp"
 #include "scorediff/core/schema.hpp"
 #include "scorediff/data/gaussian_mixture.hpp"
+#include "scorediff/data/images.hpp"
 
 namespace scorediff {
 
@@ -19,6 +20,10 @@ struct DataOptions {
   std::vector<double> weights;
   Matrix means;
   Matrix std;  // a number, one number per component (isotropic) or one row of D per component
+  // Image datasets only (fashion-mnist, mnist, png-folder).
+  std::string path;                  // "" = the dataset's default location (png-folder requires one)
+  int64_t image_size = 0;            // resize to image_size × image_size; 0 = native size
+  std::string pixels = "minus-one-one";  // minus-one-one ([−1, 1]: VP, VE, EDM) or zero-one ([0, 1]: NCSN)
 };
 
 class ToyDataset {
@@ -29,6 +34,10 @@ class ToyDataset {
   // The exact density as a mixture (mog2, 8gaussians, mixture), or a fine-mixture reference of it
   // (circle); nullptr when no closed form is known.
   virtual const GaussianMixture* mixture() const { return nullptr; }
+  // Image datasets: points are flattened images [n, C·H·W] in the pixel range of data.pixels.
+  virtual std::vector<int64_t> image_shape() const { return {}; }  // [C, H, W]; empty for point sets
+  virtual const ImageData* images() const { return nullptr; }      // the loaded splits, in [0, 1]
+  virtual std::string pixel_range() const { return ""; }
 };
 
 using DatasetFactory = std::function<std::shared_ptr<const ToyDataset>(const DataOptions&)>;

@@ -43,6 +43,13 @@ struct ModelOptions {
   double fourier_scale = 1.0;         // W ~ N(0, scale²)
   bool input_scaling = true;          // feed x̂ / √(σ_data² + σ²) so the input has unit scale at every σ
   double sigma_data = 0.0;            // 0: estimated from the training data when training starts
+  // U-Net (model.name = unet)
+  int64_t channels = 32;                        // base channels
+  std::vector<double> channel_mult{1, 2, 2};    // per resolution level, halving the size between levels
+  int64_t res_blocks = 1;                       // residual blocks per level (down path; up path has one more)
+  std::vector<double> attention;                // resolutions with self-attention (the middle block always has it)
+  double dropout = 0.0;
+  std::vector<int64_t> image_shape;             // [C, H, W] of the data; filled from the dataset, not configured
 };
 
 class ScoreModelImpl : public torch::nn::Module {

@@ -1,0 +1,85 @@
+// U-Net score network for images (Ho et al. 2020, Song et al. 2021 "NCSN++/DDPM++" family, simplified):
+// residual blocks with GroupNorm and SiLU, a Gaussian-Fourier embedding of the noise level added in
+// every block, single-head self-attention at chosen resolutions, dropout, and channel multipliers per
+// resolution. Inputs are the flat points every sampler works with, [B, C·H·W], reshaped inside.
+#pragma once
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "scorediff/models/mlp.hpp"
+#include "scorediff/models/score_model.hpp"
+
+namespace scorediff {
+
+// Dropout whose masks come from its own counter-based stream: mask k is drawn from a generator seeded
+// by (seed, k), and k is a buffer, so a checkpoint carries the stream and --resume stays bit-exact.
+class SeededDropoutImpl : public torch::nn::Module {
+ public:
+  SeededDropoutImpl(double p, uint64_t seed);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  double p_;
+  uint64_t seed_;
+  torch::Tensor calls_;  // [1] int64 buffer
+};
+TORCH_MODULE(SeededDropout);
+
+class ResBlockImpl : public torch::nn::Module {
+ public:
+  ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dropout, uint64_t dropout_seed);
+  // x [B, in, H, W], emb [B, E] -> [B, out, H, W]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
+  void zero_output();  // the residual branch's last conv starts at zero: the block starts as its skip
+
+ private:
+  torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, skip_{nullptr};
+  torch::nn::Linear emb_{nullptr};
+  SeededDropout dropout_{nullptr};
+};
+TORCH_MODULE(ResBlock);
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(int64_t channels);
+  torch::Tensor forward(const torch::Tensor& x);  // [B, C, H, W] -> same
+  void zero_output();
+
+ private:
+  torch::nn::GroupNorm norm_{nullptr};
+  torch::nn::Conv2d qkv_{nullptr}, proj_{nullptr};
+};
+TORCH_MODULE(Attention);
+
+class UnetImpl : public ScoreNetworkImpl {
+ public:
+  // options.image_shape is [C, H, W]; H and W must be divisible by 2^(levels − 1).
+  UnetImpl(const ModelOptions& options, int64_t dim, at::Generator& gen);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) override;
+
+ private:
+  struct Stage {
+    std::vector<ResBlock> blocks;
+    std::vector<Attention> attention;  // one per block; empty holders where the resolution has none
+    torch::nn::Conv2d resample{nullptr};  // down: stride-2 conv; up: conv after nearest upsampling
+  };
+  std::vector<int64_t> shape_;
+  FourierFeatures features_{nullptr};
+  torch::nn::Linear emb1_{nullptr}, emb2_{nullptr};
+  torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
+  torch::nn::GroupNorm norm_out_{nullptr};
+  std::vector<Stage> down_, up_;
+  ResBlock mid1_{nullptr}, mid2_{nullptr};
+  Attention mid_attention_{nullptr};
+};
+
+// GroupNorm groups for a channel count: the largest of 32, 16, 8, 4, 2, 1 that divides it and leaves
+// at least 4 channels per group.
+int64_t norm_groups(int64_t channels);
+
+// The multipliers and attention resolutions of ModelOptions as integers, checked.
+std::vector<int64_t> channel_multipliers(const ModelOptions& options);
+
+}  // namespace scorediff

@@ -1,0 +1,220 @@
+#include "scorediff/models/unet.hpp"
+
+#include <torch/torch.h>
+
+#include "scorediff/core/rng.hpp"
+
+namespace scorediff {
+namespace {
+
+uint64_t draw_seed(at::Generator& gen) {
+  return static_cast<uint64_t>(torch::randint(int64_t{1} << 62, {1}, gen, torch::kInt64).item<int64_t>());
+}
+
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2));
+}
+
+torch::nn::GroupNorm group_norm(int64_t channels) {
+  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(norm_groups(channels), channels).eps(1e-6));
+}
+
+// PyTorch's default initialisation of Linear and Conv2d, U(±1/√fan_in) for weight and bias, drawn from
+// our generator so that --seed fixes it; GroupNorm keeps weight 1, bias 0.
+void init_default(torch::nn::Module& module, at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : module.modules(/*include_self=*/false)) {
+    torch::Tensor weight, bias;
+    if (auto* c = m->as<torch::nn::Conv2d>()) weight = c->weight, bias = c->bias;
+    else if (auto* l = m->as<torch::nn::Linear>()) weight = l->weight, bias = l->bias;
+    else continue;
+    double bound = 1.0 / std::sqrt(static_cast<double>(weight[0].numel()));
+    weight.uniform_(-bound, bound, gen);
+    if (bias.defined()) bias.uniform_(-bound, bound, gen);
+  }
+}
+
+// Output layers of residual branches start at zero, so every block starts as the identity
+// (Ho et al. 2020 initialise them with scale 1e-10; zero is the same in practice).
+void zero_init(const torch::nn::Conv2d& c) {
+  torch::NoGradGuard no_grad;
+  c->weight.zero_();
+  c->bias.zero_();
+}
+
+}  // namespace
+
+int64_t norm_groups(int64_t channels) {
+  for (int64_t g : {32, 16, 8, 4, 2})
+    if (channels % g == 0 && channels / g >= 4) return g;
+  return 1;
+}
+
+std::vector<int64_t> channel_multipliers(const ModelOptions& o) {
+  require(!o.channel_mult.empty(), "model.channel_mult must have at least one entry");
+  std::vector<int64_t> out;
+  for (double m : o.channel_mult) {
+    require(m >= 1 && m == std::floor(m), "model.channel_mult entries must be whole numbers >= 1, got {}", m);
+    out.push_back(static_cast<int64_t>(m));
+  }
+  return out;
+}
+
+SeededDropoutImpl::SeededDropoutImpl(double p, uint64_t seed) : p_(p), seed_(seed) {
+  calls_ = register_buffer("calls", torch::zeros({1}, torch::kInt64));
+}
+
+torch::Tensor SeededDropoutImpl::forward(const torch::Tensor& x) {
+  if (!is_training() || p_ <= 0) return x;
+  int64_t k = calls_.item<int64_t>();
+  calls_.add_(1);
+  at::Generator gen = make_generator(seed_ + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(k + 1), x.device());
+  torch::Tensor keep = torch::empty_like(x).bernoulli_(1.0 - p_, gen);
+  return x * keep / (1.0 - p_);
+}
+
+ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dropout, uint64_t dropout_seed) {
+  norm1_ = register_module("norm1", group_norm(in));
+  conv1_ = register_module("conv1", conv(in, out, 3));
+  emb_ = register_module("emb", torch::nn::Linear(embedding, out));
+  norm2_ = register_module("norm2", group_norm(out));
+  dropout_ = register_module("dropout", SeededDropout(dropout, dropout_seed));
+  conv2_ = register_module("conv2", conv(out, out, 3));
+  if (in != out) skip_ = register_module("skip", conv(in, out, 1));
+}
+
+void ResBlockImpl::zero_output() { zero_init(conv2_); }
+
+torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
+  torch::Tensor h = conv1_->forward(torch::silu(norm1_->forward(x)));
+  h = h + emb_->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1);
+  h = conv2_->forward(dropout_->forward(torch::silu(norm2_->forward(h))));
+  return (skip_ ? skip_->forward(x) : x) + h;
+}
+
+AttentionImpl::AttentionImpl(int64_t channels) {
+  norm_ = register_module("norm", group_norm(channels));
+  qkv_ = register_module("qkv", conv(channels, 3 * channels, 1));
+  proj_ = register_module("proj", conv(channels, channels, 1));
+}
+
+void AttentionImpl::zero_output() { zero_init(proj_); }
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  auto qkv = qkv_->forward(norm_->forward(x)).reshape({B, 3, C, H * W}).unbind(1);  // 3 × [B, C, HW]
+  // Single-head scaled dot-product attention over the H·W positions (Vaswani et al. 2017).
+  torch::Tensor weights = torch::softmax(torch::bmm(qkv[0].transpose(1, 2), qkv[1]) / std::sqrt(double(C)), -1);
+  torch::Tensor h = torch::bmm(qkv[2], weights.transpose(1, 2)).reshape({B, C, H, W});  // [B, C, H, W]
+  return x + proj_->forward(h);
+}
+
+UnetImpl::UnetImpl(const ModelOptions& o, int64_t dim, at::Generator& gen) : shape_(o.image_shape) {
+  require(shape_.size() == 3, "model 'unet' needs an image dataset (fashion-mnist, mnist, png-folder), got points of dimension {}",
+          dim);
+  require(shape_[0] * shape_[1] * shape_[2] == dim, "model 'unet': image shape does not match the data dimension {}", dim);
+  const std::vector<int64_t> mult = channel_multipliers(o);
+  const int64_t levels = static_cast<int64_t>(mult.size()), factor = int64_t{1} << (levels - 1);
+  require(shape_[1] % factor == 0 && shape_[2] % factor == 0,
+          "image size {}x{} is not divisible by {}, which the U-Net's {} resolution levels need (model.channel_mult has {} "
+          "entries); change data.image_size or model.channel_mult",
+          shape_[1], shape_[2], factor, levels, levels);
+  require(o.channels >= 1 && o.res_blocks >= 1, "model.channels and model.res_blocks must be >= 1");
+  require(o.dropout >= 0 && o.dropout < 1, "model.dropout must be in [0, 1), got {}", o.dropout);
+  auto attends = [&](int64_t resolution) {
+    return std::find(o.attention.begin(), o.attention.end(), double(resolution)) != o.attention.end();
+  };
+  for (double r : o.attention) {
+    bool found = false;
+    for (int64_t l = 0; l < levels; ++l) found |= double(shape_[1] >> l) == r;
+    require(found, "model.attention: no U-Net level has resolution {} (levels: {}..{})", r, shape_[1], shape_[1] >> (levels - 1));
+  }
+
+  const int64_t ch = o.channels, emb = 4 * ch;
+  features_ = register_module("features", FourierFeatures(o.fourier_features, o.fourier_scale, gen));
+  emb1_ = register_module("emb1", torch::nn::Linear(features_->out_features(), emb));
+  emb2_ = register_module("emb2", torch::nn::Linear(emb, emb));
+  conv_in_ = register_module("conv_in", conv(shape_[0], ch, 3));
+
+  // Down path: the channel count of every feature map kept for a skip connection.
+  std::vector<int64_t> skips{ch};
+  int64_t c = ch, resolution = shape_[1];
+  for (int64_t l = 0; l < levels; ++l) {
+    Stage stage;
+    for (int64_t b = 0; b < o.res_blocks; ++b) {
+      std::string name = fmt::format("down{}_block{}", l, b);
+      stage.blocks.push_back(register_module(name, ResBlock(c, ch * mult[l], emb, o.dropout, draw_seed(gen))));
+      c = ch * mult[l];
+      stage.attention.push_back(attends(resolution) ? register_module(name + "_attn", Attention(c)) : Attention(nullptr));
+      skips.push_back(c);
+    }
+    if (l + 1 < levels) {
+      stage.resample = register_module(fmt::format("down{}_resample", l), conv(c, c, 3, 2));
+      skips.push_back(c);
+      resolution /= 2;
+    }
+    down_.push_back(std::move(stage));
+  }
+  mid1_ = register_module("mid_block1", ResBlock(c, c, emb, o.dropout, draw_seed(gen)));
+  mid_attention_ = register_module("mid_attn", Attention(c));
+  mid2_ = register_module("mid_block2", ResBlock(c, c, emb, o.dropout, draw_seed(gen)));
+
+  // Up path: res_blocks + 1 blocks per level, each consuming one skip, coarsest level first.
+  for (int64_t l = levels - 1; l >= 0; --l) {
+    Stage stage;
+    for (int64_t b = 0; b <= o.res_blocks; ++b) {
+      std::string name = fmt::format("up{}_block{}", l, b);
+      int64_t skip = skips.back();
+      skips.pop_back();
+      stage.blocks.push_back(register_module(name, ResBlock(c + skip, ch * mult[l], emb, o.dropout, draw_seed(gen))));
+      c = ch * mult[l];
+      stage.attention.push_back(attends(resolution) ? register_module(name + "_attn", Attention(c)) : Attention(nullptr));
+    }
+    if (l > 0) {
+      stage.resample = register_module(fmt::format("up{}_resample", l), conv(c, c, 3));
+      resolution *= 2;
+    }
+    up_.push_back(std::move(stage));
+  }
+  norm_out_ = register_module("norm_out", group_norm(c));
+  conv_out_ = register_module("conv_out", conv(c, shape_[0], 3));
+
+  init_default(*this, gen);
+  for (auto& m : modules(false)) {
+    if (auto* block = m->as<ResBlockImpl>()) block->zero_output();
+    if (auto* attention = m->as<AttentionImpl>()) attention->zero_output();
+  }
+  zero_init(conv_out_);
+}
+
+torch::Tensor UnetImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+  const int64_t B = x.size(0);
+  torch::Tensor emb = emb2_->forward(torch::silu(emb1_->forward(features_->forward(log_sigma.reshape({B})))));
+  torch::Tensor h = conv_in_->forward(x.reshape({B, shape_[0], shape_[1], shape_[2]}));
+  std::vector<torch::Tensor> skips{h};
+  for (auto& stage : down_) {
+    for (size_t b = 0; b < stage.blocks.size(); ++b) {
+      h = stage.blocks[b]->forward(h, emb);
+      if (stage.attention[b]) h = stage.attention[b]->forward(h);
+      skips.push_back(h);
+    }
+    if (stage.resample) {
+      h = stage.resample->forward(h);
+      skips.push_back(h);
+    }
+  }
+  h = mid2_->forward(mid_attention_->forward(mid1_->forward(h, emb)), emb);
+  for (auto& stage : up_) {
+    for (size_t b = 0; b < stage.blocks.size(); ++b) {
+      h = stage.blocks[b]->forward(torch::cat({h, skips.back()}, 1), emb);
+      skips.pop_back();
+      if (stage.attention[b]) h = stage.attention[b]->forward(h);
+    }
+    if (stage.resample)
+      h = stage.resample->forward(torch::upsample_nearest2d(h, {h.size(2) * 2, h.size(3) * 2}));
+  }
+  h = conv_out_->forward(torch::silu(norm_out_->forward(h)));
+  return h.reshape(x.sizes());
+}
+
+}  // namespace scorediff
