@@ -32,12 +32,13 @@ void add_train_command(CLI::App& app) {
                              {"checkpoint", (out / "last.safetensors").string()},
                              {"steps", run.config.train.steps},
                              {"train_seconds", run.seconds},
+                             {"parameters", run.parameters},
                              {"final_loss", run.log.empty() ? nlohmann::json(nullptr) : run.log.back()["loss"]}};
     if (!args->no_sample && (args->stop_at < 0 || args->stop_at >= run.config.train.steps)) {
       Report report("scorediff run: " + run.config.run.name);
       RunSummary summary = finish_run(run, out, args->config.quiet, report);
       report.save(out / "report.md");
-      result["metrics"] = summary.metrics.to_json();
+      result["metrics"] = summary.metrics_json();
       result["nfe"] = summary.nfe;
       result["report"] = (out / "report.md").string();
     }

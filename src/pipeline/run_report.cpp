@@ -7,6 +7,8 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
+#include "scorediff/metrics/metrics.hpp"
+#include "scorediff/pipeline/image_evaluation.hpp"
 #include "scorediff/pipeline/sampling.hpp"
 #include "scorediff/plot/figures.hpp"
 
@@ -22,6 +24,56 @@ std::vector<double> level_sigmas(const ObjectiveOptions& objective, const NoiseP
   return out;
 }
 
+namespace {
+
+std::string describe_run(const TrainedRun& run, const RunSummary& summary) {
+  const Config& c = run.config;
+  return fmt::format("Dataset `{}`, process `{}` (σ {} → {}), model `{}` ({} parameters), objective `{}` ({}, λ = {}), "
+                     "{} steps in {:.1f} s; sampler `{}` with {} weights, {} NFE.",
+                     c.data.name, c.process.name, num(c.process.sigma_max), num(c.process.sigma_min), c.model.name,
+                     run.parameters, c.objective.name, c.objective.sigma_sampling, c.objective.weighting, c.train.steps,
+                     run.seconds, c.sample.sampler, c.sample.use_ema ? "EMA" : "raw", summary.nfe);
+}
+
+void finish_image_run(TrainedRun& run, const std::filesystem::path& out_dir, const torch::Tensor& samples,
+                      RunSummary& summary, Report& report) {
+  const Config& c = run.config;
+  const Prepared& p = run.prepared;
+  save_image_grid(out_dir / "samples.png", *p.dataset, samples.slice(0, 0, std::min<int64_t>(samples.size(0), 100)));
+  nlohmann::json metrics = {{"non_finite", count_non_finite(samples)}};
+  std::error_code ec;
+  if (std::filesystem::exists(default_classifier_path(c.data), ec)) {
+    LoadedClassifier classifier = classifier_for(*p.dataset, c.data, "");
+    ImageEvaluation e = evaluate_images(*p.dataset, samples, classifier, static_cast<uint64_t>(c.run.seed));
+    summary.image_metrics = metrics = e.to_json();
+  } else {
+    summary.image_metrics = metrics;
+  }
+  metrics["nfe"] = summary.nfe;
+  metrics["train_seconds"] = run.seconds;
+  metrics["sample_seconds"] = summary.sample_seconds;
+  metrics["steps"] = c.train.steps;
+  metrics["parameters"] = run.parameters;
+  write_file_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
+
+  report.paragraph(describe_run(run, summary));
+  if (metrics.contains("fd_cls")) {
+    report.table({"metric (classifier features, not Inception)", "samples", "held-out images"},
+                 {{"FD-cls", num(metrics["fd_cls"].get<double>()), num(metrics["fd_cls_real"].get<double>())},
+                  {"KID-cls", num(metrics["kid_cls"].get<double>()), num(metrics["kid_cls_real"].get<double>())},
+                  {"confidently classified", num(metrics["confident_fraction"].get<double>()),
+                   num(metrics["confident_fraction_real"].get<double>())}});
+  } else {
+    report.paragraph(fmt::format("No classifier at `{}`, so no FD-cls: train one with `scorediff train-classifier --data {}`.",
+                                 default_classifier_path(c.data).string(), c.data.name));
+  }
+  plot_loss_curves(out_dir / "loss.png", run.log, level_sigmas(c.objective, *p.process), c.run.name);
+  report.image("loss.png", "Training loss, total and per noise level");
+  report.image("samples.png", fmt::format("Samples ({}, {} NFE)", c.sample.sampler, summary.nfe));
+}
+
+}  // namespace
+
 RunSummary finish_run(TrainedRun& run, const std::filesystem::path& out_dir, bool quiet, Report& report) {
   Config& c = run.config;
   const Prepared& p = run.prepared;
@@ -35,6 +87,10 @@ RunSummary finish_run(TrainedRun& run, const std::filesystem::path& out_dir, boo
   summary.nfe = result.nfe;
   torch::Tensor samples = result.samples.to(torch::kCPU);
   write_npy(out_dir / "samples.npy", samples);
+  if (!p.dataset->image_shape().empty()) {
+    finish_image_run(run, out_dir, samples, summary, report);
+    return summary;
+  }
   summary.metrics = evaluate_samples(*p.dataset, samples, static_cast<uint64_t>(c.run.seed));
 
   nlohmann::json metrics = summary.metrics.to_json();
@@ -44,11 +100,7 @@ RunSummary finish_run(TrainedRun& run, const std::filesystem::path& out_dir, boo
   metrics["steps"] = c.train.steps;
   write_file_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
 
-  report.paragraph(fmt::format("Dataset `{}`, process `{}` (σ {} → {}), objective `{}` ({}, λ = {}), {} steps in {:.1f} s; "
-                               "sampler `{}` with {} weights, {} NFE.",
-                               c.data.name, c.process.name, num(c.process.sigma_max), num(c.process.sigma_min),
-                               c.objective.name, c.objective.sigma_sampling, c.objective.weighting, c.train.steps,
-                               run.seconds, c.sample.sampler, c.sample.use_ema ? "EMA" : "raw", summary.nfe));
+  report.paragraph(describe_run(run, summary));
   std::vector<std::vector<std::string>> rows = {
       {"SWD (samples vs data)", num(summary.metrics.swd)},
       {"SWD (data vs data, same n)", num(summary.metrics.swd_data_vs_data)},

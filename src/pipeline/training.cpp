@@ -9,6 +9,7 @@
 #include "scorediff/io/jsonl.hpp"
 #include "scorediff/io/safetensors.hpp"
 #include "scorediff/models/analytic.hpp"
+#include "scorediff/pipeline/image_evaluation.hpp"
 
 namespace scorediff {
 namespace {
@@ -17,7 +18,8 @@ constexpr const char* kFormat = "scorediff-checkpoint/1";
 
 // Keys a resumed run may change: they do not alter the loss sequence's definition.
 bool may_differ_on_resume(const std::string& key) {
-  return key == "train.steps" || key == "train.ckpt_every" || key == "train.log_every" || key == "run.threads" ||
+  return key == "train.steps" || key == "train.ckpt_every" || key == "train.log_every" || key == "train.sample_every" ||
+         key == "run.threads" ||
          key == "run.device" || key == "run.name" || key.rfind("sample.", 0) == 0;
 }
 
@@ -100,6 +102,23 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   if (resume_state) trainer.restore(*resume_state);
   write_file_atomic(out_dir / "config.toml", config.to_toml());
 
+  run.parameters = parameter_count(*model);
+  if (!options.quiet)
+    fmt::print(stderr, "model {}: {} parameters; {} training {} of dimension {}\n", config.model.name, run.parameters,
+               p.train_data.size(0), p.dataset->image_shape().empty() ? "points" : "images", dim);
+
+  // EMA weights for hooks and sample grids along the run (the final copy is made below).
+  at::Generator unused = make_generator(0);
+  run.ema_model = make_model(config.model, dim, unused);
+  run.ema_model->to(device);
+  auto with_ema = [&](const std::function<void(ScoreModel&)>& use) {
+    trainer.copy_ema_to(run.ema_model);
+    run.ema_model->eval();
+    model->eval();
+    use(run.ema_model);
+    model->train();
+  };
+
   JsonlWriter log(out_dir / "train.jsonl", options.resume, trainer.steps_done());
   const TrainOptions& t = config.train;
   Progress progress("train", t.steps, "step", options.quiet);
@@ -147,6 +166,12 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
       level_count.zero_();
       window_start = now;
     }
+    if (options.hook && options.hook_every > 0 && (step % options.hook_every == 0 || step == last_step))
+      with_ema([&](ScoreModel& ema) { options.hook(step, model, ema); });
+    if (t.sample_every > 0 && step % t.sample_every == 0 && !p.dataset->image_shape().empty())
+      with_ema([&](ScoreModel& ema) {
+        write_sample_grid(out_dir / "samples" / fmt::format("step-{}.png", step), config, p, ema, 64);
+      });
     if (t.ckpt_every > 0 && step % t.ckpt_every == 0 && step != last_step) {
       write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", step), trainer, config);
       write_checkpoint(last_path, trainer, config);
@@ -158,14 +183,17 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   write_checkpoint(last_path, trainer, config);
 
   run.model = model;
-  at::Generator unused = make_generator(0);
-  run.ema_model = make_model(config.model, dim, unused);
-  run.ema_model->to(device);
   trainer.copy_ema_to(run.ema_model);
   run.model->eval();
   run.ema_model->eval();
   run.config = config;
   return run;
+}
+
+int64_t parameter_count(torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
 }
 
 LoadedModel load_trained(const std::filesystem::path& checkpoint, bool ema) {

@@ -27,6 +27,8 @@ void bind(Schema& s, TrainOptions& o) {
   s.add("train.adam_eps", &o.adam_eps, "Adam epsilon").positive();
   s.add("train.weight_decay", &o.weight_decay, "decoupled weight decay (AdamW)").non_negative();
   s.add("train.log_every", &o.log_every, "steps per train.jsonl line").at_least(1);
+  s.add("train.sample_every", &o.sample_every, "image datasets: steps between sample grids (samples/step-N.png); 0 = none")
+      .non_negative();
   s.add("train.ckpt_every", &o.ckpt_every, "steps per checkpoint, 0 = only at the end").at_least(0);
 }
 

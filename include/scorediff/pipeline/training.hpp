@@ -2,6 +2,7 @@
 // directory; and loading a trained model back from a checkpoint.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -24,6 +25,10 @@ struct TrainRunOptions {
   bool resume = false;
   bool quiet = false;
   int64_t stop_at = -1;  // checkpoint and stop after this step, as an interrupted run would (-1: train.steps)
+  // Called every hook_every steps (and after the last) with the raw and the EMA weights, both in eval
+  // mode; training resumes in train mode afterwards. Experiments use it to evaluate along the run.
+  int64_t hook_every = 0;
+  std::function<void(int64_t step, ScoreModel& raw, ScoreModel& ema)> hook;
 };
 
 struct TrainedRun {
@@ -33,6 +38,7 @@ struct TrainedRun {
   ScoreModel ema_model{nullptr};  // EMA weights
   std::vector<nlohmann::json> log;  // the train.jsonl records of this process' steps
   double seconds = 0;               // wall time of the optimisation steps
+  int64_t parameters = 0;           // trainable parameters of the model
 };
 
 // Trains into out_dir: config.toml, train.jsonl, ckpt/step-N.safetensors, last.safetensors.
@@ -47,5 +53,7 @@ struct LoadedModel {
 };
 // ema = true loads the EMA weights (the default for sampling and evaluation).
 LoadedModel load_trained(const std::filesystem::path& checkpoint, bool ema);
+
+int64_t parameter_count(torch::nn::Module& module);
 
 }  // namespace scorediff

@@ -25,6 +25,7 @@ struct TrainOptions {
   double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8, weight_decay = 0.0;
   int64_t log_every = 100;
   int64_t ckpt_every = 0;   // 0 = only the final checkpoint
+  int64_t sample_every = 0; // image datasets: a grid of EMA samples every this many steps (0 = none)
 };
 void bind(Schema& schema, TrainOptions& options);
 // The learning rate of step `step` (0-based): linear warm-up, then constant or cosine decay.

@@ -1,0 +1,45 @@
+// Sample quality of an image model: the dataset's classifier measures the samples and, as the floor,
+// as many real held-out images, both against the same reference set of training images.
+#pragma once
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "scorediff/data/toy.hpp"
+#include "scorediff/metrics/image_metrics.hpp"
+#include "scorediff/pipeline/training.hpp"
+
+namespace scorediff {
+
+// Where `scorediff train-classifier` puts the classifier of a dataset by default:
+// runs/classifier-<name>.safetensors, or runs/classifier-<name>-<size>.safetensors for a resized set.
+std::filesystem::path default_classifier_path(const DataOptions& data);
+
+// The classifier at `path` (default_classifier_path when empty), checked against the dataset; fails
+// with one line telling how to train one when the default file is missing.
+LoadedClassifier classifier_for(const ToyDataset& dataset, const DataOptions& data, const std::string& path);
+
+struct ImageEvaluation {
+  ImageQuality samples;  // the model's samples
+  ImageQuality real;     // held-out images, as many as samples: the floor every figure is read against
+  std::string classifier;
+  nlohmann::json to_json() const;  // fd_cls, kid_cls, ..., and the same with a _real suffix
+};
+
+// samples [N, C·H·W] in the dataset's pixel range; reference: up to 10 000 training images drawn with
+// the "eval" stream of seed, the held-out images likewise.
+ImageEvaluation evaluate_images(const ToyDataset& dataset, const torch::Tensor& samples, LoadedClassifier& classifier,
+                                uint64_t seed);
+
+// Flat samples [N, C·H·W] in the dataset's pixel range -> images [N, C, H, W] in [0, 1].
+torch::Tensor to_unit_images(const ToyDataset& dataset, const torch::Tensor& samples);
+
+// Flat samples [N, C·H·W] as one PNG grid, `cols` images per row (0: a square-ish grid).
+void save_image_grid(const std::filesystem::path& path, const ToyDataset& dataset, const torch::Tensor& samples,
+                     int64_t cols = 0);
+
+// n samples of `model` with the run's sampler, drawn from the "grid" stream of its seed (the same noise
+// at every call, so grids along a run compare), written as a PNG grid.
+void write_sample_grid(const std::filesystem::path& path, const Config& config, const Prepared& prepared,
+                       ScoreModel& model, int64_t n);
+
+}  // namespace scorediff
