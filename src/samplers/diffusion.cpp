@@ -142,8 +142,17 @@ int64_t correct(const ScoreFn& score, torch::Tensor& x, const torch::Tensor& t, 
   return steps;
 }
 
+// Replaces the known coordinates by a forward sample of the originals at `now`.
+void project(torch::Tensor& x, const Inpainting* inpainting, const At& now, at::Generator& gen) {
+  if (!inpainting) return;
+  const torch::Tensor& x0 = inpainting->known;
+  torch::Tensor noised = now.m * x0 + now.s * torch::randn(x0.sizes(), gen, x0.options());
+  x = torch::lerp(x, noised, inpainting->mask);
+}
+
 SampleResult run_pc(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const DiffusionOptions& o,
-                    Predictor predictor, bool corrector, at::Generator& gen, const StepCallback& callback) {
+                    Predictor predictor, bool corrector, at::Generator& gen, const StepCallback& callback,
+                    const Inpainting* inpainting = nullptr) {
   require(o.snr >= 0, "snr must be >= 0, got {}", o.snr);
   require(!corrector || o.corrector_steps >= 1, "corrector_steps must be >= 1, got {}", o.corrector_steps);
   require(o.eta >= 0 && o.eta <= 1, "eta must be in [0, 1], got {}", o.eta);
@@ -154,11 +163,17 @@ SampleResult run_pc(const ScoreFn& score, const NoiseProcess& process, torch::Te
   for (int64_t i = 0; i < run.steps(); ++i) {
     At now = at(process, run.grid[static_cast<size_t>(i)]), next = at(process, run.grid[static_cast<size_t>(i + 1)]);
     const torch::Tensor& t = run.time(now.t);
-    if (corrector) run.result.nfe += correct(score, x, t, now, next, o.snr, o.corrector_steps, gen);
+    if (corrector) {
+      run.result.nfe += correct(score, x, t, now, next, o.snr, o.corrector_steps, gen);
+      project(x, inpainting, now, gen);
+    }
     run.result.nfe += predict(predictor, score, process, x, t, now, next, o.eta, gen);
+    project(x, inpainting, next, gen);
     run.after_step(i, x);
   }
-  return run.finish(score, x);
+  SampleResult result = run.finish(score, x);
+  if (inpainting) result.samples = torch::lerp(result.samples, inpainting->known, inpainting->mask);
+  return result;
 }
 
 // D(x̂; σ) = x̂ + σ² m s(m x̂, t(σ)): the denoiser in scaled coordinates x̂ = x/m.
@@ -198,6 +213,22 @@ SampleResult sample_pc(const ScoreFn& score, const NoiseProcess& process, torch:
           o.corrector);
   return run_pc(score, process, std::move(x), o, parse_predictor(o.predictor), o.corrector == "langevin", gen,
                 callback);
+}
+
+SampleResult sample_pc_inpaint(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x,
+                               const Inpainting& inpainting, const DiffusionOptions& o, at::Generator& gen,
+                               const StepCallback& callback) {
+  require(inpainting.known.sizes() == x.sizes(), "inpainting: known images have shape [{}], the samples [{}]",
+          fmt::join(inpainting.known.sizes(), ", "), fmt::join(x.sizes(), ", "));
+  require(inpainting.mask.dim() == 2 && inpainting.mask.size(1) == x.size(1) &&
+              (inpainting.mask.size(0) == 1 || inpainting.mask.size(0) == x.size(0)),
+          "inpainting: the mask has shape [{}], expected [1 or {}, {}]", fmt::join(inpainting.mask.sizes(), ", "),
+          x.size(0), x.size(1));
+  require(o.corrector == "langevin" || o.corrector == "none", "unknown corrector '{}'; valid: langevin, none",
+          o.corrector);
+  Inpainting on_device{inpainting.known.to(x.options()), inpainting.mask.to(x.options())};
+  return run_pc(score, process, std::move(x), o, parse_predictor(o.predictor), o.corrector == "langevin", gen,
+                callback, &on_device);
 }
 
 SampleResult sample_ode_euler(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x,

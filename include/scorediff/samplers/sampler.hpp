@@ -88,6 +88,16 @@ SampleResult sample_langevin_corrector(const ScoreFn& score, const NoiseProcess&
 // Predictor–corrector (Song et al. 2021, Alg. 1): at each grid time the corrector, then the predictor.
 SampleResult sample_pc(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x_init,
                        const DiffusionOptions& options, at::Generator& gen, const StepCallback& callback = {});
+// Inpainting with the predictor–corrector sampler (Song et al. 2021, App. I.2): after every corrector
+// and predictor step the known coordinates are replaced by a fresh forward sample of the originals at
+// the new time, x ← mask·(m x₀ + s z) + (1 − mask)·x, and exactly x₀ at the end.
+// known [N, D] holds the originals; mask [N, D] (or [1, D]) is 1 where a coordinate is known.
+struct Inpainting {
+  torch::Tensor known, mask;
+};
+SampleResult sample_pc_inpaint(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x_init,
+                               const Inpainting& inpainting, const DiffusionOptions& options, at::Generator& gen,
+                               const StepCallback& callback = {});
 // Probability-flow ODE dx/dt = f − ½ g² s with Euler, Heun, or adaptive Dormand–Prince 5(4).
 SampleResult sample_ode_euler(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x_init,
                               const DiffusionOptions& options, const StepCallback& callback = {});
