@@ -5,6 +5,7 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/pipeline/evaluation.hpp"
+#include "scorediff/pipeline/image_evaluation.hpp"
 #include "scorediff/pipeline/sampling.hpp"
 #include "scorediff/pipeline/training.hpp"
 
@@ -12,13 +13,15 @@ namespace scorediff::cli {
 
 void add_eval_command(CLI::App& app) {
   struct Args {
-    std::string ckpt, samples, data;
+    std::string ckpt, samples, data, classifier;
     std::vector<std::string> sets;
     int64_t seed = 0, projections = 1000;
     bool quiet = false;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("eval", "Measure samples (SWD, mode weights, NaN count, radius) against a dataset");
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Measure samples against a dataset: SWD, mode weights, NaN count, radius for points; FD-cls, KID-cls, "
+              "class histogram and confident fraction (with the held-out floor) for images");
   auto* ckpt = cmd->add_option("--ckpt", args->ckpt, "checkpoint: sample it with its [sample] settings, then measure");
   auto* samples = cmd->add_option("--samples", args->samples, ".npy of samples [N, D]");
   ckpt->excludes(samples);
@@ -26,11 +29,14 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("-s,--set", args->sets, "override a config key, e.g. --set 'data.weights=[0.5,0.5]'");
   cmd->add_option("--seed", args->seed, "seed of the reference data and projections")->capture_default_str();
   cmd->add_option("--projections", args->projections, "SWD projections")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--classifier", args->classifier,
+                  "images: classifier from train-classifier (default runs/classifier-<data>[-<size>].safetensors)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
   cmd->callback([args] {
     require(!args->ckpt.empty() || !args->samples.empty(), "eval needs --ckpt or --samples");
     torch::Tensor x;
     std::shared_ptr<const ToyDataset> dataset;
+    DataOptions data_options;
     if (!args->ckpt.empty()) {
       LoadedModel loaded = load_trained(args->ckpt, true);
       Schema schema = loaded.config.schema();
@@ -42,6 +48,7 @@ void add_eval_command(CLI::App& app) {
                       gen, args->quiet)
               .samples.to(torch::kCPU);
       dataset = p.dataset;
+      data_options = loaded.config.data;
     } else {
       require(!args->data.empty(), "eval --samples needs --data (one of: {})", join_names(datasets().names()));
       Config config;
@@ -50,7 +57,13 @@ void add_eval_command(CLI::App& app) {
       for (const auto& s : args->sets) schema.set(s);
       config.validate();
       dataset = make_dataset(config.data);
-      x = read_points(args->samples, dataset->dim());
+      data_options = config.data;
+      x = read_points(args->samples, dataset->dim(), !dataset->image_shape().empty());
+    }
+    if (dataset->images()) {
+      LoadedClassifier classifier = classifier_for(*dataset, data_options, args->classifier);
+      fmt::print("{}\n", evaluate_images(*dataset, x, classifier, static_cast<uint64_t>(args->seed)).to_json().dump());
+      return;
     }
     SampleMetrics m = evaluate_samples(*dataset, x, static_cast<uint64_t>(args->seed), args->projections);
     fmt::print("{}\n", m.to_json().dump());

@@ -18,6 +18,8 @@ void register_builtins(Registry<ExperimentEntry>& r) {
         "seed 003: SWD vs NFE of every reverse-time sampler, exact 8-Gaussians score and a trained Swiss-roll model");
   r.add("likelihood", {run_likelihood, "swiss-roll-vp"},
         "seed 003: PF-ODE NLL (exact and Hutchinson) of Gaussians and mog2 against the closed form");
+  r.add("fashion-coverage", {run_fashion_coverage, "fashion-mnist"},
+        "seed 000: the default Fashion-MNIST model covers all ten classes (histogram, FD-cls, KID-cls, sorted grid)");
 }
 
 const Registry<ExperimentEntry>& experiments() { return builtin_registry<ExperimentEntry>("experiment"); }

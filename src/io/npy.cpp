@@ -95,9 +95,10 @@ void write_npy(const std::filesystem::path& path, const torch::Tensor& array) {
   write_file_atomic(path, bytes);
 }
 
-torch::Tensor read_points(const std::filesystem::path& path, std::optional<int64_t> expected_dim) {
+torch::Tensor read_points(const std::filesystem::path& path, std::optional<int64_t> expected_dim, bool flatten) {
   torch::Tensor a = read_npy(path);
   const std::string p = path.string();
+  if (flatten && a.dim() > 2 && a.size(0) > 0) a = a.reshape({a.size(0), -1});
   if (a.scalar_type() == torch::kBool) fail("'{}' holds booleans; expected float points of shape [N, D]", p);
   if (a.dim() != 2) fail("'{}' has shape [{}]; expected points of shape [N, D]", p, fmt::join(a.sizes(), ", "));
   if (a.size(0) == 0) fail("'{}' holds no points", p);

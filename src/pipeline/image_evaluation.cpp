@@ -41,6 +41,20 @@ LoadedClassifier classifier_for(const ToyDataset& dataset, const DataOptions& da
   return loaded;
 }
 
+LoadedClassifier ensure_classifier(const ToyDataset& dataset, const DataOptions& data, bool quiet) {
+  require(dataset.images() != nullptr && dataset.images()->classes > 0, "dataset '{}' has no labels to train a classifier on",
+          data.name);
+  const std::filesystem::path file = default_classifier_path(data);
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) {
+    if (!quiet) fmt::print(stderr, "no classifier at '{}': training one\n", file.string());
+    ensure_output_dir(file.parent_path());
+    TrainedClassifier trained = train_classifier(*dataset.images(), ClassifierOptions{}, 0, quiet);
+    save_classifier(file, trained.classifier, data.name, trained.test_accuracy);
+  }
+  return classifier_for(dataset, data, file.string());
+}
+
 torch::Tensor to_unit_images(const ToyDataset& dataset, const torch::Tensor& samples) {
   std::vector<int64_t> shape = dataset.image_shape();
   require(shape.size() == 3, "dataset has no image shape");

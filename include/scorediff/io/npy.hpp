@@ -14,6 +14,8 @@ void write_npy(const std::filesystem::path& path, const torch::Tensor& array);
 
 // A set of points [N, D] as float32: fails with one line on a wrong rank, a dimension other than
 // `expected_dim` (when given), a non-numeric dtype, no rows, or NaN/Inf values.
-torch::Tensor read_points(const std::filesystem::path& path, std::optional<int64_t> expected_dim = std::nullopt);
+// flatten: images [N, C, H, W] or [N, H, W] are read as [N, C·H·W].
+torch::Tensor read_points(const std::filesystem::path& path, std::optional<int64_t> expected_dim = std::nullopt,
+                          bool flatten = false);
 
 }  // namespace scorediff

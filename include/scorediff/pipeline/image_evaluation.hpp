@@ -18,6 +18,10 @@ std::filesystem::path default_classifier_path(const DataOptions& data);
 // with one line telling how to train one when the default file is missing.
 LoadedClassifier classifier_for(const ToyDataset& dataset, const DataOptions& data, const std::string& path);
 
+// The dataset's classifier at default_classifier_path, trained (default options, seed 0) and saved there
+// first when the file is missing, so an experiment runs from one command.
+LoadedClassifier ensure_classifier(const ToyDataset& dataset, const DataOptions& data, bool quiet);
+
 struct ImageEvaluation {
   ImageQuality samples;  // the model's samples
   ImageQuality real;     // held-out images, as many as samples: the floor every figure is read against
