@@ -36,5 +36,7 @@ void add_bench_command(CLI::App& app);
 void add_density_command(CLI::App& app);
 void add_denoise_command(CLI::App& app);
 void add_likelihood_command(CLI::App& app);
+void add_train_classifier_command(CLI::App& app);
+void add_inpaint_command(CLI::App& app);
 
 }  // namespace scorediff::cli

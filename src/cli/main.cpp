@@ -23,9 +23,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("scorediff ") + SCOREDIFF_VERSION);
   app.fallthrough(false);
   scorediff::cli::add_train_command(app);
+  scorediff::cli::add_train_classifier_command(app);
   scorediff::cli::add_sample_command(app);
   scorediff::cli::add_eval_command(app);
   scorediff::cli::add_denoise_command(app);
+  scorediff::cli::add_inpaint_command(app);
   scorediff::cli::add_density_command(app);
   scorediff::cli::add_likelihood_command(app);
   scorediff::cli::add_plot_command(app);

