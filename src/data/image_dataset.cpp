@@ -28,6 +28,7 @@ class ImageDataset : public ToyDataset {
   torch::Tensor sample(int64_t n, at::Generator& gen) const override {
     const torch::Tensor& train = data_.train.images;  // [N, C, H, W] in [0, 1]
     const int64_t total = train.size(0);
+    require(n >= 0, "cannot sample {} images", n);
     torch::Tensor picked =
         n >= total ? train : train.index_select(0, torch::randperm(total, gen, torch::kInt64).slice(0, 0, n));
     return unit_to_range(picked.reshape({picked.size(0), dim()}), pixels_).to(torch::kFloat32).contiguous();
