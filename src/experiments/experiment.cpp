@@ -20,6 +20,7 @@ void register_builtins(Registry<ExperimentEntry>& r) {
         "seed 003: PF-ODE NLL (exact and Hutchinson) of Gaussians and mog2 against the closed form");
   r.add("fashion-coverage", {run_fashion_coverage, "fashion-mnist"},
         "seed 000: the default Fashion-MNIST model covers all ten classes (histogram, FD-cls, KID-cls, sorted grid)");
+  r.add("mnist-ema", {run_mnist_ema, "mnist"}, "seed 000 Table 1: FD-cls of raw vs EMA weights along MNIST training");
 }
 
 const Registry<ExperimentEntry>& experiments() { return builtin_registry<ExperimentEntry>("experiment"); }

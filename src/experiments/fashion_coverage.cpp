@@ -54,7 +54,7 @@ nlohmann::json run_fashion_coverage(const ExperimentContext& ctx) {
   save_image_grid(ctx.out / "samples.png", *p.dataset, samples.slice(0, 0, 100), 10);
   {
     Figure figure(ctx.out / "class_histogram.png", 900, 420);
-    figure.bars(0, "Share of samples per predicted class", "fraction", kFashionClasses,
+    figure.bars(1, "Share of samples per predicted class", "fraction", kFashionClasses,
                 {{"samples", e.samples.class_fractions}, {"held-out images", e.real.class_fractions}}, 0.3);
     figure.save();
   }

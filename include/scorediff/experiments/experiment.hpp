@@ -47,5 +47,6 @@ nlohmann::json run_ebm(const ExperimentContext& context);
 nlohmann::json run_samplers(const ExperimentContext& context);
 nlohmann::json run_likelihood(const ExperimentContext& context);
 nlohmann::json run_fashion_coverage(const ExperimentContext& context);
+nlohmann::json run_mnist_ema(const ExperimentContext& context);
 
 }  // namespace scorediff
