@@ -35,14 +35,15 @@ void init_default(torch::Tensor& weight, torch::Tensor& bias, at::Generator& gen
 std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("{}", fmt::join(shape, "x")); }
 
 nlohmann::json options_json(const ClassifierOptions& o) {
-  return {{"channels", o.channels}, {"features", o.features}, {"dropout", o.dropout},
-          {"epochs", o.epochs},     {"batch", o.batch},       {"lr", o.lr},
-          {"weight_decay", o.weight_decay}, {"shift", o.shift}};
+  return {{"channels", o.channels}, {"features", o.features},         {"dropout", o.dropout},
+          {"epochs", o.epochs},     {"min_images", o.min_images},     {"batch", o.batch},
+          {"lr", o.lr},             {"weight_decay", o.weight_decay}, {"shift", o.shift}};
 }
 
 void validate(const ClassifierOptions& o) {
   require(o.channels >= 1 && o.features >= 1, "classifier channels and features must be >= 1");
-  require(o.epochs >= 1, "classifier epochs must be >= 1, got {}", o.epochs);
+  require(o.epochs >= 0, "classifier epochs must be >= 1 (or 0 for automatic), got {}", o.epochs);
+  require(o.min_images >= 1, "classifier min_images must be >= 1, got {}", o.min_images);
   require(o.batch >= 1, "classifier batch must be >= 1, got {}", o.batch);
   require(o.lr > 0, "classifier lr must be > 0, got {}", o.lr);
   require(o.dropout >= 0 && o.dropout < 1, "classifier dropout must be in [0, 1), got {}", o.dropout);
@@ -80,6 +81,10 @@ ClassifierImpl::ClassifierImpl(std::vector<int64_t> shape, int64_t classes, cons
   conv2_ = conv("conv2", c, c);
   conv3_ = conv("conv3", c, 2 * c);
   conv4_ = conv("conv4", 2 * c, 2 * c);
+  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(c));
+  bn2_ = register_module("bn2", torch::nn::BatchNorm2d(c));
+  bn3_ = register_module("bn3", torch::nn::BatchNorm2d(2 * c));
+  bn4_ = register_module("bn4", torch::nn::BatchNorm2d(2 * c));
   // Two 2×2 max-pools floor each side to side/4; larger images are average-pooled down to 7×7 so the
   // linear layer stays small (28×28 and 14×14 are not pooled further).
   pooled_h_ = std::min(shape_[1] / 4, kMaxPooled);
@@ -95,9 +100,9 @@ torch::Tensor ClassifierImpl::features(const torch::Tensor& x) {
   require(x.dim() == 4 && x.size(1) == shape_[0] && x.size(2) == shape_[1] && x.size(3) == shape_[2],
           "classifier for {} images got a tensor of shape {}", shape_text(shape_), shape_text(x.sizes().vec()));
   torch::Tensor h = (x - kPixelMean) / kPixelStd;
-  h = torch::relu(conv2_->forward(torch::relu(conv1_->forward(h))));
+  h = torch::relu(bn2_->forward(conv2_->forward(torch::relu(bn1_->forward(conv1_->forward(h))))));
   h = F::max_pool2d(h, F::MaxPool2dFuncOptions(2));
-  h = torch::relu(conv4_->forward(torch::relu(conv3_->forward(h))));
+  h = torch::relu(bn4_->forward(conv4_->forward(torch::relu(bn3_->forward(conv3_->forward(h))))));
   h = F::max_pool2d(h, F::MaxPool2dFuncOptions(2));
   if (h.size(2) != pooled_h_ || h.size(3) != pooled_w_)
     h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions({pooled_h_, pooled_w_}));
@@ -109,6 +114,7 @@ torch::Tensor ClassifierImpl::head(const torch::Tensor& features) { return fc2_-
 torch::Tensor classify(Classifier& classifier, const torch::Tensor& x, int64_t batch) {
   // x [N, C, H, W] -> [N, classes]
   torch::NoGradGuard no_grad;
+  classifier->eval();
   std::vector<torch::Tensor> out;
   for (int64_t start = 0; start < x.size(0); start += batch)
     out.push_back(classifier->logits(x.narrow(0, start, std::min(batch, x.size(0) - start))));
@@ -122,6 +128,11 @@ double classifier_accuracy(Classifier& classifier, const ImageSet& set) {
   return predicted.eq(set.labels).to(torch::kFloat64).mean().item<double>();
 }
 
+int64_t classifier_epochs(const ClassifierOptions& options, int64_t train_size) {
+  if (options.epochs > 0) return options.epochs;
+  return std::max<int64_t>(4, (options.min_images + train_size - 1) / std::max<int64_t>(train_size, 1));
+}
+
 TrainedClassifier train_classifier(const ImageData& data, const ClassifierOptions& options, uint64_t seed, bool quiet) {
   validate(options);
   require(data.classes >= 2, "dataset '{}' has no class labels; the classifier needs a labelled dataset (fashion-mnist, mnist)",
@@ -132,34 +143,36 @@ TrainedClassifier train_classifier(const ImageData& data, const ClassifierOption
   require(low >= 0 && high < data.classes, "dataset '{}' has labels in [{}, {}], outside [0, {})", data.name, low, high,
           data.classes);
 
+  ClassifierOptions resolved = options;
+  resolved.epochs = classifier_epochs(options, train.size());  // the file records the count that ran
   at::Generator init = make_generator(derive_seed(seed, "classifier-init"));
   at::Generator gen = make_generator(derive_seed(seed, "classifier-train"));
-  Classifier classifier(data.shape(), data.classes, options, init);
+  Classifier classifier(data.shape(), data.classes, resolved, init);
   classifier->train();
   std::vector<torch::Tensor> params = classifier->parameters();
   Adam adam(params, AdamOptions{0.9, 0.999, 1e-8, options.weight_decay});
 
-  const int64_t n = train.size(), per_epoch = (n + options.batch - 1) / options.batch;
-  const int64_t total = per_epoch * options.epochs;
+  const int64_t n = train.size(), per_epoch = (n + resolved.batch - 1) / resolved.batch;
+  const int64_t total = per_epoch * resolved.epochs;
   Progress progress("classifier", total, "batch", quiet);
   double running_loss = NAN;
-  for (int64_t epoch = 0, step = 0; epoch < options.epochs; ++epoch) {
+  for (int64_t epoch = 0, step = 0; epoch < resolved.epochs; ++epoch) {
     torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
-    for (int64_t start = 0; start < n; start += options.batch, ++step) {
-      torch::Tensor index = order.narrow(0, start, std::min(options.batch, n - start));
+    for (int64_t start = 0; start < n; start += resolved.batch, ++step) {
+      torch::Tensor index = order.narrow(0, start, std::min(resolved.batch, n - start));
       torch::Tensor x = train.images.index_select(0, index), y = train.labels.index_select(0, index);
-      if (options.shift > 0) x = random_shift(x, options.shift, gen);
+      if (resolved.shift > 0) x = random_shift(x, resolved.shift, gen);
       torch::Tensor h = classifier->features(x);  // [B, F]
-      if (options.dropout > 0)
-        h = h * torch::empty_like(h).bernoulli_(1.0 - options.dropout, gen).div_(1.0 - options.dropout);
+      if (resolved.dropout > 0)
+        h = h * torch::empty_like(h).bernoulli_(1.0 - resolved.dropout, gen).div_(1.0 - resolved.dropout);
       torch::Tensor loss = F::cross_entropy(classifier->head(h), y);
       adam.zero_grad();
       loss.backward();
       // Cosine decay to 0: the last epochs settle instead of bouncing at the initial rate.
-      adam.step(options.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total))));
+      adam.step(resolved.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total))));
       const double value = loss.item<double>();
       running_loss = std::isnan(running_loss) ? value : 0.98 * running_loss + 0.02 * value;
-      progress.update(step + 1, fmt::format("epoch {}/{}  loss {:.3f}", epoch + 1, options.epochs, running_loss));
+      progress.update(step + 1, fmt::format("epoch {}/{}  loss {:.3f}", epoch + 1, resolved.epochs, running_loss));
     }
   }
   classifier->eval();
@@ -172,6 +185,7 @@ void save_classifier(const std::filesystem::path& path, Classifier& classifier, 
                      double test_accuracy) {
   TensorFile file;
   for (const auto& item : classifier->named_parameters()) file.tensors.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : classifier->named_buffers()) file.tensors.emplace_back(item.key(), item.value());
   file.metadata["format"] = kFormat;
   file.metadata["dataset"] = dataset;
   file.metadata["shape"] = fmt::format("{}", fmt::join(classifier->shape(), ","));
@@ -209,6 +223,7 @@ LoadedClassifier load_classifier(const std::filesystem::path& path) {
     options.features = json.at("features").get<int64_t>();
     options.dropout = json.at("dropout").get<double>();
     options.epochs = json.at("epochs").get<int64_t>();
+    options.min_images = json.at("min_images").get<int64_t>();
     options.batch = json.at("batch").get<int64_t>();
     options.lr = json.at("lr").get<double>();
     options.weight_decay = json.at("weight_decay").get<double>();
@@ -219,7 +234,9 @@ LoadedClassifier load_classifier(const std::filesystem::path& path) {
   at::Generator unused = make_generator(0);
   out.classifier = Classifier(shape, classes, options, unused);
   torch::NoGradGuard no_grad;
-  for (auto& item : out.classifier->named_parameters()) {
+  auto tensors = out.classifier->named_parameters();
+  for (const auto& item : out.classifier->named_buffers()) tensors.insert(item.key(), item.value());
+  for (auto& item : tensors) {
     require(file.contains(item.key()), "classifier '{}' lacks tensor '{}'", p, item.key());
     const torch::Tensor& stored = file.at(item.key());
     require(stored.sizes() == item.value().sizes(), "classifier '{}': tensor '{}' has shape {}, expected {}", p,

@@ -117,6 +117,7 @@ ImageQuality image_quality(Classifier& classifier, const torch::Tensor& samples,
   const torch::Tensor x = torch::nan_to_num(samples.to(torch::kFloat32), 0.0, 0.0, 0.0).clamp(0.0, 1.0);
 
   torch::NoGradGuard no_grad;
+  classifier->eval();  // batch norm from its running statistics: features must not depend on the batch
   std::vector<torch::Tensor> features, probabilities;
   for (int64_t start = 0; start < x.size(0); start += kBatch) {
     torch::Tensor h = classifier->features(x.narrow(0, start, std::min(kBatch, x.size(0) - start)));
@@ -125,8 +126,9 @@ ImageQuality image_quality(Classifier& classifier, const torch::Tensor& samples,
   }
   torch::Tensor sample_features = torch::cat(features), p = torch::cat(probabilities);  // [N, F], [N, classes]
   features.clear();
-  for (int64_t start = 0; start < reference.size(0); start += kBatch)
-    features.push_back(classifier->features(reference.narrow(0, start, std::min(kBatch, reference.size(0) - start))));
+  const torch::Tensor y = reference.to(torch::kFloat32);
+  for (int64_t start = 0; start < y.size(0); start += kBatch)
+    features.push_back(classifier->features(y.narrow(0, start, std::min(kBatch, y.size(0) - start))));
   torch::Tensor reference_features = torch::cat(features);  // [M, F]
 
   out.fd_cls = frechet_distance(sample_features, reference_features);

@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
@@ -17,23 +18,36 @@
 
 namespace scorediff {
 
+// The defaults, measured with `scorediff train-classifier --data D` (2 cores, --threads 2): Fashion-MNIST
+// 92.1 % on its 10 000 test images in 133 s (4 epochs); MNIST-10k 98.9 % on its 997 held-out digits in
+// 66 s (14 epochs).
 struct ClassifierOptions {
-  // Architecture (stored in the file): conv3x3(c)-conv3x3(c)-maxpool2 - conv3x3(2c)-conv3x3(2c)-maxpool2 -
-  // adaptive average pool to at most 7×7 - linear(features) - ReLU - dropout - linear(classes).
-  int64_t channels = 32;
+  // Architecture (stored in the file): [conv3x3(c)-BN-ReLU]×2 - maxpool2 - [conv3x3(2c)-BN-ReLU]×2 - maxpool2 -
+  // average pool down to at most 7×7 - linear(features)-ReLU (the features) - dropout - linear(classes).
+  // Batch norm: Fashion-MNIST at 16 channels measured 91.6 % after 3 epochs with it, 91.2 % after 6 without;
+  // 24 channels gave 92.2 % after 3 epochs at 1.5× the time of 16 channels' 92.1 % after 4.
+  int64_t channels = 16;
   int64_t features = 128;
   // Training.
   double dropout = 0.3;    // on the features, training only
-  int64_t epochs = 4;
+  // Passes over the training split; 0 = enough to show min_images images, and at least 4 (Fashion-MNIST's
+  // 60 000: 4; MNIST-10k's 9 000: 14).
+  int64_t epochs = 0;
+  int64_t min_images = 120000;
   int64_t batch = 128;
-  double lr = 2e-3;        // Adam, cosine-decayed to 0 over the run
+  double lr = 4e-3;        // Adam, cosine-decayed to 0 over the run (4e-3 beat 2e-3 and 8e-3 at 4 epochs)
   double weight_decay = 0.0;
-  int64_t shift = 2;       // augmentation: random translation by up to ±shift pixels (0 = none)
+  int64_t shift = 0;       // augmentation: random translation by up to ±shift pixels (0 = none; ±1 and ±2
+                           // cost Fashion-MNIST 0.4 % at 4 epochs: short runs underfit rather than overfit)
 };
+
+// The epochs a run over train_size images makes: options.epochs, or the automatic count when it is 0.
+int64_t classifier_epochs(const ClassifierOptions& options, int64_t train_size);
 
 class ClassifierImpl : public torch::nn::Module {
  public:
-  // shape = {C, H, W} of the images; every parameter is drawn from gen (PyTorch's default init).
+  // shape = {C, H, W} of the images. Conv and linear parameters are drawn from gen (PyTorch's default
+  // init); batch norm starts at γ = 1, β = 0.
   ClassifierImpl(std::vector<int64_t> shape, int64_t classes, const ClassifierOptions& options, at::Generator& gen);
 
   // x [B, C, H, W] in [0, 1] (normalised inside by a fixed mean and std) -> features [B, F], after ReLU.
@@ -55,6 +69,7 @@ class ClassifierImpl : public torch::nn::Module {
   ClassifierOptions options_;
   int64_t pooled_h_, pooled_w_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr}, conv4_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr}, bn4_{nullptr};
   torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
 };
 TORCH_MODULE(Classifier);
@@ -63,7 +78,7 @@ TORCH_MODULE(Classifier);
 // edge pixels replicated into the uncovered border.
 torch::Tensor random_shift(const torch::Tensor& x, int64_t shift, at::Generator& gen);
 
-// x [N, C, H, W] -> logits [N, classes], in batches under NoGradGuard.
+// x [N, C, H, W] -> logits [N, classes], in batches under NoGradGuard; puts the classifier in eval mode.
 torch::Tensor classify(Classifier& classifier, const torch::Tensor& x, int64_t batch = 500);
 // Fraction of set's images whose arg-max logit equals the label.
 double classifier_accuracy(Classifier& classifier, const ImageSet& set);

@@ -37,7 +37,7 @@ struct ImageQuality {
 };
 
 // samples [N, C, H, W] and reference [M, C, H, W] in [0, 1] (samples are clamped into it). KID uses 100
-// subsets of min(1000, N, M) rows drawn from a generator seeded by `seed`.
+// subsets of min(1000, N, M) rows drawn from a generator seeded by `seed`. Puts the classifier in eval mode.
 ImageQuality image_quality(Classifier& classifier, const torch::Tensor& samples, const torch::Tensor& reference,
                            int64_t classes, double confidence = 0.9, uint64_t seed = 0);
 
