@@ -29,9 +29,7 @@ void add_inpaint_command(CLI::App& app) {
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
   cmd->callback([args] {
     require(args->source.analytic.empty(), "inpaint needs a trained image model (--ckpt), not --analytic");
-    const auto kinds = mask_kinds();
-    require(std::find(kinds.begin(), kinds.end(), args->mask) != kinds.end(), "unknown mask '{}'; valid: {}", args->mask,
-            join_names(kinds));
+    check_mask_kind(args->mask);  // before the model and data load
     check_output_file(args->out);
     if (!args->npy.empty()) check_output_file(args->npy);
     std::vector<std::string> sets;

@@ -9,6 +9,7 @@
 #include "scorediff/data/images.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/metrics/classifier.hpp"
+#include "scorediff/pipeline/image_evaluation.hpp"
 
 namespace scorediff::cli {
 
@@ -39,9 +40,12 @@ void add_train_classifier_command(CLI::App& app) {
     require(args->threads >= 1, "--threads must be >= 1, got {}", args->threads);
     std::string out = args->out;
     if (out.empty()) {
-      out = args->image_size > 0 ? fmt::format("runs/classifier-{}-{}.safetensors", args->data, args->image_size)
-                                 : fmt::format("runs/classifier-{}.safetensors", args->data);
-      ensure_output_dir("runs");
+      DataOptions data_options;
+      data_options.name = args->data;
+      data_options.image_size = args->image_size;
+      const std::filesystem::path path = default_classifier_path(data_options);
+      ensure_output_dir(path.parent_path());
+      out = path.string();
     }
     check_output_file(out);
     set_threads(static_cast<int>(args->threads));

@@ -10,6 +10,7 @@
 #include "scorediff/core/progress.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/safetensors.hpp"
+#include "scorediff/models/init.hpp"
 #include "scorediff/train/adam.hpp"
 
 namespace scorediff {
@@ -21,16 +22,6 @@ constexpr const char* kFormat = "scorediff-classifier/1";
 // Fixed input normalisation: [0, 1] -> [−1, 1]. Stored nowhere, so a file always means the same network.
 constexpr double kPixelMean = 0.5, kPixelStd = 0.5;
 constexpr int64_t kMaxPooled = 7;  // side of the map before the first linear layer, at most
-
-// PyTorch's default initialisation (kaiming_uniform with a = √5 for the weight, which is U(±1/√fan_in),
-// and U(±1/√fan_in) for the bias) for a Conv2d or Linear, drawn from our generator.
-void init_default(torch::Tensor& weight, torch::Tensor& bias, at::Generator& gen) {
-  const double fan_in = static_cast<double>(weight.numel() / weight.size(0));
-  const double bound = 1.0 / std::sqrt(fan_in);
-  torch::NoGradGuard no_grad;
-  weight.uniform_(-bound, bound, gen);
-  bias.uniform_(-bound, bound, gen);
-}
 
 std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("{}", fmt::join(shape, "x")); }
 

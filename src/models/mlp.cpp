@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "scorediff/models/fused.hpp"
+#include "scorediff/models/init.hpp"
 
 namespace scorediff {
 
@@ -57,11 +58,7 @@ MlpNetworkImpl::MlpNetworkImpl(const ModelOptions& o, int64_t dim, at::Generator
   for (int64_t i = 0; i <= o.depth; ++i) {
     int64_t out = i == o.depth ? (out_dim > 0 ? out_dim : dim) : o.width;
     auto layer = register_module("layer" + std::to_string(i), torch::nn::Linear(in, out));
-    // PyTorch's default Linear initialisation, U(±1/√fan_in), drawn from our generator.
-    double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    torch::NoGradGuard no_grad;
-    layer->weight.uniform_(-bound, bound, gen);
-    layer->bias.uniform_(-bound, bound, gen);
+    init_default(layer->weight, layer->bias, gen);
     layers_.push_back(layer);
     in = out;
   }

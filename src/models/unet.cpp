@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "scorediff/core/rng.hpp"
+#include "scorediff/models/init.hpp"
 
 namespace scorediff {
 namespace {
@@ -17,21 +18,6 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride =
 
 torch::nn::GroupNorm group_norm(int64_t channels) {
   return torch::nn::GroupNorm(torch::nn::GroupNormOptions(norm_groups(channels), channels).eps(1e-6));
-}
-
-// PyTorch's default initialisation of Linear and Conv2d, U(±1/√fan_in) for weight and bias, drawn from
-// our generator so that --seed fixes it; GroupNorm keeps weight 1, bias 0.
-void init_default(torch::nn::Module& module, at::Generator& gen) {
-  torch::NoGradGuard no_grad;
-  for (auto& m : module.modules(/*include_self=*/false)) {
-    torch::Tensor weight, bias;
-    if (auto* c = m->as<torch::nn::Conv2d>()) weight = c->weight, bias = c->bias;
-    else if (auto* l = m->as<torch::nn::Linear>()) weight = l->weight, bias = l->bias;
-    else continue;
-    double bound = 1.0 / std::sqrt(static_cast<double>(weight[0].numel()));
-    weight.uniform_(-bound, bound, gen);
-    if (bias.defined()) bias.uniform_(-bound, bound, gen);
-  }
 }
 
 // Output layers of residual branches start at zero, so every block starts as the identity

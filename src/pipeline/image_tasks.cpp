@@ -21,8 +21,15 @@ double psnr(const torch::Tensor& a, const torch::Tensor& b) {  // both in [0, 1]
 
 std::vector<std::string> mask_kinds() { return {"bottom", "center", "left", "random", "right", "top"}; }
 
+void check_mask_kind(const std::string& kind) {
+  const auto kinds = mask_kinds();
+  require(std::find(kinds.begin(), kinds.end(), kind) != kinds.end(), "unknown mask '{}'; valid: {}", kind,
+          join_names(kinds));
+}
+
 torch::Tensor image_mask(const std::string& kind, const std::vector<int64_t>& shape, int64_t n, at::Generator& gen) {
   require(shape.size() == 3, "masks need an image shape [C, H, W]");
+  check_mask_kind(kind);
   const int64_t C = shape[0], H = shape[1], W = shape[2];
   if (kind == "random") return torch::bernoulli(torch::full({n, C * H * W}, 0.5), gen);
   torch::Tensor m = torch::ones({C, H, W});
@@ -31,7 +38,6 @@ torch::Tensor image_mask(const std::string& kind, const std::vector<int64_t>& sh
   else if (kind == "top") m.slice(1, 0, H / 2).zero_();
   else if (kind == "bottom") m.slice(1, H / 2, H).zero_();
   else if (kind == "center") m.slice(1, H / 4, H / 4 + H / 2).slice(2, W / 4, W / 4 + W / 2).zero_();
-  else fail("unknown mask '{}'; valid: {}", kind, join_names(mask_kinds()));
   return m.reshape({1, C * H * W}).expand({n, C * H * W}).contiguous();
 }
 

@@ -15,6 +15,8 @@ namespace scorediff {
 // drawn from gen per image).
 torch::Tensor image_mask(const std::string& kind, const std::vector<int64_t>& shape, int64_t n, at::Generator& gen);
 std::vector<std::string> mask_kinds();
+// Fails with one line listing mask_kinds() unless kind is one of them.
+void check_mask_kind(const std::string& kind);
 
 // n held-out images [n, C·H·W] in the dataset's pixel range, chosen by the "tasks" stream of seed.
 torch::Tensor held_out_images(const ToyDataset& dataset, int64_t n, uint64_t seed);
