@@ -5,6 +5,7 @@
 
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
+#include "scorediff/io/png.hpp"
 #include "test_util.hpp"
 
 using namespace scorediff;
@@ -65,7 +66,7 @@ TEST_F(Cli, UnknownNamesListTheValidOnes) {
   expect_bad_input("train --dry-run --set train.stpes=5", "unknown config key 'train.stpes'; valid keys in [train]: steps");
   expect_bad_input("train --dry-run --set trian.steps=5", "unknown config section 'trian'");
   expect_bad_input("sample --ckpt run/last.safetensors --sampler pcc", "valid: ald, ancestral, ddim, dpm-solver++, edm, em, langevin, langevin-corrector, ode-euler");
-  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: circle, cost-vs-dim, ebm, fashion-coverage, likelihood, mnist-ema, mog-mixing, noise-levels, objectives, samplers, swiss-roll, weighting");
+  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: circle, cost-vs-dim, ebm, eps-t-sweep, fashion-coverage, inpainting, likelihood, mnist-ema, mnist-mlp, mog-mixing, noise-levels, objectives, samplers, swiss-roll, weighting");
   expect_bad_input("frobnicate", "unknown command 'frobnicate'; valid: train, train-classifier, sample");
   expect_bad_input("train --dry-run --config nosuchpreset", "unknown preset 'nosuchpreset'");
 }
@@ -233,4 +234,38 @@ TEST_F(Cli, SdeSamplingAndLikelihoodFromTheExactScore) {
   auto r = nlohmann::json::parse(l.out);
   EXPECT_NEAR(r["nll"].get<double>(), r["closed_form_nll"].get<double>(), 0.02);
   EXPECT_EQ(read_npy(path("nll.npy")).size(0), 200);
+}
+
+TEST_F(Cli, BadImageInputs) {
+  // A dataset that is not where it is looked for.
+  expect_bad_input("train --config fashion-mnist --out img1 --set data.path=nowhere --set train.steps=1", "nowhere");
+  expect_bad_input("train --config mnist --out img2 --set data.path=nowhere --set train.steps=1", "nowhere");
+  expect_bad_input("train --config fashion-mnist --out img3 --set data.name=png-folder --set data.path=noimages "
+                   "--set train.steps=1",
+                   "png folder 'noimages' not found");
+  // A PNG folder whose images differ in size.
+  fs::create_directories(path("mixed"));
+  write_png(path("mixed") / "a.png", torch::zeros({1, 8, 8}));
+  write_png(path("mixed") / "b.png", torch::zeros({1, 6, 8}));
+  expect_bad_input("train --config fashion-mnist --out img4 --set data.name=png-folder --set data.path=mixed "
+                   "--set train.steps=1",
+                   "png folder 'mixed': 'b.png' is 8x6x1 but 'a.png' is 8x8x1");
+  // An image size the U-Net's two halvings cannot divide (channel_mult [1, 2, 2]: a multiple of 4).
+  fs::create_directories(path("six"));
+  for (const char* name : {"a.png", "b.png"}) write_png(path("six") / name, torch::rand({1, 6, 6}));
+  expect_bad_input("train --config fashion-mnist --out img5 --set data.name=png-folder --set data.path=six "
+                   "--set model.attention=[3] --set train.steps=1",
+                   "image size 6x6 is not divisible by 4");
+  expect_bad_input("train --config mnist --out img6 --set data.image_size=10 --set train.steps=1",
+                   "image size 10x10 is not divisible by 4");
+  EXPECT_FALSE(fs::exists(path("img5") / "last.safetensors"));
+  // A classifier of another dataset (MNIST at 7x7) asked to measure Fashion-MNIST samples of that size.
+  CliResult c = run_cli("train-classifier -q --data mnist --image-size 7 --epochs 1 -o mnist7.safetensors", dir_->path());
+  ASSERT_EQ(c.status, 0) << c.err;
+  write_npy(path("fashion7.npy"), torch::zeros({4, 49}));
+  expect_bad_input("eval --samples fashion7.npy --data fashion-mnist --set data.image_size=7 --classifier mnist7.safetensors",
+                   "classifier 'mnist7.safetensors' was trained on mnist 1x7x7, not fashion-mnist 1x7x7");
+  write_npy(path("mnist14.npy"), torch::zeros({4, 196}));
+  expect_bad_input("eval --samples mnist14.npy --data mnist --set data.image_size=14 --classifier mnist7.safetensors",
+                   "was trained on mnist 1x7x7, not mnist 1x14x14");
 }

@@ -21,6 +21,10 @@ void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("fashion-coverage", {run_fashion_coverage, "fashion-mnist"},
         "seed 000: the default Fashion-MNIST model covers all ten classes (histogram, FD-cls, KID-cls, sorted grid)");
   r.add("mnist-ema", {run_mnist_ema, "mnist"}, "seed 000 Table 1: FD-cls of raw vs EMA weights along MNIST training");
+  r.add("eps-t-sweep", {run_eps_t_sweep, "mnist-ncsn"},
+        "seed 000 Figure 1: annealed Langevin on MNIST for step eps x steps per level T, sample grid and FD-cls per cell");
+  r.add("mnist-mlp", {run_mnist_mlp, "mnist-mlp"}, "seed 001 ex. 4: DSM with an MLP on flattened MNIST, annealed Langevin");
+  r.add("inpainting", {run_inpainting, "mnist"}, "half-masked held-out digits completed by the PC sampler, next to the originals");
 }
 
 const Registry<ExperimentEntry>& experiments() { return builtin_registry<ExperimentEntry>("experiment"); }

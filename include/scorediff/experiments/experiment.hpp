@@ -48,5 +48,8 @@ nlohmann::json run_samplers(const ExperimentContext& context);
 nlohmann::json run_likelihood(const ExperimentContext& context);
 nlohmann::json run_fashion_coverage(const ExperimentContext& context);
 nlohmann::json run_mnist_ema(const ExperimentContext& context);
+nlohmann::json run_eps_t_sweep(const ExperimentContext& context);
+nlohmann::json run_mnist_mlp(const ExperimentContext& context);
+nlohmann::json run_inpainting(const ExperimentContext& context);
 
 }  // namespace scorediff
