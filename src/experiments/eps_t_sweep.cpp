@@ -43,10 +43,8 @@ nlohmann::json run_eps_t_sweep(const ExperimentContext& ctx) {
   Config config = experiment_config("mnist-ncsn", ctx);
   const std::vector<double> eps_values = {1e-6, 1e-5, 1e-4};
   const std::vector<int64_t> t_values = {10, 50, 100};
-  auto dataset = make_dataset(config.data);
-  LoadedClassifier classifier = ensure_classifier(*dataset, config.data, ctx.quiet);
+  auto [classifier, run] = train_image_run(config, ctx);
   const auto seed = static_cast<uint64_t>(config.run.seed);
-  TrainedRun run = train_run(config, ctx.out / "train", {false, ctx.quiet});
   const Prepared& p = run.prepared;
   ScoreFn score = model_score_fn(run.ema_model, p.process);
   const double floor =

@@ -1,6 +1,7 @@
 #include "scorediff/experiments/experiment.hpp"
 
 #include "scorediff/io/files.hpp"
+#include "scorediff/pipeline/image_evaluation.hpp"
 
 namespace scorediff {
 
@@ -41,6 +42,13 @@ Config experiment_config(const std::string& preset, const ExperimentContext& con
 
 void write_metrics(const ExperimentContext& context, const nlohmann::json& metrics) {
   write_file_atomic(context.out / "metrics.json", metrics.dump(2) + "\n");
+}
+
+ImageRun train_image_run(const Config& config, const ExperimentContext& context) {
+  LoadedClassifier classifier = ensure_classifier(*make_dataset(config.data), config.data, context.quiet);
+  TrainRunOptions options;
+  options.quiet = context.quiet;
+  return {std::move(classifier), train_run(config, context.out / "train", options)};
 }
 
 }  // namespace scorediff

@@ -37,8 +37,7 @@ torch::Tensor sorted_by_class(const torch::Tensor& samples, const torch::Tensor&
 
 nlohmann::json run_fashion_coverage(const ExperimentContext& ctx) {
   Config config = experiment_config("fashion-mnist", ctx, {"sample.n=1000", "train.sample_every=1000"});
-  LoadedClassifier classifier = ensure_classifier(*make_dataset(config.data), config.data, ctx.quiet);
-  TrainedRun run = train_run(config, ctx.out / "train", {false, ctx.quiet});
+  auto [classifier, run] = train_image_run(config, ctx);
   const Prepared& p = run.prepared;
   at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "sample"), p.train_data.device());
   auto start = std::chrono::steady_clock::now();

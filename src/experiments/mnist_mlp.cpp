@@ -19,10 +19,8 @@ namespace scorediff {
 
 nlohmann::json run_mnist_mlp(const ExperimentContext& ctx) {
   Config config = experiment_config("mnist-mlp", ctx);
-  auto dataset = make_dataset(config.data);
-  LoadedClassifier classifier = ensure_classifier(*dataset, config.data, ctx.quiet);
+  auto [classifier, run] = train_image_run(config, ctx);
   const auto seed = static_cast<uint64_t>(config.run.seed);
-  TrainedRun run = train_run(config, ctx.out / "train", {false, ctx.quiet});
   const Prepared& p = run.prepared;
   ScoreFn score = model_score_fn(run.ema_model, p.process);
 

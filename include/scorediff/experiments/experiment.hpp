@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "scorediff/core/registry.hpp"
+#include "scorediff/metrics/classifier.hpp"
 #include "scorediff/pipeline/training.hpp"
 
 namespace scorediff {
@@ -35,6 +36,14 @@ Config experiment_config(const std::string& preset, const ExperimentContext& con
 
 // Writes metrics.json (pretty) into the context's directory.
 void write_metrics(const ExperimentContext& context, const nlohmann::json& metrics);
+
+// Image experiments: the dataset's classifier (trained and saved first when missing, before any
+// training time is spent), then the experiment's training run in context.out / "train".
+struct ImageRun {
+  LoadedClassifier classifier;
+  TrainedRun run;
+};
+ImageRun train_image_run(const Config& config, const ExperimentContext& context);
 
 nlohmann::json run_circle(const ExperimentContext& context);
 nlohmann::json run_mog_mixing(const ExperimentContext& context);
