@@ -12,6 +12,7 @@
 #include "scorediff/io/safetensors.hpp"
 #include "scorediff/metrics/classifier.hpp"
 #include "scorediff/metrics/image_metrics.hpp"
+#include "scorediff/pipeline/image_evaluation.hpp"
 #include "test_util.hpp"
 
 using namespace scorediff;
@@ -178,6 +179,28 @@ TEST(ImageMetrics, ClassFractionsMatchAHandMadeClassifier) {
   samples[0][0][0][0] = NAN;
   EXPECT_EQ(image_quality(classifier, samples, reference, 10, 0.9, 0).non_finite, 1);
   EXPECT_THAT_ERROR(image_quality(classifier, samples, reference, 7, 0.9, 0), "classes");
+}
+
+// The report merges the samples' figures with the held-out images' under a _real suffix; every value
+// must survive the merge (it once iterated a destroyed temporary, which ran away with the memory).
+TEST(ImageMetrics, EvaluationJsonKeepsBothSetsUnderTheirNames) {
+  ImageEvaluation e;
+  e.samples.fd_cls = 12.5;
+  e.samples.class_fractions = {0.25, 0.75};
+  e.samples.confident_fraction = 0.5;
+  e.samples.samples = 64;
+  e.real.fd_cls = 3.25;
+  e.real.class_fractions = {0.5, 0.5};
+  e.real.confident_fraction = 0.875;
+  e.real.samples = 64;
+  e.classifier = "runs/c.safetensors";
+  const nlohmann::json json = e.to_json();
+  EXPECT_EQ(json.at("fd_cls").get<double>(), 12.5);
+  EXPECT_EQ(json.at("fd_cls_real").get<double>(), 3.25);
+  EXPECT_EQ(json.at("class_fractions_real").get<std::vector<double>>(), (std::vector<double>{0.5, 0.5}));
+  EXPECT_EQ(json.at("confident_fraction_real").get<double>(), 0.875);
+  EXPECT_EQ(json.at("classifier").get<std::string>(), "runs/c.safetensors");
+  EXPECT_EQ(json.size(), 2 * e.samples.to_json().size() + 1);
 }
 
 TEST(Classifier, InitialisationIsSeededAndAnyImageSizeWorks) {

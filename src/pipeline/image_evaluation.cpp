@@ -101,7 +101,9 @@ void write_sample_grid(const std::filesystem::path& path, const Config& config, 
 
 nlohmann::json ImageEvaluation::to_json() const {
   nlohmann::json out = samples.to_json();
-  for (const auto& [key, value] : real.to_json().items()) out[key + "_real"] = value;
+  // Held in a named object: items() of a temporary would dangle once the range expression ends.
+  const nlohmann::json held_out = real.to_json();
+  for (const auto& [key, value] : held_out.items()) out[key + "_real"] = value;
   out["classifier"] = classifier;
   return out;
 }
