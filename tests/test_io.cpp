@@ -144,7 +144,10 @@ TEST(Jsonl, ResumeDropsLinesAfterTheCheckpoint) {
   }
   {
     JsonlWriter w(dir / "log.jsonl", true, 3);
+    ASSERT_EQ(w.kept().size(), 3u);
+    for (int s = 1; s <= 3; ++s) EXPECT_EQ(w.kept()[s - 1].at("step").get<int>(), s);
     w.write({{"step", 4}});
   }
+  EXPECT_TRUE(JsonlWriter(dir / "other.jsonl", false).kept().empty());
   EXPECT_EQ(read_file(dir / "log.jsonl"), "{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n{\"step\":4}\n");
 }

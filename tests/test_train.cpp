@@ -101,8 +101,10 @@ TEST(Checkpoint, ResumeContinuesBitForBit) {
   TempDir whole, split;
   train_run(small_config(30), whole.path(), {false, true});
   train_run(small_config(30), split.path(), {false, true, 13});  // interrupted after step 13
-  train_run(small_config(30), split.path(), {true, true});
+  TrainedRun resumed = train_run(small_config(30), split.path(), {true, true});
   auto a = read_log(whole / "train.jsonl"), b = read_log(split / "train.jsonl");
+  ASSERT_EQ(resumed.log.size(), 30u);  // the earlier steps' records too, for plots and reports
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ(resumed.log[i], b[i]) << "record " << i;
   ASSERT_EQ(a.size(), 30u);
   ASSERT_EQ(b.size(), 30u);
   for (size_t i = 0; i < a.size(); ++i) {
@@ -113,6 +115,16 @@ TEST(Checkpoint, ResumeContinuesBitForBit) {
   }
   TensorFile fa = read_safetensors(whole / "last.safetensors"), fb = read_safetensors(split / "last.safetensors");
   for (const auto& [name, t] : fa.tensors) EXPECT_TRUE(torch::equal(t, fb.at(name))) << name;
+
+  // Resuming a finished run trains nothing: same weights, same log, and its time is the logged one.
+  TrainedRun again = train_run(small_config(30), split.path(), {true, true});
+  EXPECT_EQ(read_log(split / "train.jsonl").size(), 30u);
+  ASSERT_EQ(again.log.size(), 30u);
+  double logged = 0;
+  for (size_t i = 0; i < b.size(); ++i) logged += 1.0 / b[i]["steps_per_s"].get<double>();  // log_every = 1
+  EXPECT_NEAR(again.seconds, logged, 1e-9 * logged + 1e-3);
+  TensorFile fc = read_safetensors(split / "last.safetensors");
+  for (const auto& [name, t] : fb.tensors) EXPECT_TRUE(torch::equal(t, fc.at(name))) << name;
 }
 
 TEST(Checkpoint, ResumeRefusesAChangedConfiguration) {

@@ -16,7 +16,7 @@ namespace {
 struct ExperimentArgs {
   std::vector<std::string> sets;
   int64_t seed = 0, threads = 1;
-  bool quiet = false;
+  bool quiet = false, resume = false;
 };
 
 void add_experiment_options(CLI::App* cmd, ExperimentArgs& args) {
@@ -24,11 +24,13 @@ void add_experiment_options(CLI::App* cmd, ExperimentArgs& args) {
   cmd->add_option("--seed", args.seed, "seed for every random draw")->capture_default_str();
   cmd->add_option("--threads", args.threads, "intra-op threads")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("-q,--quiet", args.quiet, "no progress output");
+  cmd->add_flag("--resume", args.resume,
+                "image experiments: continue or reuse the training under OUT/train (same configuration)");
 }
 
 ExperimentContext context(const ExperimentArgs& args, const std::filesystem::path& out) {
   ensure_output_dir(out);
-  return {out, args.sets, args.seed, args.threads, args.quiet};
+  return {out, args.sets, args.seed, args.threads, args.quiet, args.resume};
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ ScoreSource load_score_source(const ScoreSourceArgs& args, std::vector<std::stri
     schema.set(s);
   }
   loaded.config.validate();
-  set_threads(static_cast<int>(loaded.config.run.threads));
+  set_threads(static_cast<int>(loaded.config.run.threads), workload_of(loaded.config.model));
   source.score = model_score_fn(loaded.model, loaded.prepared.process);
   return source;
 }

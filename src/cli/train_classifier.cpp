@@ -48,7 +48,7 @@ void add_train_classifier_command(CLI::App& app) {
       out = path.string();
     }
     check_output_file(out);
-    set_threads(static_cast<int>(args->threads));
+    set_threads(static_cast<int>(args->threads), Workload::Convolution);
 
     auto start = std::chrono::steady_clock::now();
     ImageData data = load_image_data(args->data, args->path, args->image_size);

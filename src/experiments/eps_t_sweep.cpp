@@ -132,7 +132,7 @@ nlohmann::json run_eps_t_sweep(const ExperimentContext& ctx) {
       "held-out digits, {}.",
       config.process.levels, num(config.process.sigma_max), num(config.process.sigma_min), run.parameters,
       config.train.steps, config.train.batch, format_duration(run.seconds),
-      config.train.steps / std::max(run.seconds, 1e-9), config.run.threads, config.sample.n,
+      run.steps_per_second(), config.run.threads, config.sample.n,
       format_duration(sample_seconds), 100 * classifier.test_accuracy, config.sample.n, num(floor)));
   std::vector<std::string> header = {"ε \\ T"};
   for (int64_t T : t_values) header.push_back(fmt::format("T = {}", T));
@@ -161,7 +161,7 @@ nlohmann::json run_eps_t_sweep(const ExperimentContext& ctx) {
                             {"fd_cls_real", floor},
                             {"best", {{"eps", eps_values[best_e]}, {"T", t_values[best_t]}}},
                             {"train_seconds", run.seconds},
-                            {"train_steps_per_s", config.train.steps / std::max(run.seconds, 1e-9)},
+                            {"train_steps_per_s", run.steps_per_second()},
                             {"sample_seconds", sample_seconds},
                             {"parameters", run.parameters}};
   write_metrics(ctx, metrics);

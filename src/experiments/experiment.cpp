@@ -1,5 +1,6 @@
 #include "scorediff/experiments/experiment.hpp"
 
+#include "scorediff/core/runtime.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
 
@@ -45,10 +46,17 @@ void write_metrics(const ExperimentContext& context, const nlohmann::json& metri
 }
 
 ImageRun train_image_run(const Config& config, const ExperimentContext& context) {
+  set_threads(static_cast<int>(context.threads), Workload::Convolution);  // the classifier, if it must be trained
   LoadedClassifier classifier = ensure_classifier(*make_dataset(config.data), config.data, context.quiet);
+  return {std::move(classifier), train_experiment_run(config, context)};
+}
+
+TrainedRun train_experiment_run(const Config& config, const ExperimentContext& context) {
   TrainRunOptions options;
   options.quiet = context.quiet;
-  return {std::move(classifier), train_run(config, context.out / "train", options)};
+  std::error_code ec;
+  options.resume = context.resume && std::filesystem::exists(context.out / "train" / "last.safetensors", ec);
+  return train_run(config, context.out / "train", options);
 }
 
 }  // namespace scorediff

@@ -58,7 +58,7 @@ nlohmann::json run_fashion_coverage(const ExperimentContext& ctx) {
     figure.save();
   }
 
-  const double steps_per_s = run.seconds > 0 ? config.train.steps / run.seconds : 0.0;
+  const double steps_per_s = run.steps_per_second();
   nlohmann::json metrics = e.to_json();
   metrics["train_seconds"] = run.seconds;
   metrics["train_steps_per_s"] = steps_per_s;

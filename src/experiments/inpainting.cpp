@@ -17,7 +17,7 @@ nlohmann::json run_inpainting(const ExperimentContext& ctx) {
   Config config = experiment_config("mnist", ctx, {"train.steps=2000", "sample.sampler=pc"});
   const std::vector<std::string> kinds = {"right", "bottom", "center", "random"};
   const int64_t per_kind = 8, draws = 5, diverse = 6;
-  TrainedRun run = train_run(config, ctx.out / "train", {false, ctx.quiet});
+  TrainedRun run = train_experiment_run(config, ctx);
   const Prepared& p = run.prepared;
   ScoreFn score = model_score_fn(run.ema_model, p.process);
   const auto seed = static_cast<uint64_t>(config.run.seed);
@@ -82,7 +82,7 @@ nlohmann::json run_inpainting(const ExperimentContext& ctx) {
       "known pixels are replaced by a draw of the forward process at that time (Song et al. 2021, appendix I.2), "
       "so only the unknown ones are generated.",
       run.parameters, config.train.steps, format_duration(run.seconds),
-      config.train.steps / std::max(run.seconds, 1e-9), config.run.threads, config.sample.predictor,
+      run.steps_per_second(), config.run.threads, config.sample.predictor,
       config.sample.corrector, num(config.sample.snr), r.nfe, images.size(0), format_duration(seconds)));
   report.paragraph("Mean squared error on the unknown pixels (pixels in [0, 1]) against filling them with the mean "
                    "training image:");
@@ -98,7 +98,7 @@ nlohmann::json run_inpainting(const ExperimentContext& ctx) {
                             {"nfe", r.nfe},
                             {"inpaint_seconds", seconds},
                             {"train_seconds", run.seconds},
-                            {"train_steps_per_s", config.train.steps / std::max(run.seconds, 1e-9)},
+                            {"train_steps_per_s", run.steps_per_second()},
                             {"parameters", run.parameters}};
   write_metrics(ctx, metrics);
   return metrics;

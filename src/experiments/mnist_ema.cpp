@@ -89,7 +89,7 @@ nlohmann::json run_mnist_ema(const ExperimentContext& ctx) {
       "samples from the raw and from the EMA weights (decay {}; the same noise for both; `{}` at {} NFE) are measured "
       "with the MNIST classifier (test accuracy {:.1f} %). FD-cls uses the classifier's features, not Inception; the "
       "floor is FD-cls of as many held-out digits, {}. Evaluation took {} in all.",
-      config.train.steps, run.parameters, format_duration(run.seconds), config.train.steps / std::max(run.seconds, 1e-9),
+      config.train.steps, run.parameters, format_duration(run.seconds), run.steps_per_second(),
       config.run.threads, every, config.sample.n, num(config.train.ema_decay), config.sample.sampler, config.sample.nfe,
       100 * classifier.test_accuracy, num(floor), format_duration(eval_seconds)));
   std::vector<std::vector<std::string>> rows;

@@ -64,7 +64,7 @@ nlohmann::json run_mnist_mlp(const ExperimentContext& ctx) {
   }
   plot_loss_curves(ctx.out / "loss.png", run.log, level_sigmas(config.objective, *p.process), config.run.name);
 
-  const double steps_per_s = config.train.steps / std::max(run.seconds, 1e-9);
+  const double steps_per_s = run.steps_per_second();
   Report report("DSM with an MLP on flattened MNIST (seed 001 exercise 4)");
   report.paragraph(fmt::format(
       "An MLP ({} hidden layers of {}, {} parameters) sees each digit as a vector of 784 pixels in [0, 1]. It learns "

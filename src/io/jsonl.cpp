@@ -21,6 +21,7 @@ JsonlWriter::JsonlWriter(const std::filesystem::path& path, bool append, int64_t
       if (record.is_discarded()) continue;  // a line cut short by an interrupted run
       if (record.contains("step") && record["step"].get<int64_t>() > keep_until_step) continue;
       kept += line + "\n";
+      kept_.push_back(std::move(record));
     }
     write_file_atomic(path, kept);
   }

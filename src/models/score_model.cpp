@@ -118,14 +118,41 @@ ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
                     o.condition == "time");
 }
 
+namespace {
+// Outside autograd on the CPU, batches are evaluated this many input elements at a time (41 images of
+// 28 x 28): the U-Net's activations for a few dozen images stay in cache, where a 512-image batch runs
+// 1.8 times slower per image (measured on the Fashion-MNIST U-Net, 1 thread: 3.1 ms per image at 16-64
+// images, 5.6 ms at 512). Rows are independent, so the split changes nothing beyond rounding.
+constexpr int64_t kCpuChunkElements = 1 << 15;
+}  // namespace
+
+Workload workload_of(const ModelOptions& options) {
+  return options.name == "unet" ? Workload::Convolution : Workload::Dense;
+}
+
 ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process) {
   const torch::TensorOptions options = model->parameters().front().options();
-  return [model, process, options](const torch::Tensor& x, const torch::Tensor& t) mutable {
+  auto evaluate = [model, process](const torch::Tensor& x, const torch::Tensor& t) mutable {
+    return model->score(x, process->mean_coef(t), process->std(t), t);
+  };
+  return [evaluate, options](const torch::Tensor& x, const torch::Tensor& t) mutable {
     // Callers in another dtype or device (the float64 density grid, say) get their own back.
-    if (x.dtype() == options.dtype() && x.device() == options.device())
-      return model->score(x, process->mean_coef(t), process->std(t), t);
-    torch::Tensor t_model = t.to(options);
-    return model->score(x.to(options), process->mean_coef(t_model), process->std(t_model), t_model).to(x.options());
+    const bool native = x.dtype() == options.dtype() && x.device() == options.device();
+    torch::Tensor x_model = native ? x : x.to(options), t_model = native ? t : t.to(options);
+    const int64_t rows = x_model.size(0), per_row = std::max<int64_t>(1, x_model.numel() / std::max<int64_t>(rows, 1));
+    const int64_t chunk = std::max<int64_t>(1, kCpuChunkElements / per_row);
+    torch::Tensor out;
+    if (x_model.is_cpu() && !torch::GradMode::is_enabled() && rows > chunk) {
+      std::vector<torch::Tensor> parts;
+      for (int64_t start = 0; start < rows; start += chunk) {
+        const int64_t n = std::min(chunk, rows - start);
+        parts.push_back(evaluate(x_model.narrow(0, start, n), t_model.narrow(0, start, n)));
+      }
+      out = torch::cat(parts);
+    } else {
+      out = evaluate(x_model, t_model);
+    }
+    return native ? out : out.to(x.options());
   };
 }
 

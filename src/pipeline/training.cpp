@@ -55,7 +55,7 @@ void check_resume_compatible(Config stored, Config requested, const std::filesys
 }  // namespace
 
 Prepared prepare(Config& config) {
-  set_threads(static_cast<int>(config.run.threads));
+  set_threads(static_cast<int>(config.run.threads), workload_of(config.model));
   c10::Device device = parse_device(config.run.device);
   Prepared p;
   p.dataset = make_dataset(config.data);
@@ -120,6 +120,15 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   };
 
   JsonlWriter log(out_dir / "train.jsonl", options.resume, trainer.steps_done());
+  double earlier_seconds = 0;  // the resumed steps at the speed each record logged
+  int64_t previous_step = 0;
+  for (const nlohmann::json& record : log.kept()) {
+    const int64_t step = record.value("step", previous_step);
+    const double speed = record.value("steps_per_s", 0.0);
+    if (speed > 0) earlier_seconds += static_cast<double>(step - previous_step) / speed;
+    previous_step = step;
+    run.log.push_back(record);
+  }
   const TrainOptions& t = config.train;
   Progress progress("train", t.steps, "step", options.quiet);
   double window_loss = 0, window_grad = 0;
@@ -166,6 +175,8 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
       level_count.zero_();
       window_start = now;
     }
+    // Hooks, grids and checkpoints are not training: their time is left out of the logged speed.
+    const auto aside_start = std::chrono::steady_clock::now();
     if (options.hook && options.hook_every > 0 && (step % options.hook_every == 0 || step == last_step))
       with_ema([&](ScoreModel& ema) { options.hook(step, model, ema); });
     if (t.sample_every > 0 && step % t.sample_every == 0 && !p.dataset->image_shape().empty())
@@ -176,8 +187,11 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
       write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", step), trainer, config);
       write_checkpoint(last_path, trainer, config);
     }
+    const auto aside = std::chrono::steady_clock::now() - aside_start;
+    window_start += aside;
+    started += aside;
   }
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  run.seconds = earlier_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   progress.finish(fmt::format("{} steps", trainer.steps_done() - first_step));
   write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", trainer.steps_done()), trainer, config);
   write_checkpoint(last_path, trainer, config);

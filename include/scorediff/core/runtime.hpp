@@ -11,8 +11,15 @@ namespace scorediff {
 // faults (measured: sampling 72 -> 111 evaluations/s, system time 4.7 s -> 0.2 s). Call once at start.
 void configure_allocator();
 
+// What a model spends its time in, which decides where the threads go.
+//   Dense: matrix products (MLPs): the threads go to OpenBLAS, ATen's OpenMP pool stays at one.
+//   Convolution: oneDNN convolutions (U-Net, classifier), parallel through OpenMP: the threads go
+//   there and OpenBLAS keeps one (U-Net forward, 2 threads: 1.8 ms per image with OpenMP at 2, 3.5
+//   with OpenBLAS at 2 and OpenMP at 1, 3.4 on one thread).
+enum class Workload { Dense, Convolution };
+
 // threads >= 1. Small models are fastest on one thread (FACTS: oversubscription on 2 cores halves speed).
-void set_threads(int threads);
+void set_threads(int threads, Workload workload = Workload::Dense);
 
 // "cpu", "cuda", "cuda:1"; fails with one line if CUDA is asked for but absent.
 c10::Device parse_device(const std::string& name);

@@ -19,6 +19,9 @@ struct ExperimentContext {
   int64_t seed = 0;
   int64_t threads = 1;
   bool quiet = false;
+  // Image experiments: continue the training under out/train from its last checkpoint, or reuse it
+  // as it is when it is complete, instead of training from scratch.
+  bool resume = false;
 };
 
 struct ExperimentEntry {
@@ -38,12 +41,15 @@ Config experiment_config(const std::string& preset, const ExperimentContext& con
 void write_metrics(const ExperimentContext& context, const nlohmann::json& metrics);
 
 // Image experiments: the dataset's classifier (trained and saved first when missing, before any
-// training time is spent), then the experiment's training run in context.out / "train".
+// training time is spent), then the experiment's training run in context.out / "train" (continued or
+// reused as it is with context.resume).
 struct ImageRun {
   LoadedClassifier classifier;
   TrainedRun run;
 };
 ImageRun train_image_run(const Config& config, const ExperimentContext& context);
+// The training run alone, in context.out / "train", continued or reused with context.resume.
+TrainedRun train_experiment_run(const Config& config, const ExperimentContext& context);
 
 nlohmann::json run_circle(const ExperimentContext& context);
 nlohmann::json run_mog_mixing(const ExperimentContext& context);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json_fwd.hpp>
+#include <vector>
 
 namespace scorediff {
 
@@ -15,8 +16,11 @@ class JsonlWriter {
   JsonlWriter(const JsonlWriter&) = delete;
   JsonlWriter& operator=(const JsonlWriter&) = delete;
   void write(const nlohmann::json& record);
+  // The records kept from an earlier run (append with keep_until_step), in file order.
+  const std::vector<nlohmann::json>& kept() const { return kept_; }
 
  private:
+  std::vector<nlohmann::json> kept_;
   std::FILE* file_ = nullptr;
   std::filesystem::path path_;
 };

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "scorediff/core/registry.hpp"
+#include "scorediff/core/runtime.hpp"
 #include "scorediff/core/schema.hpp"
 #include "scorediff/process/noise_process.hpp"
 #include "scorediff/process/score_fn.hpp"
@@ -87,6 +88,9 @@ void bind(Schema& schema, ModelOptions& options);
 // Builds the model and initialises every parameter and buffer from `gen` (reproducible from --seed).
 // Requires options.sigma_data > 0 when input_scaling is on.
 ScoreModel make_model(const ModelOptions& options, int64_t dim, at::Generator& gen);
+
+// Where the model's threads pay off: convolutions for the U-Net, matrix products otherwise.
+Workload workload_of(const ModelOptions& options);
 
 // The score of a model under a process, as the ScoreFn every sampler consumes. Differentiable.
 ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process);

@@ -36,9 +36,11 @@ struct TrainedRun {
   Prepared prepared;
   ScoreModel model{nullptr};      // raw weights
   ScoreModel ema_model{nullptr};  // EMA weights
-  std::vector<nlohmann::json> log;  // the train.jsonl records of this process' steps
-  double seconds = 0;               // wall time of the optimisation steps
-  int64_t parameters = 0;           // trainable parameters of the model
+  std::vector<nlohmann::json> log;  // the train.jsonl records, a resumed run's earlier ones included
+  // Wall time of the optimisation steps; on resume the earlier steps count at their logged speed.
+  double seconds = 0;
+  int64_t parameters = 0;  // trainable parameters of the model
+  double steps_per_second() const { return seconds > 0 ? static_cast<double>(config.train.steps) / seconds : 0.0; }
 };
 
 // Trains into out_dir: config.toml, train.jsonl, ckpt/step-N.safetensors, last.safetensors.
