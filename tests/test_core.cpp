@@ -1,6 +1,9 @@
 // core: Schema (TOML + --set + validation), Registry, seeds, progress formatting.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
+
 #include "scorediff/core/error.hpp"
 #include "scorediff/core/registry.hpp"
 #include "scorediff/core/rng.hpp"
@@ -141,4 +144,23 @@ TEST(Progress, FormatsDurations) {
   EXPECT_EQ(format_duration(125), "2:05");
   EXPECT_EQ(format_duration(3725), "1:02:05");
   EXPECT_EQ(format_duration(NAN), "?");
+}
+
+// A resumed run's earlier steps are not work of this process: a run resumed at its end did nothing,
+// so its rate is zero, not the steps of the earlier run over a few microseconds.
+TEST(Progress, ResumedWorkIsLeftOutOfTheRate) {
+  std::FILE* out = std::tmpfile();
+  ASSERT_NE(out, nullptr);
+  {
+    Progress progress("train", 3000, "step", false, out);
+    progress.set_first(3000);
+    progress.finish("0 steps");
+  }
+  std::rewind(out);
+  char buffer[256] = {};
+  const size_t n = std::fread(buffer, 1, sizeof buffer - 1, out);
+  std::fclose(out);
+  const std::string text(buffer, n);
+  EXPECT_NE(text.find("3000/3000"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.00 step/s"), std::string::npos) << text;
 }

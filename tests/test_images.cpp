@@ -286,6 +286,10 @@ TEST(ImagesRange, MapsUnitToModelRanges) {
   EXPECT_TRUE(torch::equal(range_to_unit(u, "zero-one"), u));
   EXPECT_THAT_ERROR(unit_to_range(u, "0-255"), "unknown pixel range '0-255'; valid: minus-one-one, zero-one");
   EXPECT_THAT_ERROR(range_to_unit(u, "01"), "valid: minus-one-one, zero-one");
+  // Mid-grey is 0.5 in unit terms whatever the range.
+  for (const char* range : {"minus-one-one", "zero-one"})
+    EXPECT_DOUBLE_EQ(range_to_unit(torch::tensor({mid_grey(range)}, torch::kFloat64), range).item<double>(), 0.5) << range;
+  EXPECT_THAT_ERROR(mid_grey("01"), "valid: minus-one-one, zero-one");
 }
 
 TEST(ImagesFashionMnist, RealFilesHaveTheDocumentedSplits) {

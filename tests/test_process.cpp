@@ -75,4 +75,8 @@ TEST(Tweedie, GaussianPosteriorMeanIsExact) {
   torch::Tensor mu = torch::tensor({2.0, -1.0}, torch::kFloat64);
   torch::Tensor expected = mu + tau2 / (tau2 + sigma * sigma) * (x - mu);
   EXPECT_TRUE(torch::allclose(tweedie_denoise(score, *process, x, t), expected, 1e-10, 1e-10));
+  // The one-time form: same answer, and nothing recorded for autograd.
+  torch::Tensor at_once = tweedie_at(score, *process, x.clone().requires_grad_(true), process->t_at_sigma(sigma));
+  EXPECT_FALSE(at_once.requires_grad());
+  EXPECT_TRUE(torch::allclose(at_once, expected, 1e-10, 1e-10));
 }

@@ -5,6 +5,7 @@
 #include "cli/common.hpp"
 #include "cli/score_source.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/data/images.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/pipeline/image_tasks.hpp"
@@ -44,7 +45,7 @@ void add_inpaint_command(CLI::App& app) {
     at::Generator gen = make_generator(derive_seed(seed, "inpaint"), p.train_data.device());
     InpaintResult r = inpaint_images(config, p, source.score, originals, mask, gen, args->quiet);
     // Unknown pixels shown at the middle of the range so the mask reads as grey.
-    torch::Tensor masked = originals * mask + (p.dataset->pixel_range() == "zero-one" ? 0.5 : 0.0) * (1 - mask);
+    torch::Tensor masked = originals * mask + mid_grey(p.dataset->pixel_range()) * (1 - mask);
     save_comparison_grid(args->out, *p.dataset, {originals, masked, r.completed});
     if (!args->npy.empty()) write_npy(args->npy, r.completed);
     fmt::print("{}\n", nlohmann::json{{"grid", args->out}, {"images", args->images}, {"mask", args->mask}, {"nfe", r.nfe},

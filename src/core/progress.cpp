@@ -54,7 +54,7 @@ void Progress::finish(const std::string& status) {
 
 void Progress::print(int64_t done, const std::string& status, bool final) {
   double elapsed = elapsed_seconds();
-  double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+  double rate = elapsed > 0 ? static_cast<double>(std::max<int64_t>(done - first_, 0)) / elapsed : 0.0;
   double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : NAN;
   double fraction = std::clamp(static_cast<double>(done) / static_cast<double>(total_), 0.0, 1.0);
   std::string rate_text = rate >= 10 ? fmt::format("{:.0f} {}/s", rate, unit_) : fmt::format("{:.2f} {}/s", rate, unit_);

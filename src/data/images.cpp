@@ -249,4 +249,10 @@ torch::Tensor range_to_unit(const torch::Tensor& x, const std::string& range) {
   fail("unknown pixel range '{}'; valid: minus-one-one, zero-one", range);
 }
 
+double mid_grey(const std::string& range) {
+  if (range == "minus-one-one") return 0.0;
+  if (range == "zero-one") return 0.5;
+  fail("unknown pixel range '{}'; valid: minus-one-one, zero-one", range);
+}
+
 }  // namespace scorediff

@@ -6,6 +6,7 @@
 
 #include "scorediff/core/progress.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/data/images.hpp"
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/io/report.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
@@ -71,12 +72,7 @@ nlohmann::json run_eps_t_sweep(const ExperimentContext& ctx) {
       auto start = std::chrono::steady_clock::now();
       SampleResult sampled = run_sampler(options, score, *p.process, p.train_data.size(1), gen, /*quiet=*/true);
       torch::Tensor x = sampled.samples;
-      torch::Tensor t_last = torch::full({x.size(0)}, p.process->t_min(), x.options());
-      torch::Tensor clean;
-      {
-        torch::NoGradGuard no_grad;
-        clean = tweedie_denoise(score, *p.process, x, t_last);
-      }
+      torch::Tensor clean = tweedie_at(score, *p.process, x, p.process->t_min());
       sample_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       x = x.to(torch::kCPU);
       clean = clean.to(torch::kCPU);
@@ -95,8 +91,7 @@ nlohmann::json run_eps_t_sweep(const ExperimentContext& ctx) {
   }
   progress.finish();
 
-  double blank = 0.5;
-  if (p.dataset->pixel_range() == "minus-one-one") blank = 0.0;
+  const double blank = mid_grey(p.dataset->pixel_range());
   save_image_grid(ctx.out / "sweep.png", *p.dataset, block_mosaic(blocks, side, blank),
                   static_cast<int64_t>(t_values.size()) * (side + 1) - 1);
   save_image_grid(ctx.out / "sweep_denoised.png", *p.dataset, block_mosaic(denoised_blocks, side, blank),
@@ -146,8 +141,8 @@ nlohmann::json run_eps_t_sweep(const ExperimentContext& ctx) {
   report.paragraph(fmt::format(
       "The best plain cell is ε = {}, T = {} (FD-cls {}); seed 000 found ε ≈ 1e-5 with T = 100 best. Too small a step "
       "(or too few steps) leaves each level's chain short of its stationary distribution, so samples keep the "
-      "structure of the noise they started from; too large a step widens every level's stationary distribution and "
-      "leaves snow noise (overshoot). The Tweedie step removes the noise of the last level (σ = {}); it changes "
+      "structure of the noise they started from; too large a step makes the discretised chain's stationary law wider "
+      "than each level's distribution and biased (the overshoot seed 000 describes), whatever T. The Tweedie step removes the noise of the last level (σ = {}); it changes "
       "FD-cls by at most {:.1f} % over the cells.",
       num(eps_values[best_e]), t_values[best_t], num(fd[best_e][best_t]), num(config.process.sigma_min),
       100 * largest_change));

@@ -22,7 +22,7 @@ nlohmann::json run_inpainting(const ExperimentContext& ctx) {
   ScoreFn score = model_score_fn(run.ema_model, p.process);
   const auto seed = static_cast<uint64_t>(config.run.seed);
   const std::string& range = p.dataset->pixel_range();
-  const double grey = range == "zero-one" ? 0.5 : 0.0;
+  const double grey = mid_grey(range);
   const std::vector<int64_t> shape = p.dataset->image_shape();
 
   // One batch: per_kind held-out images under each mask kind, then `diverse` images under the right-half

@@ -30,12 +30,7 @@ nlohmann::json run_mnist_mlp(const ExperimentContext& ctx) {
   auto start = std::chrono::steady_clock::now();
   SampleResult sampled = run_sampler(options, score, *p.process, p.train_data.size(1), gen, ctx.quiet,
                                      /*snapshots=*/true);
-  torch::Tensor clean;
-  {
-    torch::NoGradGuard no_grad;
-    torch::Tensor t_last = torch::full({sampled.samples.size(0)}, p.process->t_min(), sampled.samples.options());
-    clean = tweedie_denoise(score, *p.process, sampled.samples, t_last).to(torch::kCPU);
-  }
+  torch::Tensor clean = tweedie_at(score, *p.process, sampled.samples, p.process->t_min()).to(torch::kCPU);
   const double sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   torch::Tensor samples = sampled.samples.to(torch::kCPU);
   ImageEvaluation e = evaluate_images(*p.dataset, samples, classifier, seed);

@@ -131,6 +131,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   }
   const TrainOptions& t = config.train;
   Progress progress("train", t.steps, "step", options.quiet);
+  progress.set_first(trainer.steps_done());
   double window_loss = 0, window_grad = 0;
   int64_t window_steps = 0, skipped = 0;
   torch::Tensor level_sum = torch::zeros({levels}, torch::kFloat64), level_count = torch::zeros({levels}, torch::kInt64);

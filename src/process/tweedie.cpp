@@ -13,6 +13,11 @@ torch::Tensor tweedie_denoise(const ScoreFn& score, const NoiseProcess& process,
   return (x + s * s * score(x, t)) / m;
 }
 
+torch::Tensor tweedie_at(const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x, double t) {
+  torch::NoGradGuard no_grad;
+  return tweedie_denoise(score, process, x, torch::full({x.size(0)}, t, x.options()));
+}
+
 }  // namespace scorediff
 
 namespace scorediff {

@@ -80,8 +80,7 @@ SampleResult sample_annealed_langevin(const ScoreFn& score, const NoiseProcess& 
   }
   result.nfe = total;
   if (o.denoise) {
-    t.fill_(process.t_at_sigma(sigma_last));
-    x = tweedie_denoise(score, process, x, t);
+    x = tweedie_at(score, process, x, process.t_at_sigma(sigma_last));
     result.nfe += 1;
   }
   result.samples = x;

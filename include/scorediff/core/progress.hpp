@@ -17,6 +17,8 @@ class Progress {
 
   void update(int64_t done, const std::string& status = {});
   void set_total(int64_t total) { total_ = total > 0 ? total : 1; }
+  // Work already done before this process started (a resumed run): left out of the rate and ETA.
+  void set_first(int64_t done) { first_ = done; }
   void finish(const std::string& status = {});
   double elapsed_seconds() const;
 
@@ -28,6 +30,7 @@ class Progress {
   std::FILE* out_;
   std::chrono::steady_clock::time_point start_, last_print_;
   int64_t last_decile_ = 0;
+  int64_t first_ = 0;
 };
 
 // "1:02:03" or "2:03".

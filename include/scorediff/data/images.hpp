@@ -49,5 +49,7 @@ ImageData load_image_data(const std::string& name, const std::string& path, int6
 // Pixel ranges a model works in: "minus-one-one" ([−1, 1], VP/VE/EDM) or "zero-one" ([0, 1], NCSN).
 torch::Tensor unit_to_range(const torch::Tensor& unit, const std::string& range);
 torch::Tensor range_to_unit(const torch::Tensor& x, const std::string& range);
+// Mid-grey in the range: what masked pixels and the gaps between image blocks are shown as.
+double mid_grey(const std::string& range);
 
 }  // namespace scorediff

@@ -22,6 +22,9 @@ struct Prepared {
 Prepared prepare(Config& config);
 
 struct TrainRunOptions {
+  // {resume, quiet, stop_at} as the common case; the hook is set by name.
+  TrainRunOptions(bool resume_ = false, bool quiet_ = false, int64_t stop_at_ = -1)
+      : resume(resume_), quiet(quiet_), stop_at(stop_at_) {}
   bool resume = false;
   bool quiet = false;
   int64_t stop_at = -1;  // checkpoint and stop after this step, as an interrupted run would (-1: train.steps)
