@@ -56,7 +56,9 @@ TEST(ImageTraining, ResumeWithDropoutContinuesBitForBit) {
   options.quiet = true;
   TrainedRun a = train_run(config, straight.path(), options);
   options.stop_at = 15;
-  train_run(config, interrupted.path(), options);
+  TrainedRun stopped = train_run(config, interrupted.path(), options);
+  EXPECT_EQ(stopped.steps, 15);  // its speed counts the steps it did, not train.steps
+  EXPECT_EQ(a.steps, 30);
   options.stop_at = -1;
   options.resume = true;
   TrainedRun b = train_run(config, interrupted.path(), options);

@@ -193,6 +193,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
     started += aside;
   }
   run.seconds = earlier_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  run.steps = trainer.steps_done();
   progress.finish(fmt::format("{} steps", trainer.steps_done() - first_step));
   write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", trainer.steps_done()), trainer, config);
   write_checkpoint(last_path, trainer, config);

@@ -55,7 +55,7 @@ class GridRun {
   }
   SampleResult finish(const ScoreFn& score, torch::Tensor x) {
     if (o_.denoise) {
-      x = tweedie_denoise(score, process_, x, time(grid.back()));
+      x = tweedie_at(score, process_, x, grid.back());
       result.nfe += 1;
     }
     result.samples = x;

@@ -43,7 +43,8 @@ struct TrainedRun {
   // Wall time of the optimisation steps; on resume the earlier steps count at their logged speed.
   double seconds = 0;
   int64_t parameters = 0;  // trainable parameters of the model
-  double steps_per_second() const { return seconds > 0 ? static_cast<double>(config.train.steps) / seconds : 0.0; }
+  int64_t steps = 0;       // optimisation steps done (fewer than train.steps when stopped early)
+  double steps_per_second() const { return seconds > 0 ? static_cast<double>(steps) / seconds : 0.0; }
 };
 
 // Trains into out_dir: config.toml, train.jsonl, ckpt/step-N.safetensors, last.safetensors.
