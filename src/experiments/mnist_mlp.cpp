@@ -79,8 +79,9 @@ nlohmann::json run_mnist_mlp(const ExperimentContext& ctx) {
       "classifier (test accuracy {:.1f} %) measures them; FD-cls uses its features and is not Inception FID.",
       config.model.depth, config.model.width, run.parameters, config.process.levels, num(config.process.sigma_max),
       num(config.process.sigma_min), parametrisation_phrase(config.model.param), config.train.steps,
-      config.train.batch, format_duration(run.seconds), steps_per_s, config.run.threads, num(options.eps), options.steps_per_level, sampled.nfe, samples.size(0),
-      format_duration(sample_seconds), 100 * classifier.test_accuracy));
+      config.train.batch, format_duration(run.seconds), steps_per_s, config.run.threads, num(options.eps),
+      options.steps_per_level, sampled.nfe, samples.size(0), format_duration(sample_seconds),
+      100 * classifier.test_accuracy));
   report.table({"", "FD-cls", "KID-cls", "confident fraction"},
                {{"annealed Langevin samples", num(e.samples.fd_cls), num(e.samples.kid_cls),
                  num(e.samples.confident_fraction)},
