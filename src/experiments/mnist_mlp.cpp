@@ -67,7 +67,8 @@ nlohmann::json run_mnist_mlp(const ExperimentContext& ctx) {
                 0.3);
     figure.save();
   }
-  plot_loss_curves(ctx.out / "loss.png", run.log, level_sigmas(config.objective, *p.process), config.run.name);
+  const std::vector<double> sigmas = level_sigmas(config.objective, *p.process);
+  plot_loss_curves(ctx.out / "loss.png", run.log, sigmas, config.run.name);
 
   const double steps_per_s = run.steps_per_second();
   Report report("DSM with an MLP on flattened MNIST (seed 001 exercise 4)");
@@ -91,7 +92,6 @@ nlohmann::json run_mnist_mlp(const ExperimentContext& ctx) {
   {
     // The last logged loss per level against what a zero score costs (D/2 under σ² weighting): where the
     // MLP learns little, the noise Langevin leaves at that level stays in the samples.
-    const std::vector<double> sigmas = level_sigmas(config.objective, *p.process);
     const nlohmann::json& last = run.log.back()["loss_per_level"];
     const double zero_score = 0.5 * static_cast<double>(p.train_data.size(1));
     std::vector<std::vector<std::string>> rows;
