@@ -27,6 +27,7 @@ bench:
 	@bash scripts/setup.sh --bench
 	$(MAKE) build
 	bash bench/compare_peer.sh
+	bash bench/compare_unet.sh
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what scorediff needs on Debian 12 and does nothing when all is there.
-#   scripts/setup.sh          build + test dependencies, data
-#   scripts/setup.sh --bench  also the Python peer (python3-torch) for bench/compare_peer.sh
+#   scripts/setup.sh          build + test dependencies (python3-torch: a test checks the U-Net's Python
+#                             twin in bench/peers against scorediff), data
+#   scripts/setup.sh --bench  also GNU time for the benchmark scripts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +14,12 @@ packages=(
   libpng-dev zlib1g-dev
   libplplot-dev plplot-driver-cairo
   libgloo-dev
+  python3-torch python3-numpy                # bench/peers/unet_peer.py, checked by a test
   dataset-fashion-mnist
   nodejs
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch python3-numpy time)
+  packages+=(time)
 fi
 
 missing=()

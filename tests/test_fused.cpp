@@ -1,4 +1,5 @@
-// models/fused and the MLP inference path: the same numbers as the ATen / autograd compositions.
+// models/fused and the MLP inference and training paths: the same numbers as the ATen / autograd
+// compositions.
 #include <gtest/gtest.h>
 
 #include "scorediff/core/rng.hpp"
@@ -64,6 +65,62 @@ TEST(Fused, MlpInferencePathEqualsTheAutogradPath) {
       }
     }
   }
+}
+
+TEST(Fused, MlpTrainingNodeEqualsTheAutogradPath) {
+  // Output and every parameter gradient of the fused forward/backward node against ATen's autograd graph,
+  // for one to three hidden layers, widths that are and are not multiples of the vector width, both
+  // embeddings, and batch sizes of the peer (256) and of the roofline (4096).
+  for (int64_t depth : {1, 3}) {
+    for (int64_t width : {128, 37}) {
+      for (const std::string embedding : {"fourier", "log-sigma"}) {
+        for (int64_t batch : {256, 4096}) {
+          ModelOptions o;
+          o.embedding = embedding;
+          o.width = width;
+          o.depth = depth;
+          auto gen = make_generator(21);
+          MlpNetworkImpl net(o, 3, gen);
+          torch::Tensor x = torch::randn({batch, 3}, gen), log_sigma = torch::log(0.01 + 5 * torch::rand({batch}, gen));
+          torch::Tensor v = torch::randn({batch, 3}, gen);
+          auto run = [&](bool fused) {
+            set_fused_mlp_training(fused);
+            for (auto& p : net.parameters()) p.mutable_grad() = torch::Tensor();
+            torch::Tensor out = net.forward(x, log_sigma);
+            const std::string node = out.grad_fn()->name();
+            EXPECT_EQ(node.find("FusedMlp") != std::string::npos, fused) << node;
+            (out * v).sum().backward();
+            std::vector<torch::Tensor> result{out.detach()};
+            for (auto& p : net.parameters()) result.push_back(p.grad().clone());
+            return result;
+          };
+          auto reference = run(false), fast = run(true);
+          set_fused_mlp_training(true);
+          ASSERT_EQ(reference.size(), fast.size());
+          for (size_t i = 0; i < reference.size(); ++i) {
+            const double scale = reference[i].abs().max().item<double>();
+            const double err = (fast[i] - reference[i]).abs().max().item<double>() / scale;
+            EXPECT_LT(err, 1e-5) << "tensor " << i << ", depth " << depth << ", width " << width << ", " << embedding
+                                 << ", batch " << batch;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Fused, InputsThatNeedTheirGradientKeepTheAtenGraph) {
+  // Implicit and sliced score matching differentiate the score in x, then the loss again: the fused node
+  // is not differentiable twice, so it must not be used when x requires grad.
+  ModelOptions o;
+  auto gen = make_generator(22);
+  MlpNetworkImpl net(o, 2, gen);
+  torch::Tensor x = torch::randn({16, 2}, gen).requires_grad_(true);
+  torch::Tensor out = net.forward(x, torch::zeros({16}));
+  EXPECT_EQ(std::string(out.grad_fn()->name()).find("FusedMlp"), std::string::npos);
+  torch::Tensor jac = torch::autograd::grad({out.sum()}, {x}, {}, true, true)[0];
+  jac.sum().backward();  // second order through the ATen graph
+  EXPECT_TRUE(net.parameters()[0].grad().defined());
 }
 
 TEST(Fused, ChunkedScoreEvaluationEqualsOneBatch) {

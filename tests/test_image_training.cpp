@@ -1,8 +1,12 @@
 // A short image run end to end: a small U-Net on 14×14 MNIST under the EDM recipe of the mnist preset.
-// The loss falls, samples are finite and in range, grids are written along the run, and a resumed run
-// with dropout continues bit for bit.
+// The loss falls, samples are finite and in range, grids are written along the run, a resumed run
+// with dropout continues bit for bit, and the Python twin of the U-Net (bench/peers/unet_peer.py) loads
+// the checkpoint and gives the same output.
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
+#include "scorediff/core/rng.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/io/report.hpp"
 #include "scorediff/metrics/metrics.hpp"
@@ -68,6 +72,34 @@ TEST(ImageTraining, ResumeWithDropoutContinuesBitForBit) {
   auto eb = b.ema_model->named_parameters();
   for (const auto& item : a.ema_model->named_parameters())
     EXPECT_TRUE(torch::equal(item.value(), eb[item.key()])) << item.key();
+}
+
+TEST(ImageTraining, PythonTwinOfTheUnetGivesTheSameOutput) {
+  // The benchmark peer must be the same network: it loads this checkpoint's EMA weights (safetensors)
+  // and evaluates the same inputs. Debian's python3-torch is installed by scripts/setup.sh.
+  TempDir dir;
+  Config config = tiny_image_config(20);
+  config.model.dropout = 0.1;
+  TrainRunOptions options;
+  options.quiet = true;
+  train_run(config, dir.path(), options);
+  LoadedModel loaded = load_trained(dir / "last.safetensors", true);
+  auto gen = make_generator(3);
+  torch::Tensor x = torch::randn({6, 196}, gen), log_sigma = torch::linspace(-5.0, 4.0, 6);
+  torch::Tensor out;
+  {
+    torch::NoGradGuard no_grad;
+    out = loaded.model->network().forward(x, log_sigma);
+  }
+  write_npy(dir / "input.npy", torch::cat({x, log_sigma.unsqueeze(1)}, 1));
+  write_npy(dir / "output.npy", out);
+  CliResult r = run_command(fmt::format("/usr/bin/python3 '{}/bench/peers/unet_peer.py' check last.safetensors input.npy output.npy",
+                                        SCOREDIFF_SOURCE_DIR),
+                            dir.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_LE(j["max_abs_diff"].get<double>(), 1e-4) << r.out;
+  EXPECT_GT(j["max_abs_output"].get<double>(), 0.05) << r.out;  // a trained network: its output is not zero
 }
 
 }  // namespace

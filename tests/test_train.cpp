@@ -51,6 +51,44 @@ TEST(Adam, MatchesTorchOptimAdam) {
   }
 }
 
+TEST(Adam, FusedAndAtenUpdatesAgreeWithClippingFoldedIn) {
+  // The fused per-tensor pass and the ATen operations, with the clipping factor applied inside the update,
+  // against torch's clip_grad_norm_ on the same gradients.
+  auto gen = make_generator(2);
+  std::vector<torch::Tensor> fused, aten, clipped;
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{7, 5}, {5}, {300}}) {
+    torch::Tensor t = torch::randn(shape, gen);
+    fused.push_back(t.clone().requires_grad_(true));
+    aten.push_back(t.clone().requires_grad_(true));
+    clipped.push_back(t.clone().requires_grad_(true));
+  }
+  Adam a(fused, AdamOptions{0.9, 0.999, 1e-8, 0.01}), b(aten, AdamOptions{0.9, 0.999, 1e-8, 0.01});
+  int clipped_steps = 0;
+  for (int step = 0; step < 30; ++step) {
+    for (size_t i = 0; i < fused.size(); ++i) {
+      torch::Tensor g = torch::randn(fused[i].sizes(), gen) * (step % 2 == 0 ? 10.0 : 0.01);
+      fused[i].mutable_grad() = g.clone();
+      aten[i].mutable_grad() = g.clone();
+      clipped[i].mutable_grad() = g.clone();
+    }
+    GradNorm n = gradient_norm(fused, 1.0);
+    const double reference = torch::nn::utils::clip_grad_norm_(clipped, 1.0);
+    EXPECT_NEAR(n.norm, reference, 1e-5 * reference);
+    if (n.scale < 1) {
+      ++clipped_steps;
+      for (size_t i = 0; i < fused.size(); ++i)
+        EXPECT_TRUE(torch::allclose(fused[i].grad() * n.scale, clipped[i].grad(), 1e-5, 1e-7));
+    }
+    a.step_fused(1e-2, n.scale);
+    b.step_aten(1e-2, n.scale);
+  }
+  EXPECT_EQ(clipped_steps, 15);  // the large-gradient steps only
+  for (size_t i = 0; i < fused.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(fused[i], aten[i], 1e-5, 1e-6)) << i << ": " << (fused[i] - aten[i]).abs().max().item<float>();
+    EXPECT_TRUE(torch::allclose(a.exp_avg_sq()[i], b.exp_avg_sq()[i], 1e-5, 1e-9));
+  }
+}
+
 TEST(Schedule, WarmupThenCosine) {
   TrainOptions o;
   o.lr = 1.0;
@@ -92,6 +130,14 @@ TEST(Checkpoint, RoundTripsTheWholeTrainingState) {
   auto averaged = run.ema_model->named_parameters();
   for (const auto& item : raw.model->named_parameters()) EXPECT_TRUE(torch::equal(item.value(), trained[item.key()]));
   for (const auto& item : ema.model->named_parameters()) EXPECT_TRUE(torch::equal(item.value(), averaged[item.key()]));
+  // Without a choice the weights follow sample.use_ema, overrides included (eval --set sample.use_ema=false).
+  LoadedModel by_config = load_trained(dir / "last.safetensors", std::nullopt, {"sample.use_ema=false", "sample.n=7"});
+  EXPECT_EQ(by_config.config.sample.n, 7);
+  for (const auto& item : by_config.model->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), trained[item.key()])) << item.key();
+  LoadedModel by_default = load_trained(dir / "last.safetensors");
+  for (const auto& item : by_default.model->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), averaged[item.key()])) << item.key();
   EXPECT_EQ(raw.config.to_toml(), run.config.to_toml());
   EXPECT_GT(raw.config.model.sigma_data, 0.5);  // estimated from the data and stored
   EXPECT_EQ(fs::exists(dir / "ckpt" / "step-12.safetensors"), true);

@@ -45,5 +45,7 @@ struct CliResult {
 
 // Runs the scorediff binary with `args` (a shell-quoted string) in `cwd`.
 CliResult run_cli(const std::string& args, const std::filesystem::path& cwd = std::filesystem::current_path());
+// Runs a shell command line in `cwd`, capturing its exit status, stdout and stderr.
+CliResult run_command(const std::string& command, const std::filesystem::path& cwd = std::filesystem::current_path());
 
 }  // namespace scorediff

@@ -1,27 +1,179 @@
 // scorediff bench: the configuration of ../shared/peers/toy_dsm.py (same network, objective, batch and
-// sampler), timed the same way: training steps/s, then annealed-Langevin evaluations/s.
+// sampler), timed the same way: training steps/s, then annealed-Langevin evaluations/s. With --unet, the
+// fashion-mnist preset's U-Net against its Python twin (bench/peers/unet_peer.py): training steps/s and
+// images/s of the 35-NFE Heun sampler.
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "cli/common.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/core/runtime.hpp"
+#include "scorediff/models/fused.hpp"
+#include "scorediff/models/mlp.hpp"
+#include "scorediff/pipeline/sampling.hpp"
 #include "scorediff/pipeline/training.hpp"
 #include "scorediff/samplers/sampler.hpp"
 
 namespace scorediff::cli {
 
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The U-Net half of the bench: same recipe as training (EDM loss, Adam, clipping, EMA, dropout), on the
+// real data; two warm-up steps are not timed, as in the peer.
+template <class Args>
+void bench_unet(const Args& args, int64_t steps, int64_t batch) {
+  std::vector<std::string> sets{fmt::format("train.steps={}", steps + 2), fmt::format("train.batch={}", batch),
+                                fmt::format("run.threads={}", args.threads), fmt::format("run.seed={}", args.seed),
+                                fmt::format("sample.n={}", args.images), "data.n_train=4096"};
+  sets.insert(sets.end(), args.sets.begin(), args.sets.end());
+  Config config = load_config("fashion-mnist", sets);
+  Prepared p = prepare(config);
+  const auto seed = static_cast<uint64_t>(config.run.seed);
+  at::Generator init = make_generator(derive_seed(seed, "init"));
+  ScoreModel model = make_model(config.model, p.train_data.size(1), init);
+  Trainer trainer(model, p.process, make_objective(config.objective), level_count(config.objective, *p.process),
+                  p.train_data, config.train, seed);
+  for (int i = 0; i < 2; ++i) trainer.step();
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < steps; ++i) trainer.step();
+  const double train_s = seconds_since(start);
+  model->eval();
+  at::Generator gen = make_generator(derive_seed(seed, "sample"));
+  start = std::chrono::steady_clock::now();
+  SampleResult result = run_sampler(config.sample, model_score_fn(model, p.process), *p.process, p.train_data.size(1), gen, true);
+  const double sample_s = seconds_since(start);
+  nlohmann::json out = {{"impl", "scorediff"},
+                        {"torch", TORCH_VERSION},
+                        {"threads", args.threads},
+                        {"batch", batch},
+                        {"conv_precision", config.model.conv_precision},
+                        {"train_steps_per_s", steps / train_s},
+                        {"sample_images_per_s", args.images / sample_s},
+                        {"images", args.images},
+                        {"nfe", result.nfe}};
+  if (args.json) {
+    fmt::print("{}\n", out.dump());
+    return;
+  }
+  fmt::print("scorediff bench --unet ({} thread(s), LibTorch {}, convolutions in {})\n", args.threads, TORCH_VERSION,
+             config.model.conv_precision);
+  fmt::print("  train: {:>8.2f} steps/s   ({} steps, batch {})\n", steps / train_s, steps, batch);
+  fmt::print("  sample: {:>7.2f} images/s  ({} images, {} NFE)\n", args.images / sample_s, args.images, result.nfe);
+}
+
+// Seconds per call of f, best of `repeats` timings of `calls` calls each (after one warm-up call).
+template <class F>
+double time_per_call(F&& f, int calls, int repeats = 5) {
+  f();
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < repeats; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) f();
+    best = std::min(best, seconds_since(start) / calls);
+  }
+  return best;
+}
+
+// The roofline of the small-model path: OpenBLAS sgemm GFLOP/s at the MLP's shapes, and the fraction of
+// it that the MLP forward (inference path), forward + backward (fused training node) and a sampler
+// step reach. FLOPs count the matrix products only (2 m n k each).
+template <class Args>
+void bench_roofline(const Args& args) {
+  set_threads(static_cast<int>(args.threads), Workload::Dense);
+  const int64_t batch = args.cmd_batch > 0 ? args.cmd_batch : 4096, width = 128, dim = 2;
+  auto gen = make_generator(static_cast<uint64_t>(args.seed));
+  nlohmann::json out = {{"threads", args.threads}, {"batch", batch}, {"torch", TORCH_VERSION}, {"blas", blas_core_name()}};
+  // sgemm at the hidden layer's shape, both products of the backward pass included.
+  torch::Tensor a = torch::randn({batch, width}, gen), w = torch::randn({width, width}, gen), c = torch::empty({batch, width});
+  torch::Tensor dw = torch::empty({width, width});
+  const double flop_hidden = 2.0 * batch * width * width;
+  const double t_nt = time_per_call([&] { at::mm_out(c, a, w.t()); }, 20);
+  const double t_tn = time_per_call([&] { at::mm_out(dw, c.t(), a); }, 20);
+  const double t_nn = time_per_call([&] { at::mm_out(c, a, w); }, 20);
+  const double sgemm = flop_hidden / std::min({t_nt, t_tn, t_nn}) / 1e9;
+  out["sgemm_gflops"] = sgemm;
+  out["sgemm_gflops_by_layout"] = {{"x_wT", flop_hidden / t_nt / 1e9}, {"gT_h", flop_hidden / t_tn / 1e9}, {"g_w", flop_hidden / t_nn / 1e9}};
+
+  ModelOptions o;  // the peer's network: x and log(sigma)/4 in, three hidden SiLU layers of 128
+  o.width = width;
+  o.depth = 3;
+  o.embedding = "log-sigma";
+  MlpNetworkImpl net(o, dim, gen);
+  torch::Tensor x = torch::randn({batch, dim}, gen), log_sigma = torch::log(0.01 + 5 * torch::rand({batch}, gen));
+  torch::Tensor v = torch::randn({batch, dim}, gen);
+  double forward_flop = 0, backward_flop = 0;
+  for (size_t l = 0; l < net.layers().size(); ++l) {
+    const auto& weight = net.layers()[l]->weight;
+    const double f = 2.0 * batch * weight.size(0) * weight.size(1);
+    forward_flop += f;
+    backward_flop += l == 0 ? f : 2 * f;  // weight gradient everywhere, input gradient above the first layer
+  }
+  const double t_forward = time_per_call([&] {
+    torch::InferenceMode guard;
+    net.forward(x, log_sigma);
+  }, 10);
+  const double t_train = time_per_call([&] {
+    for (auto& p : net.parameters()) p.mutable_grad() = torch::Tensor();
+    (net.forward(x, log_sigma) * v).sum().backward();
+  }, 10);
+  const double fwd = forward_flop / t_forward / 1e9, train = (forward_flop + backward_flop) / t_train / 1e9;
+  // The sampler: annealed Langevin on 10 000 points with the same (untrained) network, FLOPs per evaluation
+  // of the network on all points.
+  Config config = load_config("peer", {fmt::format("run.threads={}", args.threads), "process.levels=2"});
+  Prepared p = prepare(config);
+  at::Generator init = make_generator(derive_seed(static_cast<uint64_t>(args.seed), "init"));
+  ScoreModel model = make_model(config.model, dim, init);
+  model->eval();
+  const int64_t points = 10000;
+  AnnealedLangevinOptions ald;
+  ald.steps_per_level = 10;
+  ald.denoise = false;
+  at::Generator sgen = make_generator(derive_seed(static_cast<uint64_t>(args.seed), "sample"));
+  torch::Tensor x0 = p.process->prior_sample(points, dim, sgen);
+  ScoreFn score = model_score_fn(model, p.process);
+  int64_t nfe = 0;
+  const double t_sample = time_per_call([&] { nfe = sample_annealed_langevin(score, *p.process, x0, ald, sgen).nfe; }, 1, 3);
+  const double sampler = static_cast<double>(nfe) * forward_flop * points / batch / t_sample / 1e9;
+  out["mlp_forward_gflops"] = fwd;
+  out["sampler_gflops"] = sampler;
+  out["sampler_fraction"] = sampler / sgemm;
+  out["mlp_forward_backward_gflops"] = train;
+  out["mlp_forward_fraction"] = fwd / sgemm;
+  out["mlp_forward_backward_fraction"] = train / sgemm;
+  if (args.json) {
+    fmt::print("{}\n", out.dump());
+    return;
+  }
+  fmt::print("roofline of the MLP path ({} thread(s), batch {}, width {}, OpenBLAS core {})\n", args.threads, batch, width,
+             out["blas"].get<std::string>());
+  fmt::print("  sgemm [{}x{}]x[{}x{}]: {:>7.1f} GFLOP/s (best layout)\n", batch, width, width, width, sgemm);
+  fmt::print("  MLP forward:            {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", fwd, 100 * fwd / sgemm);
+  fmt::print("  MLP forward + backward: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", train, 100 * train / sgemm);
+  fmt::print("  annealed Langevin, {} points: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", points, sampler, 100 * sampler / sgemm);
+}
+
+}  // namespace
+
 void add_bench_command(CLI::App& app) {
   struct Args {
     int64_t steps = 2000, batch = 256, threads = 1, points = 10000, levels = 10, steps_per_level = 100, seed = 0;
     double eps = 2e-5;
-    bool json = false;
+    bool json = false, unet = false, roofline = false, unfused = false;
+    int64_t cmd_batch = 0;  // --batch when given
+    int64_t images = 64;
+    std::vector<std::string> sets;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "Throughput of the Python peer's configuration (train steps/s, sampling evals/s)");
-  cmd->add_option("--steps", args->steps, "training steps")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", args->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", args->steps, "training steps (--unet: 20)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", args->batch, "batch size (--unet: 64)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--threads", args->threads, "intra-op threads")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--points", args->points, "sampled points")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--levels", args->levels, "noise levels")->capture_default_str()->check(CLI::Range(2, 100000));
@@ -29,7 +181,22 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--eps", args->eps, "annealed Langevin eps")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--seed", args->seed, "seed")->capture_default_str();
   cmd->add_flag("--json", args->json, "print one JSON line (default: a table)");
-  cmd->callback([args] {
+  cmd->add_flag("--unfused", args->unfused, "train the MLP through ATen's autograd graph instead of the fused node (before/after)");
+  cmd->add_flag("--roofline", args->roofline, "sgemm GFLOP/s at the MLP's shapes and the fraction the MLP forward and forward+backward reach (batch 4096)");
+  cmd->add_flag("--unet", args->unet, "the fashion-mnist preset's U-Net instead (training steps/s, sampling images/s)");
+  cmd->add_option("--images", args->images, "--unet: images sampled")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-s,--set", args->sets, "--unet: override a key of the fashion-mnist preset (e.g. model.conv_precision=float32)");
+  cmd->callback([args, cmd] {
+    set_fused_mlp_training(!args->unfused);
+    if (args->roofline) {
+      args->cmd_batch = cmd->count("--batch") ? args->batch : 0;
+      bench_roofline(*args);
+      return;
+    }
+    if (args->unet) {
+      bench_unet(*args, cmd->count("--steps") ? args->steps : 20, cmd->count("--batch") ? args->batch : 64);
+      return;
+    }
     Config config = load_config("peer", {fmt::format("train.steps={}", args->steps), fmt::format("train.batch={}", args->batch),
                                          fmt::format("run.threads={}", args->threads), fmt::format("run.seed={}", args->seed),
                                          fmt::format("process.levels={}", args->levels)});
@@ -59,6 +226,7 @@ void add_bench_command(CLI::App& app) {
     nlohmann::json out = {{"impl", "scorediff"},
                           {"torch", TORCH_VERSION},
                           {"threads", args->threads},
+                          {"fused", !args->unfused},
                           {"train_steps_per_s", args->steps / train_s},
                           {"final_loss", last.loss},
                           {"sample_evals_per_s", evals / sample_s},

@@ -38,10 +38,8 @@ void add_eval_command(CLI::App& app) {
     std::shared_ptr<const ToyDataset> dataset;
     DataOptions data_options;
     if (!args->ckpt.empty()) {
-      LoadedModel loaded = load_trained(args->ckpt, true);
-      Schema schema = loaded.config.schema();
-      for (const auto& s : args->sets) schema.set(s);
-      loaded.config.validate();
+      // The overrides come before the weights are chosen: --set sample.use_ema=false evaluates the raw ones.
+      LoadedModel loaded = load_trained(args->ckpt, std::nullopt, args->sets);
       const Prepared& p = loaded.prepared;
       at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(args->seed), "sample"), p.train_data.device());
       x = run_sampler(loaded.config.sample, model_score_fn(loaded.model, p.process), *p.process, p.train_data.size(1),

@@ -5,6 +5,11 @@
 #include <malloc.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
 #include "scorediff/core/error.hpp"
 
 namespace scorediff {
@@ -16,6 +21,15 @@ void configure_allocator() {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 << 20);
+}
+
+std::string blas_core_name() {
+  using CoreName = char* (*)();
+  auto core_name = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (core_name == nullptr) return "";
+  std::string n = core_name();
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+  return n;
 }
 
 void set_threads(int threads, Workload workload) {
@@ -36,6 +50,23 @@ void set_threads(int threads, Workload workload) {
   }
   if (set_blas != nullptr) set_blas(threads);
   at::set_num_threads(set_blas != nullptr ? 1 : threads);
+}
+
+bool cpu_has_bfloat16_arithmetic() {
+  static const bool has = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("flags", 0) != 0) continue;
+      std::istringstream flags(line);
+      std::string flag;
+      while (flags >> flag)
+        if (flag == "avx512_bf16" || flag == "amx_bf16") return true;
+      return false;
+    }
+    return false;
+  }();
+  return has;
 }
 
 c10::Device parse_device(const std::string& name) {

@@ -1,5 +1,9 @@
 #include "scorediff/models/fused.hpp"
 
+#include <dlfcn.h>
+#include <torch/autograd.h>
+
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -121,6 +125,110 @@ bool has_avx2() {
 }
 #endif
 
+// Fortran BLAS sgemm, found at run time in the BLAS LibTorch loaded (libblas.so.3: OpenBLAS on Debian).
+using Sgemm = void (*)(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
+                       const int*, const float*, const int*, const float*, float*, const int*);
+
+Sgemm find_sgemm() {
+  static const Sgemm f = reinterpret_cast<Sgemm>(dlsym(RTLD_DEFAULT, "sgemm_"));
+  return f;
+}
+
+// Row-major C[m, n] = op(A) op(B) + beta C, op(A) [m, k], op(B) [k, n]; ta: A is stored [k, m], tb: B is
+// stored [n, k]; lda, ldb, ldc are the stored row lengths. Column-major BLAS computes Cᵀ = op(B)ᵀ op(A)ᵀ.
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+          float beta, float* c, int64_t ldc) {
+  const char transa = tb ? 'T' : 'N', transb = ta ? 'T' : 'N';
+  const int M = static_cast<int>(n), N = static_cast<int>(m), K = static_cast<int>(k);
+  const int LDA = static_cast<int>(ldb), LDB = static_cast<int>(lda), LDC = static_cast<int>(ldc);
+  const float one = 1.0f;
+  find_sgemm()(&transa, &transb, &M, &N, &K, &one, b, &LDA, a, &LDB, &beta, c, &LDC);
+}
+
+// z = z + bias per row; s = sigmoid(z); h = z s. The exp is fast_exp's (2 ulp).
+void bias_sigmoid_silu(float* z, float* s, float* h, const float* bias, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* zi = z + i * cols;
+    for (int64_t j = 0; j < cols; ++j) zi[j] = -(zi[j] + bias[j]);
+    fast_exp(zi, s + i * cols, cols);  // e^{-z}
+    float* si = s + i * cols;
+    float* hi = h + i * cols;
+    for (int64_t j = 0; j < cols; ++j) {
+      const float zj = -zi[j];
+      zi[j] = zj;
+      si[j] = 1.0f / (1.0f + si[j]);
+      hi[j] = zj * si[j];
+    }
+  }
+}
+
+class FusedMlp : public torch::autograd::Function<FusedMlp> {
+ public:
+  // params: W_0, b_0, W_1, b_1, ... Saved for backward: h_0 (the input), then per hidden layer l the
+  // pre-activation z_l, the sigmoid s_l and the output h_{l+1}, then the weights.
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input,
+                                                at::TensorList params) {
+    const int64_t layers = static_cast<int64_t>(params.size()) / 2, rows = input.size(0);
+    torch::Tensor h = input.contiguous();
+    torch::autograd::variable_list saved{h};
+    for (int64_t l = 0; l < layers; ++l) {
+      const torch::Tensor& w = params[2 * l];
+      const torch::Tensor& b = params[2 * l + 1];
+      const int64_t out = w.size(0), in = w.size(1);
+      torch::Tensor z = torch::empty({rows, out}, h.options());
+      float* zp = z.data_ptr<float>();
+      if (l + 1 == layers) {  // output layer: bias rows first, then accumulate the product onto them
+        const float* bp = b.data_ptr<float>();
+        for (int64_t i = 0; i < rows; ++i) std::memcpy(zp + i * out, bp, out * sizeof(float));
+        gemm(false, true, rows, out, in, h.data_ptr<float>(), in, w.data_ptr<float>(), in, 1.0f, zp, out);
+        h = z;
+        break;
+      }
+      gemm(false, true, rows, out, in, h.data_ptr<float>(), in, w.data_ptr<float>(), in, 0.0f, zp, out);
+      torch::Tensor sig = torch::empty_like(z), next = torch::empty_like(z);
+      bias_sigmoid_silu(zp, sig.data_ptr<float>(), next.data_ptr<float>(), b.data_ptr<float>(), rows, out);
+      saved.insert(saved.end(), {z, sig, next});
+      h = next;
+    }
+    for (int64_t l = 0; l < layers; ++l) saved.push_back(params[2 * l]);
+    ctx->save_for_backward(saved);
+    ctx->saved_data["layers"] = layers;
+    return {h};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_output) {
+    const int64_t layers = ctx->saved_data["layers"].toInt();
+    auto saved = ctx->get_saved_variables();
+    torch::Tensor g = grad_output[0].contiguous();
+    const int64_t rows = g.size(0);
+    torch::autograd::variable_list grads(1 + 2 * layers);  // input (not computed), then W_l, b_l
+    for (int64_t l = layers - 1; l >= 0; --l) {
+      const torch::Tensor& h = l == 0 ? saved[0] : saved[3 * l];
+      const torch::Tensor& w = saved[1 + 3 * (layers - 1) + l];
+      const int64_t out = w.size(0), in = w.size(1);
+      const float* gp = g.data_ptr<float>();
+      torch::Tensor dw = torch::empty({out, in}, g.options()), db = torch::zeros({out}, g.options());
+      gemm(true, false, out, in, rows, gp, out, h.data_ptr<float>(), in, 0.0f, dw.data_ptr<float>(), in);
+      float* dbp = db.data_ptr<float>();
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < out; ++j) dbp[j] += gp[i * out + j];
+      grads[1 + 2 * l] = dw;
+      grads[2 + 2 * l] = db;
+      if (l == 0) break;
+      // dL/dh_l, then through SiLU: silu'(z) = s (1 + z (1 - s)).
+      torch::Tensor dh = torch::empty({rows, in}, g.options());
+      float* dhp = dh.data_ptr<float>();
+      gemm(false, false, rows, in, out, gp, out, w.data_ptr<float>(), in, 0.0f, dhp, in);
+      const float* zp = saved[1 + 3 * (l - 1)].data_ptr<float>();
+      const float* sp = saved[2 + 3 * (l - 1)].data_ptr<float>();
+      for (int64_t i = 0, n = rows * in; i < n; ++i) dhp[i] *= sp[i] * (1.0f + zp[i] * (1.0f - sp[i]));
+      g = dh;
+    }
+    return grads;
+  }
+};
+
 }  // namespace
 
 void fast_exp(const float* in, float* out, int64_t n) {
@@ -145,6 +253,30 @@ void bias_silu_out(torch::Tensor& out, const torch::Tensor& in, const torch::Ten
 #endif
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = silu_scalar(src[i * cols + j] + b[j]);
+}
+
+namespace {
+std::atomic<bool> fused_training_on{true};
+}  // namespace
+
+bool fused_mlp_available() { return find_sgemm() != nullptr; }
+void set_fused_mlp_training(bool on) { fused_training_on = on; }
+bool fused_mlp_training() { return fused_training_on && fused_mlp_available(); }
+
+torch::Tensor mlp_silu_fused(const torch::Tensor& input, const std::vector<torch::Tensor>& weights,
+                             const std::vector<torch::Tensor>& biases) {
+  require(input.scalar_type() == torch::kFloat32 && input.device().is_cpu() && input.dim() == 2 && !input.requires_grad() &&
+              !weights.empty() && weights.size() == biases.size(),
+          "mlp_silu_fused: expects a float32 CPU [B, n] input without grad and one bias per weight");
+  if (!fused_mlp_available()) return {};
+  std::vector<torch::Tensor> params;
+  for (size_t l = 0; l < weights.size(); ++l) {
+    require(weights[l].is_contiguous() && biases[l].is_contiguous() && weights[l].scalar_type() == torch::kFloat32,
+            "mlp_silu_fused: weights and biases must be contiguous float32");
+    params.push_back(weights[l]);
+    params.push_back(biases[l]);
+  }
+  return FusedMlp::apply(input, at::TensorList(params))[0];
 }
 
 }  // namespace scorediff

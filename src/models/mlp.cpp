@@ -70,9 +70,24 @@ torch::Tensor MlpNetworkImpl::embed(const torch::Tensor& log_sigma) {
 }
 
 torch::Tensor MlpNetworkImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma) {
-  if (!torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 2)
-    return forward_inference(x, log_sigma);
+  const bool cpu_float = x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 2;
+  if (!torch::GradMode::is_enabled() && cpu_float) return forward_inference(x, log_sigma);
+  // Training on the inputs' values only (DSM and its kin): the whole MLP as one fused autograd node. Inputs
+  // that need their own gradient (implicit and sliced score matching, energies) keep the ATen graph,
+  // which can be differentiated twice.
+  if (cpu_float && activation_ == Activation::SiLU && !x.requires_grad() && !log_sigma.requires_grad() &&
+      fused_mlp_training())
+    return forward_fused(x, log_sigma);
   return forward_autograd(x, log_sigma);
+}
+
+torch::Tensor MlpNetworkImpl::forward_fused(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+  std::vector<torch::Tensor> weights, biases;
+  for (const auto& layer : layers_) {
+    weights.push_back(layer->weight);
+    biases.push_back(layer->bias);
+  }
+  return mlp_silu_fused(torch::cat({x, embed(log_sigma).to(x.dtype())}, 1), weights, biases);
 }
 
 torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& log_sigma) {

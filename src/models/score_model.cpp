@@ -106,6 +106,9 @@ void bind(Schema& s, ModelOptions& o) {
   s.add("model.res_blocks", &o.res_blocks, "U-Net residual blocks per level").at_least(1);
   s.add("model.attention", &o.attention, "U-Net resolutions with self-attention").at_least(1);
   s.add("model.dropout", &o.dropout, "U-Net dropout in residual blocks").in_range(0, 0.99);
+  s.add("model.conv_precision", &o.conv_precision,
+        "U-Net convolutions' arithmetic; bfloat16 keeps parameters, gradients and all else in float32 (mixed precision)")
+      .one_of({"bfloat16", "float32"});
 }
 
 ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {

@@ -12,8 +12,10 @@ uint64_t draw_seed(at::Generator& gen) {
   return static_cast<uint64_t>(torch::randint(int64_t{1} << 62, {1}, gen, torch::kInt64).item<int64_t>());
 }
 
-torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2));
+c10::ScalarType parse_precision(const std::string& name) {
+  if (name == "float32") return torch::kFloat32;
+  if (name == "bfloat16") return torch::kBFloat16;
+  fail("model.conv_precision must be float32 or bfloat16, got '{}'", name);
 }
 
 torch::nn::GroupNorm group_norm(int64_t channels) {
@@ -22,13 +24,25 @@ torch::nn::GroupNorm group_norm(int64_t channels) {
 
 // Output layers of residual branches start at zero, so every block starts as the identity
 // (Ho et al. 2020 initialise them with scale 1e-10; zero is the same in practice).
-void zero_init(const torch::nn::Conv2d& c) {
+void zero_init(const Conv& c) {
   torch::NoGradGuard no_grad;
   c->weight.zero_();
   c->bias.zero_();
 }
 
 }  // namespace
+
+ConvImpl::ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, c10::ScalarType compute)
+    : Conv2dImpl(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2)),
+      stride_(stride),
+      padding_(kernel / 2),
+      compute_(compute) {}
+
+torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
+  // float32 means "the parameters' own type": a model moved to float64 (gradient checks) stays there.
+  if (compute_ == torch::kFloat32 || compute_ == x.scalar_type()) return Conv2dImpl::forward(x);
+  return torch::conv2d(x.to(compute_), weight.to(compute_), bias.to(compute_), stride_, padding_).to(x.scalar_type());
+}
 
 int64_t norm_groups(int64_t channels) {
   for (int64_t g : {32, 16, 8, 4, 2})
@@ -59,14 +73,15 @@ torch::Tensor SeededDropoutImpl::forward(const torch::Tensor& x) {
   return x * keep / (1.0 - p_);
 }
 
-ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dropout, uint64_t dropout_seed) {
+ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dropout, uint64_t dropout_seed,
+                           c10::ScalarType compute) {
   norm1_ = register_module("norm1", group_norm(in));
-  conv1_ = register_module("conv1", conv(in, out, 3));
+  conv1_ = register_module("conv1", Conv(in, out, 3, 1, compute));
   emb_ = register_module("emb", torch::nn::Linear(embedding, out));
   norm2_ = register_module("norm2", group_norm(out));
   dropout_ = register_module("dropout", SeededDropout(dropout, dropout_seed));
-  conv2_ = register_module("conv2", conv(out, out, 3));
-  if (in != out) skip_ = register_module("skip", conv(in, out, 1));
+  conv2_ = register_module("conv2", Conv(out, out, 3, 1, compute));
+  if (in != out) skip_ = register_module("skip", Conv(in, out, 1, 1, compute));
 }
 
 void ResBlockImpl::zero_output() { zero_init(conv2_); }
@@ -78,10 +93,10 @@ torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
   return (skip_ ? skip_->forward(x) : x) + h;
 }
 
-AttentionImpl::AttentionImpl(int64_t channels) {
+AttentionImpl::AttentionImpl(int64_t channels, c10::ScalarType compute) {
   norm_ = register_module("norm", group_norm(channels));
-  qkv_ = register_module("qkv", conv(channels, 3 * channels, 1));
-  proj_ = register_module("proj", conv(channels, channels, 1));
+  qkv_ = register_module("qkv", Conv(channels, 3 * channels, 1, 1, compute));
+  proj_ = register_module("proj", Conv(channels, channels, 1, 1, compute));
 }
 
 void AttentionImpl::zero_output() { zero_init(proj_); }
@@ -117,10 +132,11 @@ UnetImpl::UnetImpl(const ModelOptions& o, int64_t dim, at::Generator& gen) : sha
   }
 
   const int64_t ch = o.channels, emb = 4 * ch;
+  const c10::ScalarType compute = parse_precision(o.conv_precision);
   features_ = register_module("features", FourierFeatures(o.fourier_features, o.fourier_scale, gen));
   emb1_ = register_module("emb1", torch::nn::Linear(features_->out_features(), emb));
   emb2_ = register_module("emb2", torch::nn::Linear(emb, emb));
-  conv_in_ = register_module("conv_in", conv(shape_[0], ch, 3));
+  conv_in_ = register_module("conv_in", Conv(shape_[0], ch, 3, 1, compute));
 
   // Down path: the channel count of every feature map kept for a skip connection.
   std::vector<int64_t> skips{ch};
@@ -129,21 +145,21 @@ UnetImpl::UnetImpl(const ModelOptions& o, int64_t dim, at::Generator& gen) : sha
     Stage stage;
     for (int64_t b = 0; b < o.res_blocks; ++b) {
       std::string name = fmt::format("down{}_block{}", l, b);
-      stage.blocks.push_back(register_module(name, ResBlock(c, ch * mult[l], emb, o.dropout, draw_seed(gen))));
+      stage.blocks.push_back(register_module(name, ResBlock(c, ch * mult[l], emb, o.dropout, draw_seed(gen), compute)));
       c = ch * mult[l];
-      stage.attention.push_back(attends(resolution) ? register_module(name + "_attn", Attention(c)) : Attention(nullptr));
+      stage.attention.push_back(attends(resolution) ? register_module(name + "_attn", Attention(c, compute)) : Attention(nullptr));
       skips.push_back(c);
     }
     if (l + 1 < levels) {
-      stage.resample = register_module(fmt::format("down{}_resample", l), conv(c, c, 3, 2));
+      stage.resample = register_module(fmt::format("down{}_resample", l), Conv(c, c, 3, 2, compute));
       skips.push_back(c);
       resolution /= 2;
     }
     down_.push_back(std::move(stage));
   }
-  mid1_ = register_module("mid_block1", ResBlock(c, c, emb, o.dropout, draw_seed(gen)));
-  mid_attention_ = register_module("mid_attn", Attention(c));
-  mid2_ = register_module("mid_block2", ResBlock(c, c, emb, o.dropout, draw_seed(gen)));
+  mid1_ = register_module("mid_block1", ResBlock(c, c, emb, o.dropout, draw_seed(gen), compute));
+  mid_attention_ = register_module("mid_attn", Attention(c, compute));
+  mid2_ = register_module("mid_block2", ResBlock(c, c, emb, o.dropout, draw_seed(gen), compute));
 
   // Up path: res_blocks + 1 blocks per level, each consuming one skip, coarsest level first.
   for (int64_t l = levels - 1; l >= 0; --l) {
@@ -152,18 +168,18 @@ UnetImpl::UnetImpl(const ModelOptions& o, int64_t dim, at::Generator& gen) : sha
       std::string name = fmt::format("up{}_block{}", l, b);
       int64_t skip = skips.back();
       skips.pop_back();
-      stage.blocks.push_back(register_module(name, ResBlock(c + skip, ch * mult[l], emb, o.dropout, draw_seed(gen))));
+      stage.blocks.push_back(register_module(name, ResBlock(c + skip, ch * mult[l], emb, o.dropout, draw_seed(gen), compute)));
       c = ch * mult[l];
-      stage.attention.push_back(attends(resolution) ? register_module(name + "_attn", Attention(c)) : Attention(nullptr));
+      stage.attention.push_back(attends(resolution) ? register_module(name + "_attn", Attention(c, compute)) : Attention(nullptr));
     }
     if (l > 0) {
-      stage.resample = register_module(fmt::format("up{}_resample", l), conv(c, c, 3));
+      stage.resample = register_module(fmt::format("up{}_resample", l), Conv(c, c, 3, 1, compute));
       resolution *= 2;
     }
     up_.push_back(std::move(stage));
   }
   norm_out_ = register_module("norm_out", group_norm(c));
-  conv_out_ = register_module("conv_out", conv(c, shape_[0], 3));
+  conv_out_ = register_module("conv_out", Conv(c, shape_[0], 3, 1, compute));
 
   init_default(*this, gen);
   for (auto& m : modules(false)) {

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <utility>
+
 #include "scorediff/core/progress.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/core/runtime.hpp"
@@ -57,6 +59,12 @@ void check_resume_compatible(Config stored, Config requested, const std::filesys
 Prepared prepare(Config& config) {
   set_threads(static_cast<int>(config.run.threads), workload_of(config.model));
   c10::Device device = parse_device(config.run.device);
+  static bool warned = false;
+  if (config.model.name == "unet" && config.model.conv_precision == "bfloat16" && device.is_cpu() &&
+      !cpu_has_bfloat16_arithmetic() && !std::exchange(warned, true))
+    fmt::print(stderr,
+               "scorediff: warning: model.conv_precision = bfloat16, but this CPU has no bfloat16 arithmetic (AVX-512 "
+               "BF16, AMX); --set model.conv_precision=float32 is likely faster here\n");
   Prepared p;
   p.dataset = make_dataset(config.data);
   p.process = make_process(config.process);
@@ -212,16 +220,22 @@ int64_t parameter_count(torch::nn::Module& module) {
   return n;
 }
 
-LoadedModel load_trained(const std::filesystem::path& checkpoint, bool ema) {
+LoadedModel load_trained(const std::filesystem::path& checkpoint, std::optional<bool> ema,
+                         const std::vector<std::string>& sets) {
   TensorFile file = read_safetensors(checkpoint);
   LoadedModel out;
   out.config = checkpoint_config(file, checkpoint);
+  if (!sets.empty()) {
+    Schema schema = out.config.schema();
+    for (const auto& s : sets) schema.set(s);
+    out.config.validate();
+  }
   out.prepared = prepare(out.config);
   at::Generator unused = make_generator(0);
   out.model = make_model(out.config.model, out.prepared.train_data.size(1), unused);
   const std::string origin = "checkpoint '" + checkpoint.string() + "'";
   load_module(*out.model, file, "model.", origin);
-  if (ema) {
+  if (ema.value_or(out.config.sample.use_ema)) {
     torch::NoGradGuard no_grad;
     for (auto& item : out.model->named_parameters()) {
       std::string key = "ema." + item.key();

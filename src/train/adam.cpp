@@ -18,7 +18,47 @@ void Adam::zero_grad() {
     if (p.grad().defined()) p.mutable_grad().zero_();
 }
 
-void Adam::step(double lr) {
+namespace {
+
+bool fusable(const torch::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+}
+
+}  // namespace
+
+void Adam::step(double lr, double grad_scale) {
+  bool fused = true;
+  for (size_t i = 0; i < params_.size(); ++i)
+    fused = fused && fusable(params_[i]) && (!params_[i].grad().defined() || fusable(params_[i].grad())) &&
+            fusable(exp_avg_[i]) && fusable(exp_avg_sq_[i]);
+  fused ? step_fused(lr, grad_scale) : step_aten(lr, grad_scale);
+}
+
+void Adam::step_fused(double lr, double grad_scale) {
+  ++steps_;
+  const float b1 = static_cast<float>(options_.beta1), b2 = static_cast<float>(options_.beta2);
+  const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(steps_));
+  const float inv_bias2_sqrt = static_cast<float>(1.0 / std::sqrt(1 - std::pow(options_.beta2, static_cast<double>(steps_))));
+  const float step_size = static_cast<float>(lr / bias1), eps = static_cast<float>(options_.eps);
+  const float decay = static_cast<float>(1 - lr * options_.weight_decay), scale = static_cast<float>(grad_scale);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].grad().defined()) continue;
+    float* p = params_[i].data_ptr<float>();
+    const float* g = params_[i].grad().data_ptr<float>();
+    float* m = exp_avg_[i].data_ptr<float>();
+    float* v = exp_avg_sq_[i].data_ptr<float>();
+    const int64_t n = params_[i].numel();
+    for (int64_t j = 0; j < n; ++j) {
+      const float gj = g[j] * scale;
+      if (options_.weight_decay > 0) p[j] *= decay;
+      m[j] = b1 * m[j] + (1 - b1) * gj;
+      v[j] = b2 * v[j] + (1 - b2) * gj * gj;
+      p[j] -= step_size * m[j] / (std::sqrt(v[j]) * inv_bias2_sqrt + eps);
+    }
+  }
+}
+
+void Adam::step_aten(double lr, double grad_scale) {
   torch::NoGradGuard no_grad;
   ++steps_;
   const double b1 = options_.beta1, b2 = options_.beta2;
@@ -27,7 +67,7 @@ void Adam::step(double lr) {
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i];
     if (!p.grad().defined()) continue;
-    const auto& g = p.grad();
+    const torch::Tensor g = grad_scale == 1.0 ? p.grad() : p.grad() * grad_scale;
     if (options_.weight_decay > 0) p.mul_(1 - lr * options_.weight_decay);
     exp_avg_[i].mul_(b1).add_(g, 1 - b1);
     exp_avg_sq_[i].mul_(b2).addcmul_(g, g, 1 - b2);
@@ -44,7 +84,40 @@ void Ema::update(const std::vector<torch::Tensor>& params, int64_t step) {
   torch::NoGradGuard no_grad;
   double n = static_cast<double>(step);
   double d = std::min(decay_, (1 + n) / (10 + n));
-  for (size_t i = 0; i < params.size(); ++i) shadow_[i].mul_(d).add_(params[i].detach(), 1 - d);
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (fusable(shadow_[i]) && fusable(params[i])) {
+      float* s = shadow_[i].data_ptr<float>();
+      const float* p = params[i].data_ptr<float>();
+      const float df = static_cast<float>(d), rest = static_cast<float>(1 - d);
+      for (int64_t j = 0, len = shadow_[i].numel(); j < len; ++j) s[j] = df * s[j] + rest * p[j];
+    } else {
+      shadow_[i].mul_(d).add_(params[i].detach(), 1 - d);
+    }
+  }
+}
+
+GradNorm gradient_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  GradNorm out;
+  bool fused = true;
+  for (const auto& p : params) fused = fused && (!p.grad().defined() || fusable(p.grad()));
+  if (fused) {
+    double sum = 0.0;
+    for (const auto& p : params) {
+      if (!p.grad().defined()) continue;
+      const float* g = p.grad().data_ptr<float>();
+      for (int64_t j = 0, n = p.numel(); j < n; ++j) sum += static_cast<double>(g[j]) * g[j];
+    }
+    out.norm = std::sqrt(sum);
+  } else {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> norms;
+    for (const auto& p : params)
+      if (p.grad().defined()) norms.push_back(p.grad().norm().to(torch::kCPU, torch::kFloat64));
+    out.norm = norms.empty() ? 0.0 : torch::stack(norms).norm().item<double>();
+  }
+  const double coef = max_norm / (out.norm + 1e-6);
+  if (coef < 1) out.scale = coef;
+  return out;
 }
 
 }  // namespace scorediff

@@ -78,7 +78,8 @@ StepStats Trainer::step() {
   adam_.zero_grad();
   loss.backward();
   double max_norm = options_.grad_clip > 0 ? options_.grad_clip : std::numeric_limits<double>::infinity();
-  stats.grad_norm = torch::nn::utils::clip_grad_norm_(params_, max_norm);
+  const GradNorm clip = gradient_norm(params_, max_norm);  // applied inside the Adam update
+  stats.grad_norm = clip.norm;
   stats.loss = loss.item<double>();
   {
     torch::NoGradGuard no_grad;
@@ -97,7 +98,7 @@ StepStats Trainer::step() {
     return stats;
   }
   consecutive_skips_ = 0;
-  adam_.step(stats.lr);
+  adam_.step(stats.lr, clip.scale);
   ema_.update(params_, step_);
   return stats;
 }

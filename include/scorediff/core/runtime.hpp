@@ -12,6 +12,10 @@ namespace scorediff {
 // 512-image U-Net batch 22 -> 5.6 ms per image). Call once at start.
 void configure_allocator();
 
+// The kernel set OpenBLAS chose ("cooperlake", "skylakex", "haswell", ...; "" without OpenBLAS), for
+// benchmark reports. OPENBLAS_CORETYPE overrides OpenBLAS' own detection.
+std::string blas_core_name();
+
 // What a model spends its time in, which decides where the threads go.
 //   Dense: matrix products (MLPs): the threads go to OpenBLAS, ATen's OpenMP pool stays at one.
 //   Convolution: oneDNN convolutions (U-Net, classifier), parallel through OpenMP: the threads go
@@ -21,6 +25,10 @@ enum class Workload { Dense, Convolution };
 
 // threads >= 1. Small models are fastest on one thread (FACTS: oversubscription on 2 cores halves speed).
 void set_threads(int threads, Workload workload = Workload::Dense);
+
+// Whether this CPU has bfloat16 arithmetic instructions (AVX-512 BF16 or AMX-BF16, from /proc/cpuinfo).
+// Without them oneDNN emulates bfloat16 convolutions, slower than float32 ones.
+bool cpu_has_bfloat16_arithmetic();
 
 // "cpu", "cuda", "cuda:1"; fails with one line if CUDA is asked for but absent.
 c10::Device parse_device(const std::string& name);

@@ -36,6 +36,8 @@ class MlpNetworkImpl : public ScoreNetworkImpl {
   // embedding parts, and when every row has the same σ (every sampler step) the embedding's
   // contribution is folded into that layer's bias once instead of being concatenated to each row.
   torch::Tensor forward_inference(const torch::Tensor& x, const torch::Tensor& log_sigma);
+  // SiLU MLPs in training, inputs without grad: the fused forward/backward node (models/fused.hpp).
+  torch::Tensor forward_fused(const torch::Tensor& x, const torch::Tensor& log_sigma);
   const std::vector<torch::nn::Linear>& layers() const { return layers_; }
   Activation activation() const { return activation_; }
 

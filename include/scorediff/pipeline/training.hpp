@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -57,8 +58,11 @@ struct LoadedModel {
   ScoreModel model{nullptr};
   int64_t step = 0;
 };
-// ema = true loads the EMA weights (the default for sampling and evaluation).
-LoadedModel load_trained(const std::filesystem::path& checkpoint, bool ema);
+// ema = true loads the EMA weights (the default for sampling and evaluation), false the raw ones, and no
+// value what the checkpoint's sample.use_ema says after `sets` (config overrides, applied before the data
+// is prepared).
+LoadedModel load_trained(const std::filesystem::path& checkpoint, std::optional<bool> ema = std::nullopt,
+                         const std::vector<std::string>& sets = {});
 
 int64_t parameter_count(torch::nn::Module& module);
 

@@ -19,7 +19,12 @@ class Adam {
  public:
   Adam(std::vector<torch::Tensor> params, AdamOptions options);
   void zero_grad();
-  void step(double lr);  // uses each parameter's .grad()
+  // Uses each parameter's .grad(), scaled by grad_scale (gradient clipping folded into the update). Float32
+  // CPU tensors go through one fused pass per tensor (step_fused); others through ATen operations
+  // (step_aten). The two agree to float rounding (tests/test_train.cpp).
+  void step(double lr, double grad_scale = 1.0);
+  void step_aten(double lr, double grad_scale = 1.0);
+  void step_fused(double lr, double grad_scale = 1.0);
 
   int64_t steps() const { return steps_; }
   // State for checkpoints: first and second moments, one per parameter, and the step count.
@@ -40,7 +45,7 @@ class Adam {
 class Ema {
  public:
   Ema(const std::vector<torch::Tensor>& params, double decay);
-  void update(const std::vector<torch::Tensor>& params, int64_t step);
+  void update(const std::vector<torch::Tensor>& params, int64_t step);  // fused per float32 CPU tensor
   std::vector<torch::Tensor>& shadow() { return shadow_; }
   const std::vector<torch::Tensor>& shadow() const { return shadow_; }
 
@@ -48,5 +53,14 @@ class Ema {
   std::vector<torch::Tensor> shadow_;
   double decay_;
 };
+
+// The total 2-norm of the parameters' gradients, as torch::nn::utils::clip_grad_norm_ computes it, and the
+// factor that clipping to max_norm applies: max_norm / (norm + 1e-6) when that is below 1, else 1. The
+// gradients are not modified (Adam::step takes the factor). One pass over float32 CPU gradients.
+struct GradNorm {
+  double norm = 0.0;
+  double scale = 1.0;
+};
+GradNorm gradient_norm(const std::vector<torch::Tensor>& params, double max_norm);
 
 }  // namespace scorediff
