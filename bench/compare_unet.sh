@@ -22,30 +22,14 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for t in "${threads[@]}"; do
   for ((r = 0; r < repeats; r++)); do
-    OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$python" bench/peers/unet_peer.py bench --threads "$t" --steps "$steps" \
-      --images "$images" | sed "s/^/peer $t /" >> "$results"
+    OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$python" bench/summarize.py run peer "$t" "$results" -- \
+      "$python" bench/peers/unet_peer.py bench --threads "$t" --steps "$steps" --images "$images"
     for p in "${precisions[@]}"; do
-      build/scorediff bench --unet --json --threads "$t" --steps "$steps" --images "$images" --set "model.conv_precision=$p" \
-        | sed "s/^/ours-$p $t /" >> "$results"
+      "$python" bench/summarize.py run "ours-$p" "$t" "$results" -- \
+        build/scorediff bench --unet --json --threads "$t" --steps "$steps" --images "$images" --set "model.conv_precision=$p"
     done
   done
 done
-
-"$python" - "$results" "$steps" "$images" <<'PY'
-import json, statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    who, threads, payload = line.split(" ", 2)
-    rows.setdefault((who, int(threads)), []).append(json.loads(payload))
-keys = [("train_steps_per_s", "training steps/s"), ("sample_images_per_s", "sampling images/s")]
-print(f"U-Net (fashion-mnist preset, 1.13 M parameters, batch 64, {sys.argv[2]} steps; Heun 35 NFE on {sys.argv[3]} images)")
-print(f"median of {len(next(iter(rows.values())))} runs each, interleaved\n")
-print("| threads | metric | scorediff | convolutions | Python peer (float32) | ratio |")
-print("|---|---|---|---|---|---|")
-for threads in sorted({t for _, t in rows}):
-    for key, label in keys:
-        peer = statistics.median(r[key] for r in rows[("peer", threads)])
-        for who in sorted(w for w, t in rows if t == threads and w != "peer"):
-            ours = statistics.median(r[key] for r in rows[(who, threads)])
-            print(f"| {threads} | {label} | {ours:,.2f} | {who[5:]} | {peer:,.2f} | {ours / peer:.2f}x |")
-PY
+"$python" bench/summarize.py table "$results" \
+  "U-Net (fashion-mnist preset, 1.13 M parameters, batch 64, $steps steps; Heun 35 NFE on $images images; peer in float32)" \
+  peer "train_steps_per_s=training steps/s" "sample_images_per_s=sampling images/s" "peak_rss_mb=peak resident memory, MB"

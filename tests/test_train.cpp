@@ -143,6 +143,53 @@ TEST(Checkpoint, RoundTripsTheWholeTrainingState) {
   EXPECT_EQ(fs::exists(dir / "ckpt" / "step-12.safetensors"), true);
 }
 
+TEST(Autoguidance, CombinesTheModelWithAnEarlierCheckpointOfItsRun) {
+  TempDir dir;
+  Config config = small_config(20);
+  config.train.ckpt_every = 10;
+  train_run(config, dir.path(), {false, true});
+  LoadedModel good = load_trained(dir / "last.safetensors", true);
+  LoadedModel weak = load_trained(dir / "ckpt" / "step-10.safetensors", true);
+  auto gen = make_generator(3);
+  torch::Tensor x = torch::randn({9, 2}, gen);
+  torch::Tensor t = torch::rand({9}, gen) * 0.9 + 0.05;
+  torch::Tensor s_good = model_score_fn(good.model, good.prepared.process)(x, t);
+  torch::Tensor s_weak = model_score_fn(weak.model, weak.prepared.process)(x, t);
+  ASSERT_GT((s_good - s_weak).abs().max().item<double>(), 1e-3);  // the two checkpoints differ
+
+  for (const char* guide : {"step-10", ""}) {
+    Config c = good.config;
+    c.sample.guide = *guide ? guide : (dir / "ckpt" / "step-10.safetensors").string();  // by step, then by path
+    c.sample.guidance = 1.7;
+    torch::Tensor guided = sampling_score_fn(c, good.model, good.prepared, run_dir_of(dir / "last.safetensors"))(x, t);
+    EXPECT_TRUE(torch::allclose(guided, s_weak + 1.7 * (s_good - s_weak), 1e-5, 1e-5)) << guide;
+  }
+  Config plain = good.config;
+  plain.sample.guide = "step-10";  // w = 1: the model alone
+  EXPECT_TRUE(torch::equal(sampling_score_fn(plain, good.model, good.prepared, dir.path())(x, t), s_good));
+  EXPECT_EQ(run_dir_of(dir / "ckpt" / "step-10.safetensors"), dir.path());
+
+  Config missing = good.config;
+  missing.sample.guidance = 2;
+  missing.sample.guide = "step-15";
+  EXPECT_THAT_ERROR(sampling_score_fn(missing, good.model, good.prepared, dir.path()), "does not exist");
+  Config unguided = good.config;
+  EXPECT_THAT_ERROR(config_from_toml(unguided.to_toml(), "test", {"sample.guidance=2"}), "needs sample.guide");
+  EXPECT_THAT_ERROR(config_from_toml(unguided.to_toml(), "test", {"sample.guidance=2", "sample.guide=step-30"}),
+                    "beyond the run's train.steps = 20");
+
+  TempDir other;  // a guide trained for another process
+  Config ve = small_config(3);
+  Schema schema = ve.schema();
+  schema.set("process.sigma_max=7");
+  ve.validate();
+  train_run(ve, other.path(), {false, true});
+  Config foreign = good.config;
+  foreign.sample.guide = (other / "last.safetensors").string();
+  foreign.sample.guidance = 2;
+  EXPECT_THAT_ERROR(sampling_score_fn(foreign, good.model, good.prepared, dir.path()), "same process");
+}
+
 TEST(Checkpoint, ResumeContinuesBitForBit) {
   TempDir whole, split;
   train_run(small_config(30), whole.path(), {false, true});

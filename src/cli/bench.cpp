@@ -15,6 +15,7 @@
 #include "scorediff/models/mlp.hpp"
 #include "scorediff/pipeline/sampling.hpp"
 #include "scorediff/pipeline/training.hpp"
+#include "scorediff/plot/figure.hpp"
 #include "scorediff/samplers/sampler.hpp"
 
 namespace scorediff::cli {
@@ -149,14 +150,110 @@ void bench_roofline(const Args& args) {
   out["mlp_forward_backward_fraction"] = train / sgemm;
   if (args.json) {
     fmt::print("{}\n", out.dump());
-    return;
+  } else {
+    fmt::print("roofline of the MLP path ({} thread(s), batch {}, width {}, OpenBLAS core {})\n", args.threads, batch,
+               width, out["blas"].get<std::string>());
+    fmt::print("  sgemm [{}x{}]x[{}x{}]: {:>7.1f} GFLOP/s (best layout)\n", batch, width, width, width, sgemm);
+    fmt::print("  MLP forward:            {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", fwd, 100 * fwd / sgemm);
+    fmt::print("  MLP forward + backward: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", train, 100 * train / sgemm);
+    fmt::print("  annealed Langevin, {} points: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", points, sampler,
+               100 * sampler / sgemm);
   }
-  fmt::print("roofline of the MLP path ({} thread(s), batch {}, width {}, OpenBLAS core {})\n", args.threads, batch, width,
-             out["blas"].get<std::string>());
-  fmt::print("  sgemm [{}x{}]x[{}x{}]: {:>7.1f} GFLOP/s (best layout)\n", batch, width, width, width, sgemm);
-  fmt::print("  MLP forward:            {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", fwd, 100 * fwd / sgemm);
-  fmt::print("  MLP forward + backward: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", train, 100 * train / sgemm);
-  fmt::print("  annealed Langevin, {} points: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", points, sampler, 100 * sampler / sgemm);
+  if (!args.plot.empty()) {
+    Figure figure(args.plot, 900, 480);
+    figure.bars(1,
+                fmt::format("Roofline of the MLP path: {} thread(s), batch {}, width {}, OpenBLAS {}", args.threads, batch,
+                            width, out["blas"].get<std::string>()),
+                "GFLOP/s (matrix products)",
+                {"sgemm (ceiling)", "MLP forward", "MLP forward + backward", fmt::format("annealed Langevin, {} points", points)},
+                {{"measured", {sgemm, fwd, train, sampler}}}, 1.15 * sgemm);
+    figure.save();
+    if (!args.json) fmt::print("  figure: {}\n", args.plot);
+  }
+}
+
+// Least-squares slope of log(y) against log(x): 1 is linear growth.
+double log_log_slope(const std::vector<double>& x, const std::vector<double>& y) {
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < x.size(); ++i) mx += std::log(x[i]) / x.size(), my += std::log(y[i]) / y.size();
+  double sxy = 0, sxx = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    sxy += (std::log(x[i]) - mx) * (std::log(y[i]) - my);
+    sxx += (std::log(x[i]) - mx) * (std::log(x[i]) - mx);
+  }
+  return sxy / sxx;
+}
+
+// How the cost grows: a training step against batch size and data dimension, one annealed-Langevin
+// evaluation against the number of points; the peer's network (3 hidden SiLU layers of 128) throughout.
+template <class Args>
+void bench_scaling(const Args& args) {
+  Config config = load_config("peer", {fmt::format("run.threads={}", args.threads), "process.levels=2"});
+  Prepared p = prepare(config);
+  const auto seed = static_cast<uint64_t>(args.seed);
+  // Milliseconds per training step on data of dimension dim (standard normal points), batch `batch`.
+  auto train_ms = [&](int64_t dim, int64_t batch) {
+    Config c = config;
+    c.train.batch = batch;
+    at::Generator gen = make_generator(derive_seed(seed, "data"));
+    torch::Tensor data = torch::randn({4096, dim}, gen);
+    at::Generator init = make_generator(derive_seed(seed, "init"));
+    ScoreModel model = make_model(c.model, dim, init);
+    Trainer trainer(model, p.process, make_objective(c.objective), level_count(c.objective, *p.process), data, c.train, seed);
+    const int calls = static_cast<int>(std::clamp<int64_t>(200000 / (batch * std::max<int64_t>(dim, 16)), 5, 200));
+    return 1e3 * time_per_call([&] { trainer.step(); }, calls, 3);
+  };
+  std::vector<double> batches{64, 128, 256, 512, 1024, 2048, 4096}, dims{2, 8, 32, 128, 512}, points{1000, 2000, 5000, 10000, 20000, 50000, 100000};
+  std::vector<double> t_batch, t_dim, t_points;
+  for (double b : batches) t_batch.push_back(train_ms(2, static_cast<int64_t>(b)));
+  for (double d : dims) t_dim.push_back(train_ms(static_cast<int64_t>(d), 256));
+  at::Generator init = make_generator(derive_seed(seed, "init"));
+  ScoreModel model = make_model(config.model, 2, init);
+  model->eval();
+  ScoreFn score = model_score_fn(model, p.process);
+  for (double n : points) {
+    AnnealedLangevinOptions ald;
+    ald.steps_per_level = 5;
+    ald.denoise = false;
+    at::Generator gen = make_generator(derive_seed(seed, "sample"));
+    torch::Tensor x0 = p.process->prior_sample(static_cast<int64_t>(n), 2, gen);
+    int64_t nfe = 1;
+    const double t = time_per_call([&] { nfe = sample_annealed_langevin(score, *p.process, x0, ald, gen).nfe; }, 1, 3);
+    t_points.push_back(1e3 * t / static_cast<double>(nfe));
+  }
+  nlohmann::json out = {{"threads", args.threads}, {"torch", TORCH_VERSION}, {"blas", blas_core_name()},
+                        {"batch", batches}, {"train_ms_by_batch", t_batch}, {"slope_batch", log_log_slope(batches, t_batch)},
+                        {"dim", dims}, {"train_ms_by_dim", t_dim}, {"slope_dim", log_log_slope(dims, t_dim)},
+                        {"points", points}, {"eval_ms_by_points", t_points}, {"slope_points", log_log_slope(points, t_points)}};
+  if (args.json) {
+    fmt::print("{}\n", out.dump());
+  } else {
+    fmt::print("scaling of the MLP path ({} thread(s)); slope of log time against log size (1 = linear)\n", args.threads);
+    auto table = [](const char* what, const char* unit, const std::vector<double>& x, const std::vector<double>& t) {
+      fmt::print("  {} (slope {:.2f}):\n", what, log_log_slope(x, t));
+      for (size_t i = 0; i < x.size(); ++i) fmt::print("    {:>8g}  {:>9.3f} {}  {:>8.3f} us per item\n", x[i], t[i], unit, 1e3 * t[i] / x[i]);
+    };
+    table("training step against batch size (data dimension 2)", "ms", batches, t_batch);
+    table("training step against data dimension (batch 256)", "ms", dims, t_dim);
+    table("annealed-Langevin evaluation against points", "ms", points, t_points);
+  }
+  if (!args.plot.empty()) {
+    // Each panel: the measured times and the line of slope 1 through the largest size.
+    auto linear = [](const std::vector<double>& x, const std::vector<double>& t) {
+      std::vector<double> y;
+      for (double v : x) y.push_back(t.back() * v / x.back());
+      return y;
+    };
+    Figure figure(args.plot, 1500, 480, 3, 1);
+    figure.curves(1, "Training step against batch size", "batch", "ms per step",
+                  {{"measured", batches, t_batch, palette(0)}, {"linear", batches, linear(batches, t_batch), palette(7)}}, true, true);
+    figure.curves(2, "Training step against data dimension (batch 256)", "dimension", "ms per step",
+                  {{"measured", dims, t_dim, palette(0)}, {"linear", dims, linear(dims, t_dim), palette(7)}}, true, true);
+    figure.curves(3, "Annealed Langevin: one evaluation against points", "points", "ms per evaluation",
+                  {{"measured", points, t_points, palette(0)}, {"linear", points, linear(points, t_points), palette(7)}}, true, true);
+    figure.save();
+    if (!args.json) fmt::print("  figure: {}\n", args.plot);
+  }
 }
 
 }  // namespace
@@ -165,7 +262,8 @@ void add_bench_command(CLI::App& app) {
   struct Args {
     int64_t steps = 2000, batch = 256, threads = 1, points = 10000, levels = 10, steps_per_level = 100, seed = 0;
     double eps = 2e-5;
-    bool json = false, unet = false, roofline = false, unfused = false;
+    bool json = false, unet = false, roofline = false, unfused = false, scaling = false;
+    std::string plot;
     int64_t cmd_batch = 0;  // --batch when given
     int64_t images = 64;
     std::vector<std::string> sets;
@@ -183,6 +281,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "print one JSON line (default: a table)");
   cmd->add_flag("--unfused", args->unfused, "train the MLP through ATen's autograd graph instead of the fused node (before/after)");
   cmd->add_flag("--roofline", args->roofline, "sgemm GFLOP/s at the MLP's shapes and the fraction the MLP forward and forward+backward reach (batch 4096)");
+  cmd->add_flag("--scaling", args->scaling, "time against batch size, data dimension and sampled points (log-log slopes)");
+  cmd->add_option("--plot", args->plot, "--roofline, --scaling: also write the figure to this PNG");
   cmd->add_flag("--unet", args->unet, "the fashion-mnist preset's U-Net instead (training steps/s, sampling images/s)");
   cmd->add_option("--images", args->images, "--unet: images sampled")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("-s,--set", args->sets, "--unet: override a key of the fashion-mnist preset (e.g. model.conv_precision=float32)");
@@ -191,6 +291,10 @@ void add_bench_command(CLI::App& app) {
     if (args->roofline) {
       args->cmd_batch = cmd->count("--batch") ? args->batch : 0;
       bench_roofline(*args);
+      return;
+    }
+    if (args->scaling) {
+      bench_scaling(*args);
       return;
     }
     if (args->unet) {

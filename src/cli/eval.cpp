@@ -42,8 +42,8 @@ void add_eval_command(CLI::App& app) {
       LoadedModel loaded = load_trained(args->ckpt, std::nullopt, args->sets);
       const Prepared& p = loaded.prepared;
       at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(args->seed), "sample"), p.train_data.device());
-      x = run_sampler(loaded.config.sample, model_score_fn(loaded.model, p.process), *p.process, p.train_data.size(1),
-                      gen, args->quiet)
+      x = run_sampler(loaded.config.sample, sampling_score_fn(loaded.config, loaded.model, p, run_dir_of(args->ckpt)),
+                      *p.process, p.train_data.size(1), gen, args->quiet)
               .samples.to(torch::kCPU);
       dataset = p.dataset;
       data_options = loaded.config.data;

@@ -48,7 +48,7 @@ ScoreSource load_score_source(const ScoreSourceArgs& args, std::vector<std::stri
   }
   loaded.config.validate();
   set_threads(static_cast<int>(loaded.config.run.threads), workload_of(loaded.config.model));
-  source.score = model_score_fn(loaded.model, loaded.prepared.process);
+  source.score = sampling_score_fn(loaded.config, loaded.model, loaded.prepared, run_dir_of(args.ckpt));
   return source;
 }
 

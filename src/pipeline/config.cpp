@@ -1,6 +1,7 @@
 #include "scorediff/pipeline/config.hpp"
 
 #include <filesystem>
+#include <regex>
 
 #include "scorediff/core/runtime.hpp"
 #include "scorediff/pipeline/sampling.hpp"
@@ -41,6 +42,9 @@ void bind(Schema& s, SampleOptions& o) {
   s.add("sample.atol", &o.atol, "ode-rk45: absolute tolerance").positive();
   s.add("sample.denoise", &o.denoise, "finish with a Tweedie denoising step");
   s.add("sample.use_ema", &o.use_ema, "sample with the EMA weights");
+  s.add("sample.guide", &o.guide,
+        "autoguidance: a weaker checkpoint of the same process (\"step-N\" of the run, or a path); \"\" = none");
+  s.add("sample.guidance", &o.guidance, "autoguidance weight w: s_guide + w (s_model - s_guide)").non_negative();
   s.add("sample.init", &o.init, "initial state").one_of({"prior", "uniform"});
   s.add("sample.init_low", &o.init_low, "uniform init: lower bound");
   s.add("sample.init_high", &o.init_high, "uniform init: upper bound");
@@ -67,6 +71,13 @@ void Config::validate() {
   scorediff::validate(process);
   require(sample.init_low < sample.init_high, "sample.init_low ({}) must be smaller than sample.init_high ({})",
           sample.init_low, sample.init_high);
+  require(sample.guidance == 1.0 || !sample.guide.empty(),
+          "sample.guidance = {} needs sample.guide (a weaker checkpoint: \"step-N\" of the run, or a path)",
+          sample.guidance);
+  std::smatch step;
+  if (std::regex_match(sample.guide, step, std::regex("step-([0-9]+)")))
+    require(std::stoll(step[1]) <= train.steps, "sample.guide = {} is beyond the run's train.steps = {}", sample.guide,
+            train.steps);
   auto noise = make_process(process);
   scorediff::validate(objective, *noise);
   check_sampler(sample, *noise);

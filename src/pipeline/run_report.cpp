@@ -79,7 +79,7 @@ RunSummary finish_run(TrainedRun& run, const std::filesystem::path& out_dir, boo
   const Prepared& p = run.prepared;
   RunSummary summary;
   ScoreModel& model = c.sample.use_ema ? run.ema_model : run.model;
-  ScoreFn score = model_score_fn(model, p.process);
+  ScoreFn score = sampling_score_fn(c, model, p, out_dir);
   at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(c.run.seed), "sample"), p.train_data.device());
   auto start = std::chrono::steady_clock::now();
   SampleResult result = run_sampler(c.sample, score, *p.process, p.train_data.size(1), gen, quiet, true);

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <regex>
 #include <utility>
 
 #include "scorediff/core/progress.hpp"
@@ -52,6 +53,19 @@ void check_resume_compatible(Config stored, Config requested, const std::filesys
   if (!changed.empty())
     fail("cannot resume from '{}': the configuration differs in {} (only train.steps, logging, threads and device may change)",
          path.string(), join_names(changed));
+}
+
+// Copies the EMA weights (ema = true) or the raw ones into `model`.
+void load_weights(torch::nn::Module& model, const TensorFile& file, bool ema, const std::string& origin) {
+  load_module(model, file, "model.", origin);
+  if (!ema) return;
+  torch::NoGradGuard no_grad;
+  for (auto& item : model.named_parameters()) {
+    std::string key = "ema." + item.key();
+    if (!file.contains(key)) fail("{} has no EMA weights ('{}'); use --raw", origin, key);
+    if (file.at(key).sizes() != item.value().sizes()) fail("{}: tensor '{}' has the wrong shape", origin, key);
+    item.value().copy_(file.at(key));
+  }
 }
 
 }  // namespace
@@ -234,20 +248,58 @@ LoadedModel load_trained(const std::filesystem::path& checkpoint, std::optional<
   at::Generator unused = make_generator(0);
   out.model = make_model(out.config.model, out.prepared.train_data.size(1), unused);
   const std::string origin = "checkpoint '" + checkpoint.string() + "'";
-  load_module(*out.model, file, "model.", origin);
-  if (ema.value_or(out.config.sample.use_ema)) {
-    torch::NoGradGuard no_grad;
-    for (auto& item : out.model->named_parameters()) {
-      std::string key = "ema." + item.key();
-      if (!file.contains(key)) fail("{} has no EMA weights ('{}'); use --raw", origin, key);
-      if (file.at(key).sizes() != item.value().sizes()) fail("{}: tensor '{}' has the wrong shape", origin, key);
-      item.value().copy_(file.at(key));
-    }
-  }
+  load_weights(*out.model, file, ema.value_or(out.config.sample.use_ema), origin);
   out.model->to(out.prepared.train_data.device());
   out.model->eval();
   out.step = std::stoll(file.metadata.count("step") ? file.metadata.at("step") : "0");
   return out;
+}
+
+std::filesystem::path run_dir_of(const std::filesystem::path& checkpoint) {
+  std::filesystem::path dir = checkpoint.parent_path();
+  if (dir.filename() == "ckpt") dir = dir.parent_path();
+  return dir.empty() ? std::filesystem::path(".") : dir;
+}
+
+std::filesystem::path guide_path(const std::string& guide, const std::filesystem::path& run_dir) {
+  static const std::regex step_name("step-[0-9]+");
+  if (std::regex_match(guide, step_name)) return run_dir / "ckpt" / (guide + ".safetensors");
+  return guide;
+}
+
+ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
+                          const std::filesystem::path& run_dir) {
+  ScoreFn own = model_score_fn(model, prepared.process);
+  const SampleOptions& o = config.sample;
+  if (o.guide.empty() || o.guidance == 1.0) return own;
+  const std::filesystem::path path = guide_path(o.guide, run_dir);
+  require(std::filesystem::exists(path), "sample.guide: checkpoint '{}' does not exist", path.string());
+  TensorFile file = read_safetensors(path);
+  Config guide_config = checkpoint_config(file, path);
+  // The two scores are combined at the same (x, t), so both must be trained for the same process on the
+  // same data; the architecture may differ (Karras et al. use a smaller guide).
+  require(guide_config.data.name == config.data.name, "sample.guide '{}' was trained on '{}', not '{}'",
+          path.string(), guide_config.data.name, config.data.name);
+  Config own_config = config;
+  Schema mine = own_config.schema(), theirs = guide_config.schema();
+  for (const auto& key : mine.keys_in("process")) {
+    const std::string full = "process." + key;
+    require(mine.find(full)->value_text() == theirs.find(full)->value_text(),
+            "sample.guide '{}' has {} = {}, the model {}: guidance needs the same process", path.string(), full,
+            theirs.find(full)->value_text(), mine.find(full)->value_text());
+  }
+  guide_config.model.image_shape = config.model.image_shape;
+  at::Generator unused = make_generator(0);
+  ScoreModel guide = make_model(guide_config.model, prepared.train_data.size(1), unused);
+  load_weights(*guide, file, /*ema=*/true, "sample.guide '" + path.string() + "'");
+  guide->to(prepared.train_data.device());
+  guide->eval();
+  ScoreFn weak = model_score_fn(guide, prepared.process);
+  const double w = o.guidance;
+  return [own, weak, w](const torch::Tensor& x, const torch::Tensor& t) {
+    torch::Tensor s_weak = weak(x, t);
+    return s_weak + w * (own(x, t) - s_weak);
+  };
 }
 
 }  // namespace scorediff

@@ -46,6 +46,9 @@ struct SampleOptions {
   double atol = 1e-5;             // ode-rk45
   bool denoise = true;            // final Tweedie step
   bool use_ema = true;
+  // Autoguidance (sampling_score_fn): a weaker checkpoint, "step-N" of the run or a path; "" = none.
+  std::string guide;
+  double guidance = 1.0;          // w: s_guide + w (s_model − s_guide); 1 = the model alone
   std::string init = "prior";     // prior: N(0, σ_max² I); uniform: U[init_low, init_high]^D
   double init_low = -8.0;
   double init_high = 8.0;

@@ -64,6 +64,18 @@ struct LoadedModel {
 LoadedModel load_trained(const std::filesystem::path& checkpoint, std::optional<bool> ema = std::nullopt,
                          const std::vector<std::string>& sets = {});
 
+// The folder a checkpoint's run lives in: the one holding last.safetensors and ckpt/.
+std::filesystem::path run_dir_of(const std::filesystem::path& checkpoint);
+
+// The score to sample with. Without sample.guide (or with sample.guidance = 1) the model's own. With it,
+// autoguidance (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"): the guide is a
+// weaker model of the same process and data (EMA weights of sample.guide, a checkpoint path or "step-N" for
+// run_dir/ckpt/step-N.safetensors, e.g. an earlier step of the same run), and the score is
+// s_guide + w (s_model − s_guide) with w = sample.guidance. Linear, so the same in score, ε or denoiser form.
+// Each score evaluation then costs two network evaluations.
+ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
+                          const std::filesystem::path& run_dir);
+
 int64_t parameter_count(torch::nn::Module& module);
 
 }  // namespace scorediff

@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""Shared by the bench/compare_*.sh scripts.
+
+  summarize.py run WHO THREADS RESULTS -- CMD...
+      Runs CMD, takes the JSON line it prints, adds its peak resident memory ("peak_rss_mb", from
+      getrusage of the finished child) and appends "WHO THREADS {json}" to RESULTS.
+  summarize.py table RESULTS TITLE PEER KEY=LABEL...
+      Prints a markdown table per thread count and metric: every non-peer WHO against PEER, medians of
+      the repeats, and their ratio (peak memory: the peer's over ours, so that > 1 means less memory).
+"""
+import json
+import resource
+import statistics
+import subprocess
+import sys
+
+
+def run(who, threads, results, command):
+    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    record = json.loads(out.strip().splitlines()[-1])
+    # ru_maxrss of the children is the largest of those waited for; each call runs one, in its own process.
+    record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    with open(results, "a") as f:
+        f.write(f"{who} {threads} {json.dumps(record)}\n")
+
+
+def table(results, title, peer, metrics):
+    rows = {}
+    for line in open(results):
+        who, threads, payload = line.split(" ", 2)
+        rows.setdefault((who, int(threads)), []).append(json.loads(payload))
+    print(title)
+    print(f"median of {len(next(iter(rows.values())))} runs each, interleaved\n")
+    print(f"| threads | metric | scorediff | Python peer | ratio |")
+    print(f"|---|---|---|---|---|")
+    for threads in sorted({t for _, t in rows}):
+        for key, label in metrics:
+            theirs = statistics.median(r[key] for r in rows[(peer, threads)])
+            for who in sorted(w for w, t in rows if t == threads and w != peer):
+                ours = statistics.median(r[key] for r in rows[(who, threads)])
+                name = label if who == "ours" else f"{label} ({who.removeprefix('ours-')})"
+                ratio = theirs / ours if key == "peak_rss_mb" else ours / theirs
+                print(f"| {threads} | {name} | {ours:,.2f} | {theirs:,.2f} | {ratio:.2f}x |")
+
+
+def main():
+    if len(sys.argv) > 5 and sys.argv[1] == "run" and sys.argv[5] == "--":
+        run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[6:])
+    elif len(sys.argv) > 5 and sys.argv[1] == "table":
+        table(sys.argv[2], sys.argv[3], sys.argv[4], [tuple(m.split("=", 1)) for m in sys.argv[5:]])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
