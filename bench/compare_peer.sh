@@ -4,7 +4,8 @@
 #   bench/compare_peer.sh [THREADS...]        default: 1 2
 # Environment: PEER (path of toy_dsm.py), PYTHON (/usr/bin/python3, Debian's python3-torch),
 #              STEPS (2000), POINTS ("2000 10000": one table per count), REPEATS (3; the median of the
-#              repeats is reported). Peak resident memory is that of the whole process (training included).
+#              repeats is reported), PRECISIONS ("float32 bfloat16": scorediff's sampling precisions; training
+#              is float32 in both). Peak resident memory is that of the whole process (training included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -13,6 +14,7 @@ python=${PYTHON:-/usr/bin/python3}
 steps=${STEPS:-2000}
 read -r -a points <<< "${POINTS:-2000 10000}"
 repeats=${REPEATS:-3}
+read -r -a precisions <<< "${PRECISIONS:-float32 bfloat16}"
 threads=("$@")
 ((${#threads[@]})) || threads=(1 2)
 [[ -f "$peer" ]] || { echo "compare_peer: peer '$peer' not found (set PEER)" >&2; exit 2; }
@@ -27,8 +29,10 @@ for n in "${points[@]}"; do
       # Same thread count for both: the peer calls torch.set_num_threads, OpenMP/OpenBLAS pools follow.
       OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$python" bench/summarize.py run peer "$t" "$results/$n" -- \
         "$python" "$peer" --threads "$t" --steps "$steps" --points "$n"
-      "$python" bench/summarize.py run ours "$t" "$results/$n" -- \
-        build/scorediff bench --json --threads "$t" --steps "$steps" --points "$n"
+      for p in "${precisions[@]}"; do
+        "$python" bench/summarize.py run "ours-$p" "$t" "$results/$n" -- \
+          build/scorediff bench --json --threads "$t" --steps "$steps" --points "$n" --precision "$p"
+      done
     done
   done
   "$python" bench/summarize.py table "$results/$n" \

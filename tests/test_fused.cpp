@@ -40,6 +40,53 @@ TEST(Fused, BiasSiluMatchesATen) {
   }
 }
 
+TEST(Fused, BiasSiluWithBFloat16InputOrOutput) {
+  auto gen = make_generator(2);
+  for (int64_t cols : {128, 37}) {
+    torch::Tensor in = 4 * torch::randn({129, cols}, gen), bias = torch::randn({cols}, gen);
+    torch::Tensor in16 = in.to(torch::kBFloat16);
+    // float32 in, bfloat16 out: the float32 result rounded to nearest even, as ATen rounds.
+    torch::Tensor out16 = torch::empty_like(in16), out32 = torch::empty_like(in);
+    bias_silu_out(out16, in, bias);
+    bias_silu_out(out32, in, bias);
+    EXPECT_TRUE(torch::equal(out16, out32.to(torch::kBFloat16))) << cols;
+    // bfloat16 in: widened exactly, so the float32 result is that of the widened input.
+    torch::Tensor widened = torch::empty_like(in), reference = torch::empty_like(in);
+    bias_silu_out(widened, in16, bias);
+    bias_silu_out(reference, in16.to(torch::kFloat32), bias);
+    EXPECT_TRUE(torch::equal(widened, reference)) << cols;
+    torch::Tensor both = torch::empty_like(in16);
+    bias_silu_out(both, in16, bias);
+    EXPECT_TRUE(torch::equal(both, reference.to(torch::kBFloat16))) << cols;
+  }
+}
+
+TEST(Fused, BFloat16InferenceTracksFloat32) {
+  ModelOptions o;
+  o.width = 128;
+  o.depth = 3;
+  o.embedding = "log-sigma";
+  auto gen = make_generator(4);
+  MlpNetworkImpl net(o, 2, gen);
+  torch::Tensor x = 2 * torch::randn({1300, 2}, gen);
+  torch::InferenceMode guard;
+  for (const auto& log_sigma : {torch::full({1300}, std::log(0.3f)), torch::log(0.01 + 5 * torch::rand({1300}, gen))}) {
+    torch::Tensor reference = net.forward(x, log_sigma), fast;
+    EXPECT_FALSE(BFloat16Inference::active());
+    {
+      BFloat16Inference bf16;
+      EXPECT_TRUE(BFloat16Inference::active());
+      fast = net.forward(x, log_sigma);
+    }
+    EXPECT_FALSE(BFloat16Inference::active());
+    const double scale = reference.abs().max().item<double>();
+    const double error = (fast - reference).abs().max().item<double>();
+    EXPECT_GT(error, 0.0);            // the bfloat16 path ran
+    EXPECT_LT(error, 2e-2 * scale);   // and stays within bfloat16's precision
+    EXPECT_EQ(fast.scalar_type(), torch::kFloat32);
+  }
+}
+
 TEST(Fused, MlpInferencePathEqualsTheAutogradPath) {
   for (const std::string activation : {"silu", "relu", "gelu", "tanh", "softplus"}) {
     for (const std::string embedding : {"fourier", "log-sigma"}) {

@@ -142,9 +142,16 @@ void bench_roofline(const Args& args) {
   int64_t nfe = 0;
   const double t_sample = time_per_call([&] { nfe = sample_annealed_langevin(score, *p.process, x0, ald, sgen).nfe; }, 1, 3);
   const double sampler = static_cast<double>(nfe) * forward_flop * points / batch / t_sample / 1e9;
+  double t_sample16 = 0;
+  {
+    BFloat16Inference bf16;
+    t_sample16 = time_per_call([&] { nfe = sample_annealed_langevin(score, *p.process, x0, ald, sgen).nfe; }, 1, 3);
+  }
+  const double sampler16 = static_cast<double>(nfe) * forward_flop * points / batch / t_sample16 / 1e9;
   out["mlp_forward_gflops"] = fwd;
   out["sampler_gflops"] = sampler;
   out["sampler_fraction"] = sampler / sgemm;
+  out["sampler_bfloat16_gflops"] = sampler16;
   out["mlp_forward_backward_gflops"] = train;
   out["mlp_forward_fraction"] = fwd / sgemm;
   out["mlp_forward_backward_fraction"] = train / sgemm;
@@ -158,6 +165,7 @@ void bench_roofline(const Args& args) {
     fmt::print("  MLP forward + backward: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", train, 100 * train / sgemm);
     fmt::print("  annealed Langevin, {} points: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", points, sampler,
                100 * sampler / sgemm);
+    fmt::print("  the same, bfloat16 products:  {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", sampler16, 100 * sampler16 / sgemm);
   }
   if (!args.plot.empty()) {
     Figure figure(args.plot, 900, 480);
@@ -165,8 +173,9 @@ void bench_roofline(const Args& args) {
                 fmt::format("Roofline of the MLP path: {} thread(s), batch {}, width {}, OpenBLAS {}", args.threads, batch,
                             width, out["blas"].get<std::string>()),
                 "GFLOP/s (matrix products)",
-                {"sgemm (ceiling)", "MLP forward", "MLP forward + backward", fmt::format("annealed Langevin, {} points", points)},
-                {{"measured", {sgemm, fwd, train, sampler}}}, 1.15 * sgemm);
+                {"sgemm (float32 ceiling)", "MLP forward", "MLP forward + backward",
+                 fmt::format("annealed Langevin, {} points", points), "the same, bfloat16 products"},
+                {{"measured", {sgemm, fwd, train, sampler, sampler16}}}, 1.15 * std::max(sgemm, sampler16));
     figure.save();
     if (!args.json) fmt::print("  figure: {}\n", args.plot);
   }
@@ -263,7 +272,7 @@ void add_bench_command(CLI::App& app) {
     int64_t steps = 2000, batch = 256, threads = 1, points = 10000, levels = 10, steps_per_level = 100, seed = 0;
     double eps = 2e-5;
     bool json = false, unet = false, roofline = false, unfused = false, scaling = false;
-    std::string plot;
+    std::string plot, precision = "float32";
     int64_t cmd_batch = 0;  // --batch when given
     int64_t images = 64;
     std::vector<std::string> sets;
@@ -281,6 +290,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "print one JSON line (default: a table)");
   cmd->add_flag("--unfused", args->unfused, "train the MLP through ATen's autograd graph instead of the fused node (before/after)");
   cmd->add_flag("--roofline", args->roofline, "sgemm GFLOP/s at the MLP's shapes and the fraction the MLP forward and forward+backward reach (batch 4096)");
+  cmd->add_option("--precision", args->precision, "sampling: the MLP's hidden products in float32 or bfloat16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float32", "bfloat16"}));
   cmd->add_flag("--scaling", args->scaling, "time against batch size, data dimension and sampled points (log-log slopes)");
   cmd->add_option("--plot", args->plot, "--roofline, --scaling: also write the figure to this PNG");
   cmd->add_flag("--unet", args->unet, "the fashion-mnist preset's U-Net instead (training steps/s, sampling images/s)");
@@ -317,6 +329,7 @@ void add_bench_command(CLI::App& app) {
 
     model->eval();
     ScoreFn score = model_score_fn(model, p.process);
+    BFloat16Inference bf16(args->precision == "bfloat16");
     at::Generator gen = make_generator(derive_seed(seed, "sample"));
     AnnealedLangevinOptions ald;
     ald.eps = args->eps;
@@ -331,6 +344,7 @@ void add_bench_command(CLI::App& app) {
                           {"torch", TORCH_VERSION},
                           {"threads", args->threads},
                           {"fused", !args->unfused},
+                          {"precision", args->precision},
                           {"train_steps_per_s", args->steps / train_s},
                           {"final_loss", last.loss},
                           {"sample_evals_per_s", evals / sample_s},
@@ -338,7 +352,8 @@ void add_bench_command(CLI::App& app) {
     if (args->json) {
       fmt::print("{}\n", out.dump());
     } else {
-      fmt::print("scorediff bench ({} thread(s), LibTorch {})\n", args->threads, TORCH_VERSION);
+      fmt::print("scorediff bench ({} thread(s), LibTorch {}, sampling in {})\n", args->threads, TORCH_VERSION,
+                 args->precision);
       fmt::print("  train: {:>10.1f} steps/s   ({} steps, batch {}, final loss {:.4f})\n", args->steps / train_s,
                  args->steps, args->batch, last.loss);
       fmt::print("  sample: {:>9.1f} evals/s   {:.3g} point-steps/s ({} points, {} levels x {} steps)\n",

@@ -108,6 +108,41 @@ __attribute__((target("avx512f"))) void bias_silu_avx512(float* out, const float
   }
 }
 
+// bfloat16 is the top half of a float32: widening is a shift; narrowing rounds to nearest even (finite
+// values; a NaN stays a NaN).
+__attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+__attribute__((target("avx512f"))) inline __m512 load16(const c10::BFloat16* p) {
+  __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+__attribute__((target("avx512f"))) inline void store16(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
+__attribute__((target("avx512f"))) inline void store16(c10::BFloat16* p, __m512 v) {
+  __m512i bits = _mm512_castps_si512(v);
+  __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  bits = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
+}
+
+// bias_silu_avx512 for any mix of float32 and bfloat16 input and output (the bfloat16 MLP path).
+template <class In, class Out>
+__attribute__((target("avx512f"))) void bias_silu_mixed_avx512(Out* out, const In* in, const float* bias, int64_t rows,
+                                                               int64_t cols) {
+  const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f), zero = _mm512_setzero_ps();
+  for (int64_t i = 0; i < rows; ++i) {
+    const In* src = in + i * cols;
+    Out* dst = out + i * cols;
+    int64_t j = 0;
+    for (; j + 16 <= cols; j += 16) {
+      __m512 v = _mm512_add_ps(load16(src + j), _mm512_loadu_ps(bias + j));
+      __m512 d = _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(zero, v)));
+      __m512 y = _mm512_rcp14_ps(d);
+      y = _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, two));
+      store16(dst + j, _mm512_mul_ps(v, y));
+    }
+    for (; j < cols; ++j) dst[j] = Out(silu_scalar(static_cast<float>(src[j]) + bias[j]));
+  }
+}
+
 __attribute__((target("avx512f"))) void exp_avx512_array(const float* in, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, exp_avx512(_mm512_loadu_ps(in + i)));
@@ -240,9 +275,31 @@ void fast_exp(const float* in, float* out, int64_t n) {
 }
 
 void bias_silu_out(torch::Tensor& out, const torch::Tensor& in, const torch::Tensor& bias) {
-  require(in.scalar_type() == torch::kFloat32 && in.is_contiguous() && out.is_contiguous() && in.dim() == 2 &&
-              out.sizes() == in.sizes() && bias.numel() == in.size(1) && bias.is_contiguous(),
-          "bias_silu_out: expects contiguous float32 [N, C] tensors and a [C] bias");
+  auto float_or_bf16 = [](const torch::Tensor& t) {
+    return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
+  };
+  require(float_or_bf16(in) && float_or_bf16(out) && in.is_contiguous() && out.is_contiguous() && in.dim() == 2 &&
+              out.sizes() == in.sizes() && bias.numel() == in.size(1) && bias.is_contiguous() &&
+              bias.scalar_type() == torch::kFloat32,
+          "bias_silu_out: expects contiguous float32 or bfloat16 [N, C] tensors and a float32 [C] bias");
+  if (in.scalar_type() == torch::kBFloat16 || out.scalar_type() == torch::kBFloat16) {
+#if defined(__x86_64__)
+    if (has_avx512()) {
+      const float* b = bias.data_ptr<float>();
+      const int64_t rows = in.size(0), cols = in.size(1);
+      const bool in16 = in.scalar_type() == torch::kBFloat16, out16 = out.scalar_type() == torch::kBFloat16;
+      using B = c10::BFloat16;
+      if (in16 && out16) return bias_silu_mixed_avx512(out.data_ptr<B>(), in.data_ptr<B>(), b, rows, cols);
+      if (in16) return bias_silu_mixed_avx512(out.data_ptr<float>(), in.data_ptr<B>(), b, rows, cols);
+      return bias_silu_mixed_avx512(out.data_ptr<B>(), in.data_ptr<float>(), b, rows, cols);
+    }
+#endif
+    // Elsewhere through float32, with ATen's conversions (same rounding).
+    torch::Tensor widened = in.to(torch::kFloat32).contiguous(), result = torch::empty_like(widened);
+    bias_silu_out(result, widened, bias);
+    out.copy_(result);
+    return;
+  }
   const float* src = in.data_ptr<float>();
   const float* b = bias.data_ptr<float>();
   float* dst = out.data_ptr<float>();
@@ -257,7 +314,12 @@ void bias_silu_out(torch::Tensor& out, const torch::Tensor& in, const torch::Ten
 
 namespace {
 std::atomic<bool> fused_training_on{true};
+thread_local bool bfloat16_inference = false;
 }  // namespace
+
+BFloat16Inference::BFloat16Inference(bool on) : previous_(bfloat16_inference) { bfloat16_inference = on; }
+BFloat16Inference::~BFloat16Inference() { bfloat16_inference = previous_; }
+bool BFloat16Inference::active() { return bfloat16_inference; }
 
 bool fused_mlp_available() { return find_sgemm() != nullptr; }
 void set_fused_mlp_training(bool on) { fused_training_on = on; }

@@ -108,6 +108,16 @@ torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const to
   torch::Tensor b = torch::empty_like(a);
   torch::Tensor out = torch::empty({n, layers_.back()->weight.size(0)}, x.options());
   const bool silu = activation_ == Activation::SiLU;
+  // bfloat16 hidden products (BFloat16Inference): weights converted once per call, activations written
+  // in bfloat16 by the fused bias + SiLU pass; the last hidden activation comes back in float32.
+  const bool bf16 = silu && layers_.size() > 2 && BFloat16Inference::active();
+  std::vector<torch::Tensor> w16;
+  torch::Tensor a16, b16;
+  if (bf16) {
+    for (size_t i = 1; i + 1 < layers_.size(); ++i) w16.push_back(layers_[i]->weight.to(torch::kBFloat16).t());
+    a16 = torch::empty(a.sizes(), a.options().dtype(torch::kBFloat16));
+    b16 = torch::empty_like(a16);
+  }
   for (int64_t start = 0; start < n; start += kChunk) {
     const int64_t len = std::min(kChunk, n - start);
     torch::Tensor ha = a.narrow(0, 0, len), hb = b.narrow(0, 0, len);
@@ -118,7 +128,19 @@ torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const to
       at::addmm_out(ha, shared_sigma ? bias : bias.narrow(0, start, len), x.narrow(0, start, len), w_x.t());
       activate_out(hb, ha, activation_);
     }
-    for (size_t i = 1; i + 1 < layers_.size(); ++i) {
+    if (bf16) {
+      torch::Tensor h16 = b16.narrow(0, 0, len), z16 = a16.narrow(0, 0, len);
+      h16.copy_(hb);
+      for (size_t i = 1; i + 1 < layers_.size(); ++i) {
+        at::mm_out(z16, h16, w16[i - 1]);
+        if (i + 2 < layers_.size()) {
+          bias_silu_out(h16, z16, layers_[i]->bias);
+        } else {
+          bias_silu_out(hb, z16, layers_[i]->bias);
+        }
+      }
+    }
+    for (size_t i = 1; !bf16 && i + 1 < layers_.size(); ++i) {
       if (silu) {
         at::mm_out(ha, hb, layers_[i]->weight.t());
         bias_silu_out(hb, ha, layers_[i]->bias);  // one pass instead of bias copy + SiLU

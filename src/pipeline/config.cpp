@@ -45,6 +45,10 @@ void bind(Schema& s, SampleOptions& o) {
   s.add("sample.guide", &o.guide,
         "autoguidance: a weaker checkpoint of the same process (\"step-N\" of the run, or a path); \"\" = none");
   s.add("sample.guidance", &o.guidance, "autoguidance weight w: s_guide + w (s_model - s_guide)").non_negative();
+  s.add("sample.precision", &o.precision,
+        "MLP hidden-layer products while sampling: bfloat16 is 2-4x faster on CPUs with AVX-512 BF16 or AMX, "
+        "scores within about 1e-2 relative")
+      .one_of({"bfloat16", "float32"});
   s.add("sample.init", &o.init, "initial state").one_of({"prior", "uniform"});
   s.add("sample.init_low", &o.init_low, "uniform init: lower bound");
   s.add("sample.init_high", &o.init_high, "uniform init: upper bound");

@@ -12,6 +12,7 @@
 #include "scorediff/io/jsonl.hpp"
 #include "scorediff/io/safetensors.hpp"
 #include "scorediff/models/analytic.hpp"
+#include "scorediff/models/fused.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
 
 namespace scorediff {
@@ -271,6 +272,16 @@ ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared
                           const std::filesystem::path& run_dir) {
   ScoreFn own = model_score_fn(model, prepared.process);
   const SampleOptions& o = config.sample;
+  if (o.precision == "bfloat16") {
+    static bool warned = false;
+    if (prepared.train_data.is_cpu() && !cpu_has_bfloat16_arithmetic() && !std::exchange(warned, true))
+      fmt::print(stderr, "scorediff: warning: sample.precision = bfloat16, but this CPU has no bfloat16 arithmetic "
+                         "(AVX-512 BF16, AMX); float32 is likely faster here\n");
+    own = [inner = std::move(own)](const torch::Tensor& x, const torch::Tensor& t) {
+      BFloat16Inference bf16;
+      return inner(x, t);
+    };
+  }
   if (o.guide.empty() || o.guidance == 1.0) return own;
   const std::filesystem::path path = guide_path(o.guide, run_dir);
   require(std::filesystem::exists(path), "sample.guide: checkpoint '{}' does not exist", path.string());

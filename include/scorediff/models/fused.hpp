@@ -10,8 +10,25 @@
 
 namespace scorediff {
 
-// out = silu(in + bias) for in, out [N, C] contiguous float32 (may alias), bias [C].
+// out = silu(in + bias) for in, out [N, C] contiguous float32 or bfloat16, each either (same dtype: may
+// alias), bias [C] float32. The arithmetic is float32; a bfloat16 output is rounded to nearest even.
 void bias_silu_out(torch::Tensor& out, const torch::Tensor& in, const torch::Tensor& bias);
+
+// While one is alive on this thread, the MLP's inference path (sampling, evaluation: no autograd) computes
+// its hidden-layer products in bfloat16 with float32 accumulation (oneDNN; AVX-512 BF16 or AMX make it
+// 2-4x faster than sgemm); the first and last layers, the biases and SiLU stay float32. Scores then carry
+// a relative error of about 1e-2. sample.precision = "bfloat16" (sampling_score_fn) sets it.
+class BFloat16Inference {
+ public:
+  explicit BFloat16Inference(bool on = true);
+  ~BFloat16Inference();
+  BFloat16Inference(const BFloat16Inference&) = delete;
+  BFloat16Inference& operator=(const BFloat16Inference&) = delete;
+  static bool active();
+
+ private:
+  bool previous_;
+};
 
 // The MLP h -> W_L silu(... silu(W_0 h + b_0) ...) + b_L as one autograd node, for training: the forward
 // pass calls sgemm directly with the bias and SiLU fused into one pass that also keeps the sigmoid, and the

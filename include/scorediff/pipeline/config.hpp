@@ -49,6 +49,7 @@ struct SampleOptions {
   // Autoguidance (sampling_score_fn): a weaker checkpoint, "step-N" of the run or a path; "" = none.
   std::string guide;
   double guidance = 1.0;          // w: s_guide + w (s_model − s_guide); 1 = the model alone
+  std::string precision = "float32";  // bfloat16: the MLP's hidden products while sampling (BFloat16Inference)
   std::string init = "prior";     // prior: N(0, σ_max² I); uniform: U[init_low, init_high]^D
   double init_low = -8.0;
   double init_high = 8.0;

@@ -72,7 +72,8 @@ std::filesystem::path run_dir_of(const std::filesystem::path& checkpoint);
 // weaker model of the same process and data (EMA weights of sample.guide, a checkpoint path or "step-N" for
 // run_dir/ckpt/step-N.safetensors, e.g. an earlier step of the same run), and the score is
 // s_guide + w (s_model − s_guide) with w = sample.guidance. Linear, so the same in score, ε or denoiser form.
-// Each score evaluation then costs two network evaluations.
+// Each score evaluation then costs two network evaluations. sample.precision = "bfloat16" runs the MLP's
+// hidden products in bfloat16 (BFloat16Inference).
 ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
                           const std::filesystem::path& run_dir);
 
