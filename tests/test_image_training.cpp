@@ -28,6 +28,7 @@ TEST(ImageTraining, ShortRunLossFallsAndSamplesAreFinite) {
   TempDir dir;
   Config config = tiny_image_config(300);
   config.train.sample_every = 150;
+  config.train.ckpt_every = 150;
   TrainRunOptions options;
   options.quiet = true;
   TrainedRun run = train_run(config, dir.path(), options);
@@ -50,6 +51,20 @@ TEST(ImageTraining, ShortRunLossFallsAndSamplesAreFinite) {
   EXPECT_TRUE(std::filesystem::exists(dir / "samples.png"));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "samples" / "step-150.png"));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "samples" / "step-300.png"));
+
+  // Autoguidance of the U-Net by its own step-150 EMA weights: s_guide + w (s_model − s_guide).
+  LoadedModel early = load_trained(dir / "ckpt" / "step-150.safetensors", true);
+  Config guided = run.config;
+  guided.sample.guide = "step-150";
+  guided.sample.guidance = 2.5;
+  auto gen = make_generator(5);
+  torch::Tensor x = torch::randn({4, 196}, gen), t = torch::full({4}, 1.5);
+  torch::NoGradGuard no_grad;
+  torch::Tensor s_model = model_score_fn(run.ema_model, run.prepared.process)(x, t);
+  torch::Tensor s_guide = model_score_fn(early.model, run.prepared.process)(x, t);
+  torch::Tensor s = sampling_score_fn(guided, run.ema_model, run.prepared, dir.path())(x, t);
+  EXPECT_TRUE(torch::allclose(s, s_guide + 2.5 * (s_model - s_guide), 1e-4, 1e-4));
+  EXPECT_GT((s_model - s_guide).abs().max().item<double>(), 1e-2);
 }
 
 TEST(ImageTraining, ResumeWithDropoutContinuesBitForBit) {

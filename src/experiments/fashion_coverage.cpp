@@ -46,7 +46,7 @@ nlohmann::json run_fashion_coverage(const ExperimentContext& ctx) {
   const Prepared& p = run.prepared;
   at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "sample"), p.train_data.device());
   auto start = std::chrono::steady_clock::now();
-  SampleResult sampled = run_sampler(config.sample, sampling_score_fn(config, run.ema_model, p, ctx.out / "train"), *p.process,
+  SampleResult sampled = run_sampler(config.sample, sampling_score_fn(run.config, run.ema_model, p, ctx.out / "train"), *p.process,
                                      p.train_data.size(1), gen, ctx.quiet);
   const double sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   torch::Tensor samples = sampled.samples.to(torch::kCPU);
@@ -88,9 +88,9 @@ nlohmann::json run_fashion_coverage(const ExperimentContext& ctx) {
     report.paragraph(fmt::format(
         "The samples use autoguidance (Karras et al. 2024, \"Guiding a diffusion model with a bad version of itself\"): "
         "the score is s_guide + w (s_model − s_guide) with w = {} and, as the guide, the EMA weights of `{}` of the same "
-        "run, a weaker model of the same process; each score evaluation costs two network evaluations. Unguided "
-        "sampling (`--set sample.guidance=1`) gave a confident fraction of 0.598 after 8000 steps. Guidance sharpens "
-        "the samples (more are confidently classified, FD-cls falls) at a small cost in the rarest class.",
+        "run, a weaker model of the same process; each score evaluation costs two network evaluations. Guidance "
+        "sharpens the samples (more are confidently classified, FD-cls falls) at a small cost in the rarest class; "
+        "`--resume --set sample.guidance=1` samples the same run without it.",
         num(config.sample.guidance), config.sample.guide));
   std::vector<std::vector<std::string>> rows;
   for (size_t c = 0; c < kFashionClasses.size(); ++c)

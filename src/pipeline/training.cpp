@@ -299,7 +299,7 @@ ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared
             "sample.guide '{}' has {} = {}, the model {}: guidance needs the same process", path.string(), full,
             theirs.find(full)->value_text(), mine.find(full)->value_text());
   }
-  guide_config.model.image_shape = config.model.image_shape;
+  guide_config.model.image_shape = prepared.dataset->image_shape();
   at::Generator unused = make_generator(0);
   ScoreModel guide = make_model(guide_config.model, prepared.train_data.size(1), unused);
   load_weights(*guide, file, /*ema=*/true, "sample.guide '" + path.string() + "'");
