@@ -170,11 +170,10 @@ void bench_roofline(const Args& args) {
   if (!args.plot.empty()) {
     Figure figure(args.plot, 900, 480);
     figure.bars(1,
-                fmt::format("Roofline of the MLP path: {} thread(s), batch {}, width {}, OpenBLAS {}", args.threads, batch,
-                            width, out["blas"].get<std::string>()),
+                fmt::format("MLP path vs float32 sgemm ({} thread(s), batch {}, OpenBLAS {})", args.threads, batch,
+                            out["blas"].get<std::string>()),
                 "GFLOP/s (matrix products)",
-                {"sgemm (float32 ceiling)", "MLP forward", "MLP forward + backward",
-                 fmt::format("annealed Langevin, {} points", points), "the same, bfloat16 products"},
+                {"sgemm", "forward", "fwd + bwd", "Langevin", "Langevin bf16"},
                 {{"measured", {sgemm, fwd, train, sampler, sampler16}}}, 1.15 * std::max(sgemm, sampler16));
     figure.save();
     if (!args.json) fmt::print("  figure: {}\n", args.plot);
@@ -254,11 +253,11 @@ void bench_scaling(const Args& args) {
       return y;
     };
     Figure figure(args.plot, 1500, 480, 3, 1);
-    figure.curves(1, "Training step against batch size", "batch", "ms per step",
+    figure.curves(1, "Training step vs batch", "batch", "ms per step",
                   {{"measured", batches, t_batch, palette(0)}, {"linear", batches, linear(batches, t_batch), palette(7)}}, true, true);
-    figure.curves(2, "Training step against data dimension (batch 256)", "dimension", "ms per step",
+    figure.curves(2, "Training step vs data dimension", "dimension (batch 256)", "ms per step",
                   {{"measured", dims, t_dim, palette(0)}, {"linear", dims, linear(dims, t_dim), palette(7)}}, true, true);
-    figure.curves(3, "Annealed Langevin: one evaluation against points", "points", "ms per evaluation",
+    figure.curves(3, "Langevin evaluation vs points", "points", "ms per evaluation",
                   {{"measured", points, t_points, palette(0)}, {"linear", points, linear(points, t_points), palette(7)}}, true, true);
     figure.save();
     if (!args.json) fmt::print("  figure: {}\n", args.plot);
