@@ -1,8 +1,10 @@
 // train: Adam against torch::optim::Adam, EMA, checkpoint round trip, bit-exact resume, NaN guard.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 
+#include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/safetensors.hpp"
 #include "scorediff/pipeline/training.hpp"
@@ -218,6 +220,26 @@ TEST(Checkpoint, ResumeContinuesBitForBit) {
   EXPECT_NEAR(again.seconds, logged, 1e-9 * logged + 1e-3);
   TensorFile fc = read_safetensors(split / "last.safetensors");
   for (const auto& [name, t] : fb.tensors) EXPECT_TRUE(torch::equal(t, fc.at(name))) << name;
+}
+
+TEST(Checkpoint, InterruptCheckpointsAndResumesBitForBit) {
+  TempDir whole, split;
+  train_run(small_config(20), whole.path(), {false, true});
+  install_interrupt_handlers();
+  TrainRunOptions options(false, true);
+  options.hook_every = 1;
+  options.hook = [](int64_t step, ScoreModel&, ScoreModel&) {
+    if (step == 7) std::raise(SIGINT);  // as Ctrl-C would, in the middle of step 7's aside work
+  };
+  EXPECT_THAT_ERROR(train_run(small_config(20), split.path(), options), "stopped at step 8 of 20");
+  uninstall_interrupt_handlers();
+  EXPECT_FALSE(interrupt_requested());
+  EXPECT_EQ(read_safetensors(split / "last.safetensors").metadata.at("step"), "8");
+  EXPECT_TRUE(fs::exists(split / "ckpt" / "step-8.safetensors"));
+  train_run(small_config(20), split.path(), {true, true});
+  TensorFile fa = read_safetensors(whole / "last.safetensors"), fb = read_safetensors(split / "last.safetensors");
+  for (const auto& [name, t] : fa.tensors) EXPECT_TRUE(torch::equal(t, fb.at(name))) << name;
+  EXPECT_EQ(read_log(split / "train.jsonl").size(), 20u);
 }
 
 TEST(Checkpoint, ResumeRefusesAChangedConfiguration) {

@@ -8,6 +8,7 @@
 
 #include "cli/common.hpp"
 #include "scorediff/core/error.hpp"
+#include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/runtime.hpp"
 
 namespace {
@@ -18,6 +19,7 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 
 int main(int argc, char** argv) {
   scorediff::configure_allocator();
+  scorediff::install_interrupt_handlers();
   CLI::App app{"scorediff: learn scores, sample, measure and show them (score-based generative models)"};
   app.require_subcommand(1, 1);
   app.set_version_flag("--version", std::string("scorediff ") + SCOREDIFF_VERSION);
@@ -48,6 +50,9 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::cerr << "scorediff: error: " << first_line(e.what()) << " (see --help)\n";
     return 2;
+  } catch (const scorediff::Interrupted& e) {
+    std::cerr << "scorediff: interrupted: " << first_line(e.what()) << "\n";
+    return 130;
   } catch (const scorediff::Error& e) {
     std::cerr << "scorediff: error: " << first_line(e.what()) << "\n";
     return 2;

@@ -5,6 +5,7 @@
 #include <regex>
 #include <utility>
 
+#include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/progress.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/core/runtime.hpp"
@@ -165,6 +166,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   while (trainer.steps_done() < last_step) {
     StepStats stats = trainer.step();
     const int64_t step = trainer.steps_done();
+    const bool interrupted = interrupt_requested();  // Ctrl-C: log, checkpoint and stop after this step
     if (stats.skipped) {
       ++skipped;
     } else {
@@ -174,7 +176,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
       level_sum += stats.level_loss_sum;
       level_count += stats.level_count;
     }
-    if (step % t.log_every == 0 || step == last_step) {
+    if (step % t.log_every == 0 || step == last_step || interrupted) {
       auto now = std::chrono::steady_clock::now();
       double seconds = std::chrono::duration<double>(now - window_start).count();
       int64_t in_window = step % t.log_every == 0 ? t.log_every : step % t.log_every;
@@ -214,6 +216,14 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
     const auto aside = std::chrono::steady_clock::now() - aside_start;
     window_start += aside;
     started += aside;
+    if (interrupted && step != last_step) {
+      progress.finish(fmt::format("interrupted at step {}", step));
+      write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", step), trainer, config);
+      write_checkpoint(last_path, trainer, config);
+      clear_interrupt();
+      throw Interrupted(fmt::format("training stopped at step {} of {}; checkpoint '{}' written, --resume continues",
+                                    step, t.steps, last_path.string()));
+    }
   }
   run.seconds = earlier_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   run.steps = trainer.steps_done();
