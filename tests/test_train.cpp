@@ -225,6 +225,7 @@ TEST(Checkpoint, ResumeContinuesBitForBit) {
 TEST(Checkpoint, InterruptCheckpointsAndResumesBitForBit) {
   TempDir whole, split;
   train_run(small_config(20), whole.path(), {false, true});
+  uninstall_interrupt_handlers();  // from the default dispositions, even where the parent ignores SIGINT
   install_interrupt_handlers();
   TrainRunOptions options(false, true);
   options.hook_every = 1;
