@@ -7,6 +7,7 @@
 #include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/safetensors.hpp"
+#include "scorediff/models/fused.hpp"
 #include "scorediff/pipeline/training.hpp"
 #include "scorediff/train/adam.hpp"
 #include "test_util.hpp"
@@ -170,6 +171,24 @@ TEST(Autoguidance, CombinesTheModelWithAnEarlierCheckpointOfItsRun) {
   plain.sample.guide = "step-10";  // w = 1: the model alone
   EXPECT_TRUE(torch::equal(sampling_score_fn(plain, good.model, good.prepared, dir.path())(x, t), s_good));
   EXPECT_EQ(run_dir_of(dir / "ckpt" / "step-10.safetensors"), dir.path());
+  {  // sample.precision = bfloat16 reaches the MLP's inference path, the guide's evaluation included
+    torch::NoGradGuard no_grad;
+    Config bf16 = good.config;
+    bf16.sample.precision = "bfloat16";
+    torch::Tensor fast = sampling_score_fn(bf16, good.model, good.prepared, dir.path())(x, t);
+    torch::Tensor exact = sampling_score_fn(good.config, good.model, good.prepared, dir.path())(x, t);
+    EXPECT_FALSE(torch::equal(fast, exact));
+    EXPECT_LT((fast - exact).abs().max().item<double>(), 2e-2 * exact.abs().max().item<double>());
+    bf16.sample.guide = "step-10";
+    bf16.sample.guidance = 1.7;
+    torch::Tensor guided16 = sampling_score_fn(bf16, good.model, good.prepared, dir.path())(x, t);
+    torch::Tensor weak16;
+    {
+      BFloat16Inference on;
+      weak16 = model_score_fn(weak.model, weak.prepared.process)(x, t);
+    }
+    EXPECT_TRUE(torch::allclose(guided16, weak16 + 1.7 * (fast - weak16), 1e-5, 1e-5));
+  }
 
   Config missing = good.config;
   missing.sample.guidance = 2;

@@ -272,26 +272,19 @@ std::filesystem::path run_dir_of(const std::filesystem::path& checkpoint) {
   return dir.empty() ? std::filesystem::path(".") : dir;
 }
 
+namespace {
+
 std::filesystem::path guide_path(const std::string& guide, const std::filesystem::path& run_dir) {
   static const std::regex step_name("step-[0-9]+");
   if (std::regex_match(guide, step_name)) return run_dir / "ckpt" / (guide + ".safetensors");
   return guide;
 }
 
-ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
-                          const std::filesystem::path& run_dir) {
+// The model's score, or its autoguided combination with sample.guide (see sampling_score_fn).
+ScoreFn guided_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
+                        const std::filesystem::path& run_dir) {
   ScoreFn own = model_score_fn(model, prepared.process);
   const SampleOptions& o = config.sample;
-  if (o.precision == "bfloat16") {
-    static bool warned = false;
-    if (prepared.train_data.is_cpu() && !cpu_has_bfloat16_arithmetic() && !std::exchange(warned, true))
-      fmt::print(stderr, "scorediff: warning: sample.precision = bfloat16, but this CPU has no bfloat16 arithmetic "
-                         "(AVX-512 BF16, AMX); float32 is likely faster here\n");
-    own = [inner = std::move(own)](const torch::Tensor& x, const torch::Tensor& t) {
-      BFloat16Inference bf16;
-      return inner(x, t);
-    };
-  }
   if (o.guide.empty() || o.guidance == 1.0) return own;
   const std::filesystem::path path = guide_path(o.guide, run_dir);
   require(std::filesystem::exists(path), "sample.guide: checkpoint '{}' does not exist", path.string());
@@ -320,6 +313,22 @@ ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared
   return [own, weak, w](const torch::Tensor& x, const torch::Tensor& t) {
     torch::Tensor s_weak = weak(x, t);
     return s_weak + w * (own(x, t) - s_weak);
+  };
+}
+
+}  // namespace
+
+ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
+                          const std::filesystem::path& run_dir) {
+  ScoreFn score = guided_score_fn(config, std::move(model), prepared, run_dir);
+  if (config.sample.precision != "bfloat16") return score;
+  static bool warned = false;
+  if (prepared.train_data.is_cpu() && !cpu_has_bfloat16_arithmetic() && !std::exchange(warned, true))
+    fmt::print(stderr, "scorediff: warning: sample.precision = bfloat16, but this CPU has no bfloat16 arithmetic "
+                       "(AVX-512 BF16, AMX); float32 is likely faster here\n");
+  return [inner = std::move(score)](const torch::Tensor& x, const torch::Tensor& t) {
+    BFloat16Inference bf16;  // for the guide's evaluation too
+    return inner(x, t);
   };
 }
 
