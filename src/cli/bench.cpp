@@ -324,7 +324,7 @@ void add_bench_command(CLI::App& app) {
     auto start = std::chrono::steady_clock::now();
     StepStats last;
     for (int64_t i = 0; i < args->steps; ++i) last = trainer.step();
-    double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double train_s = seconds_since(start);
 
     model->eval();
     ScoreFn score = model_score_fn(model, p.process);
@@ -337,7 +337,7 @@ void add_bench_command(CLI::App& app) {
     torch::Tensor x = p.process->prior_sample(args->points, 2, gen);
     start = std::chrono::steady_clock::now();
     SampleResult result = sample_annealed_langevin(score, *p.process, x, ald, gen);
-    double sample_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double sample_s = seconds_since(start);
     double evals = static_cast<double>(result.nfe);
     nlohmann::json out = {{"impl", "scorediff"},
                           {"torch", TORCH_VERSION},

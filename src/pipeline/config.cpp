@@ -68,6 +68,13 @@ Schema Config::schema() {
   return s;
 }
 
+std::optional<int64_t> guide_step(const std::string& guide) {
+  static const std::regex step_name("step-([0-9]+)");
+  std::smatch match;
+  if (!std::regex_match(guide, match, step_name)) return std::nullopt;
+  return std::stoll(match[1]);
+}
+
 void Config::validate() {
   schema().check();
   parse_device(run.device);
@@ -78,10 +85,8 @@ void Config::validate() {
   require(sample.guidance == 1.0 || !sample.guide.empty(),
           "sample.guidance = {} needs sample.guide (a weaker checkpoint: \"step-N\" of the run, or a path)",
           sample.guidance);
-  std::smatch step;
-  if (std::regex_match(sample.guide, step, std::regex("step-([0-9]+)")))
-    require(std::stoll(step[1]) <= train.steps, "sample.guide = {} is beyond the run's train.steps = {}", sample.guide,
-            train.steps);
+  if (auto step = guide_step(sample.guide))
+    require(*step <= train.steps, "sample.guide = {} is beyond the run's train.steps = {}", sample.guide, train.steps);
   auto noise = make_process(process);
   scorediff::validate(objective, *noise);
   check_sampler(sample, *noise);

@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-#include <regex>
 #include <utility>
 
 #include "scorediff/core/interrupt.hpp"
@@ -275,8 +274,7 @@ std::filesystem::path run_dir_of(const std::filesystem::path& checkpoint) {
 namespace {
 
 std::filesystem::path guide_path(const std::string& guide, const std::filesystem::path& run_dir) {
-  static const std::regex step_name("step-[0-9]+");
-  if (std::regex_match(guide, step_name)) return run_dir / "ckpt" / (guide + ".safetensors");
+  if (guide_step(guide)) return run_dir / "ckpt" / (guide + ".safetensors");
   return guide;
 }
 

@@ -1,6 +1,7 @@
 // The configuration of a run: one options struct per module, bound into one Schema. Read from a TOML
 // preset, changed by --set, validated in one place, printed whole by --dry-run, stored in checkpoints.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,9 @@ struct Config {
 
 // Loads a preset by name (configs/<name>.toml, embedded in the binary) or a TOML file by path, then
 // applies the --set assignments in order and validates.
+// N when sample.guide names a step of the run ("step-N"), nothing when it is a path (or empty).
+std::optional<int64_t> guide_step(const std::string& guide);
+
 Config load_config(const std::string& name_or_path, const std::vector<std::string>& assignments = {});
 Config config_from_toml(const std::string& text, const std::string& origin,
                         const std::vector<std::string>& assignments = {});
