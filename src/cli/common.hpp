@@ -39,4 +39,19 @@ void add_likelihood_command(CLI::App& app);
 void add_train_classifier_command(CLI::App& app);
 void add_inpaint_command(CLI::App& app);
 
+// The process' command line as main received it (train --nproc starts its workers with it).
+void remember_command_line(int argc, char** argv);
+const std::vector<std::string>& command_line();
+
+// Thrown to end the program with this exit status and no further message (the message was printed).
+struct ExitStatus {
+  int status;
+};
+
+// train --nproc N: runs this command line again as N worker processes on this machine (loopback
+// rendezvous on a free port, each with --rank i --world-size N), forwards Ctrl-C and SIGTERM to them, and
+// when one fails names it and stops the rest (those still running after `grace` get SIGTERM, then
+// SIGKILL). Returns 0 when every worker succeeded; throws ExitStatus otherwise.
+void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet);
+
 }  // namespace scorediff::cli

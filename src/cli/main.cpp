@@ -1,5 +1,5 @@
 // scorediff: one program, sub-commands in cli/*.cpp; this file only dispatches and turns errors
-// into one line and exit status 2.
+// into one line and exit status 2 (3: a data-parallel worker was lost; 130: interrupted).
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
@@ -10,6 +10,7 @@
 #include "scorediff/core/error.hpp"
 #include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/runtime.hpp"
+#include "scorediff/train/data_parallel.hpp"
 
 namespace {
 
@@ -20,6 +21,7 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 int main(int argc, char** argv) {
   scorediff::configure_allocator();
   scorediff::install_interrupt_handlers();
+  scorediff::cli::remember_command_line(argc, argv);
   CLI::App app{"scorediff: learn scores, sample, measure and show them (score-based generative models)"};
   app.require_subcommand(1, 1);
   app.set_version_flag("--version", std::string("scorediff ") + SCOREDIFF_VERSION);
@@ -50,9 +52,14 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::cerr << "scorediff: error: " << first_line(e.what()) << " (see --help)\n";
     return 2;
+  } catch (const scorediff::cli::ExitStatus& e) {
+    return e.status;
   } catch (const scorediff::Interrupted& e) {
     std::cerr << "scorediff: interrupted: " << first_line(e.what()) << "\n";
     return 130;
+  } catch (const scorediff::WorkerLost& e) {
+    std::cerr << "scorediff: error: " << first_line(e.what()) << "\n";
+    return 3;
   } catch (const scorediff::Error& e) {
     std::cerr << "scorediff: error: " << first_line(e.what()) << "\n";
     return 2;

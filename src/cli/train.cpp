@@ -14,6 +14,9 @@ void add_train_command(CLI::App& app) {
     bool resume = false;
     bool no_sample = false;
     int64_t stop_at = -1;
+    int nproc = 1;
+    DistOptions dist;
+    double timeout_s = 30;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("train", "Train a score model; writes checkpoints, train.jsonl, samples, figures and report.md");
@@ -23,17 +26,55 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--no-sample", args->no_sample, "skip sampling and figures after training");
   cmd->add_option("--stop-at", args->stop_at, "checkpoint and stop after this step (continue later with --resume)")
       ->check(CLI::NonNegativeNumber);
+  const char* group = "Data parallel (docs/distributed.md)";
+  cmd->add_option("--nproc", args->nproc, "train with this many worker processes on this machine (c10d, Gloo)")
+      ->check(CLI::Range(1, 256))
+      ->group(group);
+  cmd->add_option("--world-size", args->dist.world_size, "workers in a multi-machine job (with --rank, --master-addr)")
+      ->check(CLI::Range(1, 4096))
+      ->group(group);
+  cmd->add_option("--rank", args->dist.rank, "this worker's rank in [0, --world-size); rank 0 writes the run")
+      ->check(CLI::NonNegativeNumber)
+      ->group(group);
+  cmd->add_option("--master-addr", args->dist.master_addr, "address of rank 0's rendezvous (default 127.0.0.1)")
+      ->group(group);
+  cmd->add_option("--master-port", args->dist.master_port, "port of rank 0's rendezvous (default 29500)")
+      ->check(CLI::Range(1, 65535))
+      ->group(group);
+  cmd->add_option("--timeout", args->timeout_s, "seconds a worker waits for the others in one step before it stops")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->group(group);
   cmd->callback([args] {
     Config config = resolve_config(args->config);
     if (dry_run(args->config, config)) return;
+    require(args->nproc == 1 || args->dist.world_size == 1,
+            "--nproc starts the workers of this machine; --world-size and --rank join a job started elsewhere: use one");
+    require(args->dist.rank < args->dist.world_size, "--rank {} must be smaller than --world-size {}", args->dist.rank,
+            args->dist.world_size);
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(args->timeout_s * 1000));
+    if (args->nproc > 1) {
+      require(data_parallel_available(), "this scorediff was built without c10d/Gloo (install libgloo-dev and rebuild)");
+      require(config.train.batch >= args->nproc, "train.batch = {} is smaller than --nproc {}", config.train.batch,
+              args->nproc);
+      launch_local_workers(args->nproc, timeout + std::chrono::seconds(30), args->config.quiet);
+      return;
+    }
     std::filesystem::path out = args->out.empty() ? std::filesystem::path("runs") / config.run.name : std::filesystem::path(args->out);
-    TrainedRun run = train_run(config, out, {args->resume, args->config.quiet, args->stop_at});
+    TrainRunOptions options(args->resume, args->config.quiet, args->stop_at);
+    options.dist = args->dist;
+    options.dist.timeout = timeout;
+    TrainedRun run = train_run(config, out, options);
+    if (options.dist.rank != 0) return;  // rank 0 samples, reports and prints the result
     nlohmann::json result = {{"run_dir", out.string()},
                              {"checkpoint", (out / "last.safetensors").string()},
                              {"steps", run.config.train.steps},
                              {"train_seconds", run.seconds},
                              {"parameters", run.parameters},
                              {"final_loss", run.log.empty() ? nlohmann::json(nullptr) : run.log.back()["loss"]}};
+    if (options.dist.active()) {
+      result["world_size"] = options.dist.world_size;
+      result["allreduce_seconds"] = run.communication_seconds;
+    }
     if (!args->no_sample && (args->stop_at < 0 || args->stop_at >= run.config.train.steps)) {
       Report report("scorediff run: " + run.config.run.name);
       RunSummary summary = finish_run(run, out, args->config.quiet, report);

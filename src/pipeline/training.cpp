@@ -103,7 +103,15 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   c10::Device device = p.train_data.device();
   const auto seed = static_cast<uint64_t>(config.run.seed);
   const int64_t dim = p.train_data.size(1);
-  ensure_output_dir(out_dir / "ckpt");
+  const bool lead = options.dist.rank == 0;  // writes the run directory; the other ranks only train
+  const bool quiet = options.quiet || !lead;
+  std::shared_ptr<ProcessGroup> group;
+  if (options.dist.active()) {
+    require(config.train.batch >= options.dist.world_size, "train.batch = {} is smaller than the {} workers",
+            config.train.batch, options.dist.world_size);
+    group = std::make_shared<ProcessGroup>(options.dist);
+  }
+  if (lead) ensure_output_dir(out_dir / "ckpt");
   const auto last_path = out_dir / "last.safetensors";
 
   std::optional<TensorFile> resume_state;
@@ -123,10 +131,15 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   int64_t levels = level_count(config.objective, *p.process);
   Trainer trainer(model, p.process, objective, levels, p.train_data, config.train, seed);
   if (resume_state) trainer.restore(*resume_state);
-  write_file_atomic(out_dir / "config.toml", config.to_toml());
+  if (group) {
+    group->check_same("configuration", config.to_toml());
+    group->check_same("starting step", std::to_string(trainer.steps_done()));
+    trainer.set_group(group);
+  }
+  if (lead) write_file_atomic(out_dir / "config.toml", config.to_toml());
 
   run.parameters = parameter_count(*model);
-  if (!options.quiet)
+  if (!quiet)
     fmt::print(stderr, "model {}: {} parameters; {} training {} of dimension {}\n", config.model.name, run.parameters,
                p.train_data.size(0), p.dataset->image_shape().empty() ? "points" : "images", dim);
 
@@ -142,10 +155,11 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
     model->train();
   };
 
-  JsonlWriter log(out_dir / "train.jsonl", options.resume, trainer.steps_done());
+  std::optional<JsonlWriter> log;
+  if (lead) log.emplace(out_dir / "train.jsonl", options.resume, trainer.steps_done());
   double earlier_seconds = 0;  // the resumed steps at the speed each record logged
   int64_t previous_step = 0;
-  for (const nlohmann::json& record : log.kept()) {
+  for (const nlohmann::json& record : log ? log->kept() : std::vector<nlohmann::json>{}) {
     const int64_t step = record.value("step", previous_step);
     const double speed = record.value("steps_per_s", 0.0);
     if (speed > 0) earlier_seconds += static_cast<double>(step - previous_step) / speed;
@@ -153,19 +167,22 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
     run.log.push_back(record);
   }
   const TrainOptions& t = config.train;
-  Progress progress("train", t.steps, "step", options.quiet);
+  Progress progress("train", t.steps, "step", quiet);
   progress.set_first(trainer.steps_done());
   double window_loss = 0, window_grad = 0;
   int64_t window_steps = 0, skipped = 0;
   torch::Tensor level_sum = torch::zeros({levels}, torch::kFloat64), level_count = torch::zeros({levels}, torch::kInt64);
   auto window_start = std::chrono::steady_clock::now();
+  auto communication = [&] { return group ? group->communication_seconds() : 0.0; };
+  double window_communication = 0;  // communication_seconds() when the window started
   auto started = window_start;
   const int64_t first_step = trainer.steps_done();
   const int64_t last_step = options.stop_at >= 0 ? std::min(options.stop_at, t.steps) : t.steps;
   while (trainer.steps_done() < last_step) {
     StepStats stats = trainer.step();
     const int64_t step = trainer.steps_done();
-    const bool interrupted = interrupt_requested();  // Ctrl-C: log, checkpoint and stop after this step
+    // Ctrl-C: log, checkpoint and stop after this step (data parallel: after the step in which any rank was asked).
+    const bool interrupted = group ? stats.stop : interrupt_requested();
     if (stats.skipped) {
       ++skipped;
     } else {
@@ -191,7 +208,11 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
                                {"grad_norm", window_steps > 0 ? window_grad / window_steps : NAN},
                                {"skipped", skipped},
                                {"steps_per_s", seconds > 0 ? in_window / seconds : 0.0}};
-      log.write(record);
+      if (group) {
+        record["world_size"] = group->world_size();
+        record["allreduce_share"] = seconds > 0 ? (communication() - window_communication) / seconds : 0.0;
+      }
+      if (log) log->write(record);
       run.log.push_back(record);
       progress.update(step, fmt::format("loss {:.4g}", window_steps > 0 ? window_loss / window_steps : NAN));
       window_loss = window_grad = 0;
@@ -199,36 +220,50 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
       level_sum.zero_();
       level_count.zero_();
       window_start = now;
+      window_communication = communication();
     }
     // Hooks, grids and checkpoints are not training: their time is left out of the logged speed.
     const auto aside_start = std::chrono::steady_clock::now();
-    if (options.hook && options.hook_every > 0 && (step % options.hook_every == 0 || step == last_step))
-      with_ema([&](ScoreModel& ema) { options.hook(step, model, ema); });
-    if (t.sample_every > 0 && step % t.sample_every == 0 && !p.dataset->image_shape().empty())
+    const double aside_communication = communication();
+    const bool hook_due = options.hook && options.hook_every > 0 && (step % options.hook_every == 0 || step == last_step);
+    const bool grid_due = t.sample_every > 0 && step % t.sample_every == 0 && !p.dataset->image_shape().empty();
+    const bool ckpt_due = t.ckpt_every > 0 && step % t.ckpt_every == 0 && step != last_step;
+    if (lead && hook_due) with_ema([&](ScoreModel& ema) { options.hook(step, model, ema); });
+    if (lead && grid_due)
       with_ema([&](ScoreModel& ema) {
         write_sample_grid(out_dir / "samples" / fmt::format("step-{}.png", step), config, p, ema, 64);
       });
-    if (t.ckpt_every > 0 && step % t.ckpt_every == 0 && step != last_step) {
+    if (lead && ckpt_due) {
       write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", step), trainer, config);
       write_checkpoint(last_path, trainer, config);
     }
+    // The other ranks wait here (without the collective timeout) while rank 0 works alone.
+    if (group && (hook_due || grid_due || ckpt_due) && !(interrupted && step != last_step))
+      group->barrier(fmt::format("waiting for rank 0's checkpoint or samples after step {}", step));
     const auto aside = std::chrono::steady_clock::now() - aside_start;
     window_start += aside;
     started += aside;
+    window_communication += communication() - aside_communication;
     if (interrupted && step != last_step) {
       progress.finish(fmt::format("interrupted at step {}", step));
+      clear_interrupt();
+      if (!lead)
+        throw Interrupted(fmt::format("rank {} stopped at step {} of {}; rank 0 writes the checkpoint",
+                                      options.dist.rank, step, t.steps));
       write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", step), trainer, config);
       write_checkpoint(last_path, trainer, config);
-      clear_interrupt();
       throw Interrupted(fmt::format("training stopped at step {} of {}; checkpoint '{}' written, --resume continues",
                                     step, t.steps, last_path.string()));
     }
   }
   run.seconds = earlier_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   run.steps = trainer.steps_done();
+  run.communication_seconds = communication();
   progress.finish(fmt::format("{} steps", trainer.steps_done() - first_step));
-  write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", trainer.steps_done()), trainer, config);
-  write_checkpoint(last_path, trainer, config);
+  if (lead) {
+    write_checkpoint(out_dir / "ckpt" / fmt::format("step-{}.safetensors", trainer.steps_done()), trainer, config);
+    write_checkpoint(last_path, trainer, config);
+  }
 
   run.model = model;
   trainer.copy_ema_to(run.ema_model);

@@ -4,12 +4,32 @@
 
 #include <cmath>
 
+#include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/train/data_parallel.hpp"
 
 namespace scorediff {
 namespace {
 
 constexpr int64_t kMaxConsecutiveSkips = 10;
+
+// The score on rows [begin, end) of a batch of `batch` rows, zeros elsewhere: the other ranks compute
+// those rows, and zeros carry no gradient.
+ScoreFn shard_score(ScoreFn full, int64_t batch, int64_t begin, int64_t end) {
+  return [full = std::move(full), batch, begin, end](const torch::Tensor& x, const torch::Tensor& t) {
+    require(x.size(0) == batch,
+            "data-parallel training shards the batch's rows, but the objective evaluates the score on {} rows "
+            "(batch {}); train this objective in one process",
+            x.size(0), batch);
+    torch::Tensor own_t = t.dim() > 0 && t.size(0) == batch ? t.slice(0, begin, end) : t;
+    torch::Tensor own = full(x.slice(0, begin, end), own_t);
+    std::vector<int64_t> shape = own.sizes().vec();
+    shape[0] = begin;
+    torch::Tensor before = torch::zeros(shape, own.options());
+    shape[0] = batch - end;
+    return torch::cat({before, own, torch::zeros(shape, own.options())});
+  };
+}
 
 }  // namespace
 
@@ -69,25 +89,48 @@ StepStats Trainer::step() {
   model_->train();
   StepStats stats;
   stats.lr = learning_rate(options_, step_);
-  torch::Tensor index = torch::randint(0, data_.size(0), {options_.batch}, gen_, torch::TensorOptions().dtype(torch::kInt64).device(data_.device()));
+  const int64_t batch_size = options_.batch;
+  torch::Tensor index = torch::randint(0, data_.size(0), {batch_size}, gen_, torch::TensorOptions().dtype(torch::kInt64).device(data_.device()));
   torch::Tensor batch = data_.index_select(0, index);
   ScoreFn score = model_score_fn(model_, process_);
+  const bool parallel = group_ && group_->world_size() > 1;
+  int64_t begin = 0, end = batch_size;
+  if (parallel) {
+    std::tie(begin, end) = shard_rows(batch_size, group_->rank(), group_->world_size());
+    score = shard_score(std::move(score), batch_size, begin, end);
+  }
   LossTerms terms = objective_(score, *process_, batch, gen_);
-  torch::Tensor loss = terms.loss.mean();
+  // One process: the batch mean. Data parallel: this rank's share of the global batch's mean, summed below.
+  torch::Tensor loss = parallel ? terms.loss.slice(0, begin, end).sum() / static_cast<double>(batch_size)
+                                : terms.loss.mean();
 
   adam_.zero_grad();
   loss.backward();
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor per = terms.loss.detach().slice(0, begin, end).to(torch::kCPU, torch::kFloat64);
+    torch::Tensor level = terms.level.slice(0, begin, end).to(torch::kCPU);
+    stats.level_loss_sum = torch::bincount(level, per, levels_);
+    stats.level_count = torch::bincount(level, {}, levels_);
+    if (parallel) {
+      // Gradients, and [loss sum, per-level sums, per-level counts, stop requests] in one float64 tensor.
+      std::vector<torch::Tensor> tensors;
+      for (auto& p : params_) tensors.push_back(p.mutable_grad());
+      tensors.push_back(torch::cat({per.sum().view({1}), stats.level_loss_sum, stats.level_count.to(torch::kFloat64),
+                                    torch::full({1}, interrupt_requested() ? 1.0 : 0.0, torch::kFloat64)}));
+      group_->sum(tensors, fmt::format("the gradient all-reduce of step {}", step_ + 1));
+      const torch::Tensor& summary = tensors.back();
+      stats.loss = summary[0].item<double>() / static_cast<double>(batch_size);
+      stats.level_loss_sum = summary.slice(0, 1, 1 + levels_).clone();
+      stats.level_count = summary.slice(0, 1 + levels_, 1 + 2 * levels_).round().to(torch::kInt64);
+      stats.stop = summary[-1].item<double>() > 0;
+    } else {
+      stats.loss = loss.item<double>();
+    }
+  }
   double max_norm = options_.grad_clip > 0 ? options_.grad_clip : std::numeric_limits<double>::infinity();
   const GradNorm clip = gradient_norm(params_, max_norm);  // applied inside the Adam update
   stats.grad_norm = clip.norm;
-  stats.loss = loss.item<double>();
-  {
-    torch::NoGradGuard no_grad;
-    torch::Tensor per = terms.loss.detach().to(torch::kCPU, torch::kFloat64);
-    torch::Tensor level = terms.level.to(torch::kCPU);
-    stats.level_loss_sum = torch::bincount(level, per, levels_);
-    stats.level_count = torch::bincount(level, {}, levels_);
-  }
   ++step_;
   if (!std::isfinite(stats.loss) || !std::isfinite(stats.grad_norm)) {
     stats.skipped = true;
@@ -99,7 +142,7 @@ StepStats Trainer::step() {
   }
   consecutive_skips_ = 0;
   adam_.step(stats.lr, clip.scale);
-  ema_.update(params_, step_);
+  if (!parallel || group_->rank() == 0) ema_.update(params_, step_);
   return stats;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "scorediff/pipeline/config.hpp"
+#include "scorediff/train/data_parallel.hpp"
 
 namespace scorediff {
 
@@ -33,6 +34,9 @@ struct TrainRunOptions {
   // mode; training resumes in train mode afterwards. Experiments use it to evaluate along the run.
   int64_t hook_every = 0;
   std::function<void(int64_t step, ScoreModel& raw, ScoreModel& ema)> hook;
+  // Data parallel (world_size > 1): this process is one rank of the job. Rank 0 writes the run directory
+  // (logs, checkpoints, grids) and calls the hook; the other ranks only train and write nothing.
+  DistOptions dist;
 };
 
 struct TrainedRun {
@@ -45,6 +49,7 @@ struct TrainedRun {
   double seconds = 0;
   int64_t parameters = 0;  // trainable parameters of the model
   int64_t steps = 0;       // optimisation steps done (fewer than train.steps when stopped early)
+  double communication_seconds = 0;  // data parallel: time in the gradient all-reduce (this rank)
   double steps_per_second() const { return seconds > 0 ? static_cast<double>(steps) / seconds : 0.0; }
 };
 

@@ -38,7 +38,10 @@ struct StepStats {
   bool skipped = false;             // non-finite loss or gradient: the update was not applied
   torch::Tensor level_loss_sum;     // [L] float64, summed per-sample losses per level
   torch::Tensor level_count;        // [L] int64
+  bool stop = false;                // data parallel: some rank was asked to stop (every rank stops after this step)
 };
+
+class ProcessGroup;
 
 class Trainer {
  public:
@@ -47,6 +50,10 @@ class Trainer {
           torch::Tensor data, const TrainOptions& options, uint64_t seed);
 
   StepStats step();
+  // Data parallel: every rank draws the same global batch and noise (the generator is seeded alike), computes
+  // the network and the loss on its own rows (shard_rows) only, and the gradients are summed over the
+  // group, so N ranks take the step one process would. The EMA is kept on rank 0 only.
+  void set_group(std::shared_ptr<ProcessGroup> group) { group_ = std::move(group); }
   int64_t steps_done() const { return step_; }
   ScoreModel& model() { return model_; }
 
@@ -70,6 +77,7 @@ class Trainer {
   at::Generator gen_;
   int64_t step_ = 0;
   int64_t consecutive_skips_ = 0;
+  std::shared_ptr<ProcessGroup> group_;
 };
 
 // Copies tensors named prefix + name into a module's parameters and buffers, failing with one line

@@ -1,0 +1,73 @@
+// Data-parallel training across processes on PyTorch's c10d: a TCPStore rendezvous and a Gloo process
+// group (CPU tensors; CUDA gradients travel through host memory). The Trainer shards every global batch
+// over the ranks and sums their gradients here; see docs/distributed.md.
+#pragma once
+#include <torch/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scorediff/core/error.hpp"
+
+namespace scorediff {
+
+// A collective failed or timed out: another worker died, hung or was stopped. The CLI exits with status 3.
+class WorkerLost : public Error {
+ public:
+  using Error::Error;
+};
+
+struct DistOptions {
+  int rank = 0;
+  int world_size = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  // Longest wait for one collective (a dead or hung worker is reported after it).
+  std::chrono::milliseconds timeout{30000};
+  // Longest wait at the rendezvous and while rank 0 works alone (checkpoints, sample grids).
+  std::chrono::milliseconds long_timeout{3600000};
+  bool active() const { return world_size > 1; }
+};
+
+// Whether this build has c10d with Gloo (LibTorch headers plus libgloo-dev).
+bool data_parallel_available();
+
+class ProcessGroup {
+ public:
+  // Joins the job: rank 0 hosts the TCPStore at master_addr:master_port, every rank connects to it and
+  // to every other rank (Gloo over TCP). Fails with one line when this build has no Gloo or the
+  // rendezvous does not complete within long_timeout.
+  explicit ProcessGroup(const DistOptions& options);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int rank() const { return options_.rank; }
+  int world_size() const { return options_.world_size; }
+
+  // Sums the tensors over the ranks, in place. Tensors are packed by dtype into flat buckets of at most
+  // `bucket_bytes`, all of which are in flight at once. `what` names the collective in error messages.
+  void sum(std::vector<torch::Tensor>& tensors, const std::string& what, bool long_wait = false);
+  // Waits until every rank arrives (long_timeout): used while rank 0 works alone.
+  void barrier(const std::string& what);
+  // Fails on every rank whose `value` differs from rank 0's (e.g. the configuration each rank resolved).
+  void check_same(const std::string& name, const std::string& value);
+  // Seconds spent inside sum() since construction.
+  double communication_seconds() const { return comm_seconds_; }
+
+  static constexpr int64_t bucket_bytes = 8 << 20;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  DistOptions options_;
+  double comm_seconds_ = 0;
+};
+
+// The rows [begin, end) of a global batch of `batch` rows that `rank` of `world` computes: contiguous
+// shards whose sizes differ by at most one.
+std::pair<int64_t, int64_t> shard_rows(int64_t batch, int rank, int world);
+
+}  // namespace scorediff

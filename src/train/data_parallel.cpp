@@ -1,0 +1,175 @@
+#include "scorediff/train/data_parallel.hpp"
+
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <map>
+
+#if SCOREDIFF_HAVE_GLOO
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace scorediff {
+
+std::pair<int64_t, int64_t> shard_rows(int64_t batch, int rank, int world) {
+  require(world >= 1 && rank >= 0 && rank < world, "rank {} is outside a world of {}", rank, world);
+  return {batch * rank / world, batch * (rank + 1) / world};
+}
+
+bool data_parallel_available() { return SCOREDIFF_HAVE_GLOO != 0; }
+
+namespace {
+
+double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+#if SCOREDIFF_HAVE_GLOO
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+namespace {
+
+// c10d's Work handle: ProcessGroup::Work in LibTorch 1.13, c10d::Work in 2.x.
+using WorkPtr =
+    decltype(std::declval<c10d::ProcessGroupGloo&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
+
+bool is_loopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
+
+// The network device Gloo binds: loopback for a job on this machine, GLOO_SOCKET_IFNAME where set (as
+// torch.distributed reads it), otherwise the address this machine's hostname resolves to.
+std::shared_ptr<::gloo::transport::Device> gloo_device(const std::string& master_addr) {
+  if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname != nullptr && *ifname != '\0')
+    return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
+  if (is_loopback(master_addr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+}  // namespace
+
+ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>()), options_(o) {
+  require(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, "--rank {} must be in [0, --world-size {})",
+          o.rank, o.world_size);
+  require(o.master_port > 0 && o.master_port < 65536, "--master-port {} must be in [1, 65535]", o.master_port);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(o.master_port);
+    so.isServer = o.rank == 0;
+    so.numWorkers = o.world_size;
+    so.waitWorkers = true;
+    so.timeout = o.long_timeout;
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+  } catch (const std::exception& e) {
+    fail("rank {}: rendezvous at {}:{} failed within {:.0f} s: {}", o.rank, o.master_addr, o.master_port,
+         seconds(o.long_timeout), first_line(e.what()));
+  }
+  try {
+    auto gloo = c10d::ProcessGroupGloo::Options::create(o.long_timeout);
+    gloo->devices.push_back(gloo_device(o.master_addr));
+    gloo->threads = 1;
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, gloo);
+  } catch (const std::exception& e) {
+    fail("rank {}: connecting the {} workers (Gloo) failed: {}", o.rank, o.world_size, first_line(e.what()));
+  }
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& what, bool long_wait) {
+  const auto start = std::chrono::steady_clock::now();
+  torch::NoGradGuard no_grad;
+  // Buckets of same-dtype tensors in order, each at most bucket_bytes (a larger tensor is a bucket alone).
+  struct Bucket {
+    std::vector<size_t> members;
+    std::vector<torch::Tensor> flat;  // one tensor: what Gloo sums
+    WorkPtr work;
+  };
+  std::vector<Bucket> buckets;
+  std::map<c10::ScalarType, size_t> open;  // dtype -> index of its bucket being filled
+  std::vector<int64_t> bytes;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const torch::Tensor& t = tensors[i];
+    const int64_t size = t.numel() * static_cast<int64_t>(t.element_size());
+    auto it = open.find(t.scalar_type());
+    if (it == open.end() || bytes[it->second] + size > bucket_bytes) {
+      buckets.emplace_back();
+      bytes.push_back(0);
+      it = open.insert_or_assign(t.scalar_type(), buckets.size() - 1).first;
+    }
+    buckets[it->second].members.push_back(i);
+    bytes[it->second] += size;
+  }
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = c10d::ReduceOp::SUM;
+  opts.timeout = long_wait ? options_.long_timeout : options_.timeout;
+  try {
+    for (Bucket& b : buckets) {
+      std::vector<torch::Tensor> parts;
+      for (size_t i : b.members) parts.push_back(tensors[i].detach().reshape({-1}).to(torch::kCPU));
+      b.flat = {torch::cat(parts)};
+      b.work = impl_->group->allreduce(b.flat, opts);
+    }
+    for (Bucket& b : buckets) {
+      b.work->wait(opts.timeout);
+      int64_t offset = 0;
+      for (size_t i : b.members) {
+        torch::Tensor& t = tensors[i];
+        t.copy_(b.flat[0].slice(0, offset, offset + t.numel()).view(t.sizes()));
+        offset += t.numel();
+      }
+    }
+  } catch (const std::exception& e) {
+    throw WorkerLost(fmt::format("rank {}: {} failed after waiting at most {:.0f} s: another worker died, hung or was "
+                                 "stopped ({})",
+                                 options_.rank, what, seconds(opts.timeout), first_line(e.what())));
+  }
+  comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void ProcessGroup::barrier(const std::string& what) {
+  std::vector<torch::Tensor> token{torch::zeros({1})};
+  sum(token, what, /*long_wait=*/true);
+}
+
+void ProcessGroup::check_same(const std::string& name, const std::string& value) {
+  const std::string key = "scorediff/check/" + name;
+  std::string theirs;
+  try {
+    if (options_.rank == 0) {
+      impl_->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+      return;
+    }
+    std::vector<uint8_t> bytes = impl_->store->get(key);
+    theirs.assign(bytes.begin(), bytes.end());
+  } catch (const std::exception& e) {
+    throw WorkerLost(fmt::format("rank {}: reading rank 0's {} failed: {}", options_.rank, name, first_line(e.what())));
+  }
+  require(theirs == value, "rank {}: its {} differs from rank 0's; every worker must run the same job", options_.rank,
+          name);
+}
+
+#else  // no Gloo in this build
+
+struct ProcessGroup::Impl {};
+
+ProcessGroup::ProcessGroup(const DistOptions& o) : options_(o) {
+  fail("this scorediff was built without c10d/Gloo (install libgloo-dev and rebuild) and cannot train with {} processes",
+       o.world_size);
+}
+ProcessGroup::~ProcessGroup() = default;
+void ProcessGroup::sum(std::vector<torch::Tensor>&, const std::string&, bool) {}
+void ProcessGroup::barrier(const std::string&) {}
+void ProcessGroup::check_same(const std::string&, const std::string&) {}
+
+#endif
+
+}  // namespace scorediff
