@@ -143,6 +143,7 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
       fmt::print(stderr, "scorediff: {} worker(s) still running {:.0f} s after the failure; sending SIGTERM\n", live,
                  std::chrono::duration<double>(grace).count());
       send_all(SIGTERM);
+      send_all(SIGCONT);  // a stopped worker handles it too
       term_at = Clock::time_point::max();
       kill_at = now + std::chrono::seconds(10);
     }

@@ -56,7 +56,7 @@ void add_train_command(CLI::App& app) {
       require(data_parallel_available(), "this scorediff was built without c10d/Gloo (install libgloo-dev and rebuild)");
       require(config.train.batch >= args->nproc, "train.batch = {} is smaller than --nproc {}", config.train.batch,
               args->nproc);
-      launch_local_workers(args->nproc, timeout + std::chrono::seconds(30), args->config.quiet);
+      launch_local_workers(args->nproc, std::chrono::seconds(10), args->config.quiet);
       return;
     }
     std::filesystem::path out = args->out.empty() ? std::filesystem::path("runs") / config.run.name : std::filesystem::path(args->out);

@@ -239,7 +239,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
     }
     // The other ranks wait here (without the collective timeout) while rank 0 works alone.
     if (group && (hook_due || grid_due || ckpt_due) && !(interrupted && step != last_step))
-      group->barrier(fmt::format("waiting for rank 0's checkpoint or samples after step {}", step));
+      group->wait_for_rank0(fmt::format("waiting for rank 0's checkpoint or samples after step {}", step));
     const auto aside = std::chrono::steady_clock::now() - aside_start;
     window_start += aside;
     started += aside;

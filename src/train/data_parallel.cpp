@@ -73,7 +73,9 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
          seconds(o.long_timeout), first_line(e.what()));
   }
   try {
-    auto gloo = c10d::ProcessGroupGloo::Options::create(o.long_timeout);
+    // The collectives' timeout is the group's (LibTorch 1.13's Gloo ignores a per-call one); rank 0's
+    // work alone is waited for through the store (wait_for_rank0).
+    auto gloo = c10d::ProcessGroupGloo::Options::create(o.timeout);
     gloo->devices.push_back(gloo_device(o.master_addr));
     gloo->threads = 1;
     impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, gloo);
@@ -84,7 +86,7 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
 
 ProcessGroup::~ProcessGroup() = default;
 
-void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& what, bool long_wait) {
+void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& what) {
   const auto start = std::chrono::steady_clock::now();
   torch::NoGradGuard no_grad;
   // Buckets of same-dtype tensors in order, each at most bucket_bytes (a larger tensor is a bucket alone).
@@ -108,9 +110,16 @@ void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& w
     buckets[it->second].members.push_back(i);
     bytes[it->second] += size;
   }
+  // Where this rank is, for the others' error messages (lagging_ranks).
+  try {
+    impl_->store->set(fmt::format("scorediff/at/{}", options_.rank), std::vector<uint8_t>(what.begin(), what.end()));
+  } catch (const std::exception& e) {
+    throw WorkerLost(fmt::format("rank {}: {}: rank 0's rendezvous is unreachable; rank 0 died, hung or was stopped ({})",
+                                 options_.rank, what, first_line(e.what())));
+  }
   c10d::AllreduceOptions opts;
   opts.reduceOp = c10d::ReduceOp::SUM;
-  opts.timeout = long_wait ? options_.long_timeout : options_.timeout;
+  opts.timeout = options_.timeout;
   try {
     for (Bucket& b : buckets) {
       std::vector<torch::Tensor> parts;
@@ -128,16 +137,50 @@ void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& w
       }
     }
   } catch (const std::exception& e) {
-    throw WorkerLost(fmt::format("rank {}: {} failed after waiting at most {:.0f} s: another worker died, hung or was "
-                                 "stopped ({})",
-                                 options_.rank, what, seconds(opts.timeout), first_line(e.what())));
+    throw WorkerLost(fmt::format("rank {}: {} failed after waiting at most {:.0f} s: {} ({})", options_.rank, what,
+                                 seconds(opts.timeout), lagging_ranks(what), first_line(e.what())));
   }
   comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-void ProcessGroup::barrier(const std::string& what) {
-  std::vector<torch::Tensor> token{torch::zeros({1})};
-  sum(token, what, /*long_wait=*/true);
+std::string ProcessGroup::lagging_ranks(const std::string& what) {
+  std::vector<std::string> behind;
+  try {
+    for (int k = 0; k < options_.world_size; ++k) {
+      const std::string key = fmt::format("scorediff/at/{}", k);
+      if (k == options_.rank) continue;
+      if (!impl_->store->check({key})) {
+        behind.push_back(fmt::format("rank {} never got to a collective", k));
+        continue;
+      }
+      std::vector<uint8_t> at = impl_->store->get(key);
+      if (std::string(at.begin(), at.end()) != what)
+        behind.push_back(fmt::format("rank {} was last at {}", k, std::string(at.begin(), at.end())));
+    }
+  } catch (const std::exception&) {
+    return "rank 0 (the rendezvous) is unreachable: it died, hung or was stopped";
+  }
+  if (behind.empty()) {  // every rank got here: one of them stalled inside the collective
+    std::vector<std::string> others;
+    for (int k = 0; k < options_.world_size; ++k)
+      if (k != options_.rank) others.push_back(std::to_string(k));
+    return others.size() == 1 ? fmt::format("rank {} died, hung or was stopped", others[0])
+                              : fmt::format("one of ranks {} died, hung or was stopped", fmt::join(others, ", "));
+  }
+  return fmt::format("{}; it died, hung or was stopped", fmt::join(behind, ", "));
+}
+
+void ProcessGroup::wait_for_rank0(const std::string& what) {
+  const std::string key = fmt::format("scorediff/rank0/{}", ++rank0_waits_);
+  try {
+    if (options_.rank == 0)
+      impl_->store->set(key, std::vector<uint8_t>{1});
+    else
+      impl_->store->wait({key}, options_.long_timeout);
+  } catch (const std::exception& e) {
+    throw WorkerLost(fmt::format("rank {}: {} failed: rank 0 died, hung or was stopped ({})", options_.rank, what,
+                                 first_line(e.what())));
+  }
 }
 
 void ProcessGroup::check_same(const std::string& name, const std::string& value) {
@@ -160,14 +203,15 @@ void ProcessGroup::check_same(const std::string& name, const std::string& value)
 #else  // no Gloo in this build
 
 struct ProcessGroup::Impl {};
+std::string ProcessGroup::lagging_ranks(const std::string&) { return {}; }
 
 ProcessGroup::ProcessGroup(const DistOptions& o) : options_(o) {
   fail("this scorediff was built without c10d/Gloo (install libgloo-dev and rebuild) and cannot train with {} processes",
        o.world_size);
 }
 ProcessGroup::~ProcessGroup() = default;
-void ProcessGroup::sum(std::vector<torch::Tensor>&, const std::string&, bool) {}
-void ProcessGroup::barrier(const std::string&) {}
+void ProcessGroup::sum(std::vector<torch::Tensor>&, const std::string&) {}
+void ProcessGroup::wait_for_rank0(const std::string&) {}
 void ProcessGroup::check_same(const std::string&, const std::string&) {}
 
 #endif

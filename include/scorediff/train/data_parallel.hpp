@@ -24,7 +24,7 @@ struct DistOptions {
   int world_size = 1;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  // Longest wait for one collective (a dead or hung worker is reported after it).
+  // Longest wait for one collective and for connecting (a dead or hung worker is reported after it).
   std::chrono::milliseconds timeout{30000};
   // Longest wait at the rendezvous and while rank 0 works alone (checkpoints, sample grids).
   std::chrono::milliseconds long_timeout{3600000};
@@ -47,11 +47,12 @@ class ProcessGroup {
   int rank() const { return options_.rank; }
   int world_size() const { return options_.world_size; }
 
-  // Sums the tensors over the ranks, in place. Tensors are packed by dtype into flat buckets of at most
-  // `bucket_bytes`, all of which are in flight at once. `what` names the collective in error messages.
-  void sum(std::vector<torch::Tensor>& tensors, const std::string& what, bool long_wait = false);
-  // Waits until every rank arrives (long_timeout): used while rank 0 works alone.
-  void barrier(const std::string& what);
+  // Sums the tensors over the ranks, in place (timeout). Tensors are packed by dtype into flat buckets of
+  // at most `bucket_bytes`, all of which are in flight at once. `what` names the collective in errors.
+  void sum(std::vector<torch::Tensor>& tensors, const std::string& what);
+  // Called by every rank at the same point: the other ranks wait (long_timeout, through the store) until
+  // rank 0 gets there, while it works alone (checkpoints, sample grids).
+  void wait_for_rank0(const std::string& what);
   // Fails on every rank whose `value` differs from rank 0's (e.g. the configuration each rank resolved).
   void check_same(const std::string& name, const std::string& value);
   // Seconds spent inside sum() since construction.
@@ -60,10 +61,14 @@ class ProcessGroup {
   static constexpr int64_t bucket_bytes = 8 << 20;
 
  private:
+  // "rank 1 was last at …": the ranks that have not reached `what`, from the keys sum() leaves in the store.
+  std::string lagging_ranks(const std::string& what);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   DistOptions options_;
   double comm_seconds_ = 0;
+  int64_t rank0_waits_ = 0;
 };
 
 // The rows [begin, end) of a global batch of `batch` rows that `rank` of `world` computes: contiguous
