@@ -87,6 +87,25 @@ TEST(DataParallel, TwoProcessesGiveTheParametersOfOneAndResumeWithAnyCount) {
   EXPECT_LE(max_difference(a, read_safetensors(dir / "split/last.safetensors"), "model."), 1e-5);
 }
 
+TEST(DataParallel, UNetWithDropoutTakesTheSameStepsInTwoProcesses) {
+  ASSERT_TRUE(data_parallel_available()) << "built without c10d/Gloo (libgloo-dev)";
+  TempDir dir;
+  // Dropout masks are drawn for the global batch (BatchShard); checkpoints every 2 steps make ranks 1..N
+  // wait for rank 0 through the store.
+  const std::string unet =
+      "train -q --no-sample --threads 1 --config mnist --set data.image_size=14 --set data.n_train=500 "
+      "--set model.channels=8 --set 'model.channel_mult=[1,2]' --set 'model.attention=[7]' "
+      "--set model.fourier_features=16 --set model.dropout=0.2 --set train.steps=6 --set train.batch=8 "
+      "--set train.warmup=2 --set train.log_every=3 --set train.ckpt_every=2 --set train.sample_every=0 ";
+  CliResult one = run_cli(unet + "--out one", dir.path());
+  ASSERT_EQ(one.status, 0) << one.err;
+  CliResult two = run_cli(unet + "--nproc 2 --out two", dir.path());
+  ASSERT_EQ(two.status, 0) << two.err;
+  TensorFile a = read_safetensors(dir / "one/last.safetensors"), b = read_safetensors(dir / "two/last.safetensors");
+  EXPECT_LE(max_difference(a, b, "model."), 1e-5);
+  EXPECT_TRUE(fs::exists(dir / "two/ckpt/step-4.safetensors"));
+}
+
 TEST(DataParallel, BadOptionsFailWithOneLine) {
   TempDir dir;
   struct Case {

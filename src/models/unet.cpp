@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "scorediff/core/rng.hpp"
+#include "scorediff/models/batch_shard.hpp"
 #include "scorediff/models/init.hpp"
 
 namespace scorediff {
@@ -69,7 +70,15 @@ torch::Tensor SeededDropoutImpl::forward(const torch::Tensor& x) {
   int64_t k = calls_.item<int64_t>();
   calls_.add_(1);
   at::Generator gen = make_generator(seed_ + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(k + 1), x.device());
-  torch::Tensor keep = torch::empty_like(x).bernoulli_(1.0 - p_, gen);
+  torch::Tensor keep;
+  const BatchShard* shard = current_batch_shard();
+  if (shard != nullptr && x.size(0) == shard->end - shard->begin) {  // data parallel: the global batch's mask
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape[0] = shard->batch;
+    keep = torch::empty(shape, x.options()).bernoulli_(1.0 - p_, gen).slice(0, shard->begin, shard->end);
+  } else {
+    keep = torch::empty_like(x).bernoulli_(1.0 - p_, gen);
+  }
   return x * keep / (1.0 - p_);
 }
 

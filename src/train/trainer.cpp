@@ -6,6 +6,7 @@
 
 #include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/models/batch_shard.hpp"
 #include "scorediff/train/data_parallel.hpp"
 
 namespace scorediff {
@@ -22,6 +23,8 @@ ScoreFn shard_score(ScoreFn full, int64_t batch, int64_t begin, int64_t end) {
             "(batch {}); train this objective in one process",
             x.size(0), batch);
     torch::Tensor own_t = t.dim() > 0 && t.size(0) == batch ? t.slice(0, begin, end) : t;
+    const BatchShard shard{batch, begin, end};
+    BatchShardScope scope(shard);  // dropout draws the global batch's masks
     torch::Tensor own = full(x.slice(0, begin, end), own_t);
     std::vector<int64_t> shape = own.sizes().vec();
     shape[0] = begin;
