@@ -85,6 +85,16 @@ TEST(DataParallel, TwoProcessesGiveTheParametersOfOneAndResumeWithAnyCount) {
   CliResult rest = run_cli(kTrain + "--resume --out split", dir.path());
   ASSERT_EQ(rest.status, 0) << rest.err;
   EXPECT_LE(max_difference(a, read_safetensors(dir / "split/last.safetensors"), "model."), 1e-5);
+
+  // Sliced score matching differentiates the score in x through the sharded evaluation.
+  const std::string ssm = kTrain + "--set objective.name=ssm --set train.steps=5 ";
+  CliResult ssm_one = run_cli(ssm + "--out ssm-one", dir.path());
+  CliResult ssm_two = run_cli(ssm + "--nproc 2 --out ssm-two", dir.path());
+  ASSERT_EQ(ssm_one.status, 0) << ssm_one.err;
+  ASSERT_EQ(ssm_two.status, 0) << ssm_two.err;
+  EXPECT_LE(max_difference(read_safetensors(dir / "ssm-one/last.safetensors"),
+                           read_safetensors(dir / "ssm-two/last.safetensors"), "model."),
+            1e-5);
 }
 
 TEST(DataParallel, UNetWithDropoutTakesTheSameStepsInTwoProcesses) {
