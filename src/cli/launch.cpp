@@ -116,9 +116,11 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
       if (pid > 0) ::kill(pid, sig);
   };
   while (live > 0) {
-    if (const int sig = g_signal; sig != 0) {
+    if (g_signal != 0) {
+      // Forwarded as SIGTERM, which the workers handle like Ctrl-C: a SIGINT would be ignored by workers
+      // started from a non-interactive shell's background job (they inherit SIGINT ignored).
       g_signal = 0;
-      send_all(sig);
+      send_all(SIGTERM);
     }
     int raw = 0;
     const pid_t done = ::waitpid(-1, &raw, WNOHANG);

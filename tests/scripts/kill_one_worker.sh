@@ -4,7 +4,7 @@
 # exits non-zero, and the last checkpoint loads (sampling from it succeeds).
 #   kill_one_worker.sh path/to/scorediff
 set -euo pipefail
-bin=$1
+bin=$(realpath "$1")
 dir=$(mktemp -d)
 trap 'kill -9 "${launcher:-0}" 2>/dev/null || true; rm -rf "$dir"' EXIT
 cd "$dir"
