@@ -123,6 +123,7 @@ TEST(DataParallel, BadOptionsFailWithOneLine) {
   };
   for (const Case& c : std::vector<Case>{
            {"--nproc 2 --world-size 2", "use one"},
+           {"--nproc 2 --master-port 29999", "use one or the other"},
            {"--rank 2 --world-size 2", "--rank 2 must be smaller than --world-size 2"},
            {"--nproc 0", "--nproc"},
            {"--nproc 4 --set train.batch=3", "train.batch = 3 is smaller than --nproc 4"},

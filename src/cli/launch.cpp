@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <random>
 #include <thread>
 
 #include "cli/common.hpp"
@@ -26,20 +27,28 @@ volatile sig_atomic_t g_signal = 0;
 
 void remember_signal(int sig) { g_signal = sig; }
 
-// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice for port 0).
-int free_loopback_port() {
+bool port_is_free(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  require(fd >= 0, "train --nproc: cannot open a socket: {}", std::strerror(errno));
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
-  require(ok, "train --nproc: cannot find a free port on 127.0.0.1: {}", std::strerror(errno));
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+// A TCP port on 127.0.0.1 that nothing listens on now, below Linux's ephemeral range (32768 and up by
+// default): the kernel's own choices (Gloo's connections, other tests' rendezvous) never take it
+// between this check and rank 0's bind.
+int free_loopback_port() {
+  std::mt19937 pick(static_cast<uint32_t>(::getpid()) ^
+                    static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::uniform_int_distribution<int> port(20000, 32000);
+  for (int tries = 0; tries < 200; ++tries)
+    if (const int p = port(pick); port_is_free(p)) return p;
+  fail("train --nproc: no free port in 20000-32000 on 127.0.0.1; give one with --world-size/--rank/--master-port");
 }
 
 // The command line without --nproc N (or --nproc=N).
@@ -74,6 +83,18 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
   std::fflush(stdout);
   std::fflush(stderr);
   std::vector<pid_t> pids(static_cast<size_t>(nproc), -1);
+  // Before the first fork, so that a Ctrl-C from now on is forwarded (exec resets the handler to the
+  // default in the workers, which then install their own).
+  struct sigaction forward {}, old_int {}, old_term {};
+  forward.sa_handler = remember_signal;
+  sigemptyset(&forward.sa_mask);
+  g_signal = 0;
+  ::sigaction(SIGINT, &forward, &old_int);
+  ::sigaction(SIGTERM, &forward, &old_term);
+  auto restore_signals = [&] {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+  };
   for (int rank = 0; rank < nproc; ++rank) {
     std::vector<std::string> args = base;
     for (const std::string& a : {std::string("--rank"), std::to_string(rank), std::string("--world-size"),
@@ -84,14 +105,21 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     const pid_t pid = ::fork();
-    require(pid >= 0, "train --nproc: cannot start worker {}: {}", rank, std::strerror(errno));
+    if (pid < 0) {
+      const int error = errno;
+      for (pid_t started : pids)
+        if (started > 0 && ::kill(started, SIGKILL) == 0) ::waitpid(started, nullptr, 0);
+      restore_signals();
+      fail("train --nproc: cannot start worker {}: {}", rank, std::strerror(error));
+    }
     if (pid == 0) {
       // Own process group: Ctrl-C reaches the launcher only, which forwards it once to every worker.
       ::setpgid(0, 0);
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // the launcher killed outright: the workers stop too
       if (::getppid() != launcher) ::_exit(1);
       ::execv("/proc/self/exe", argv.data());
-      std::fprintf(stderr, "scorediff: cannot start worker %d: %s\n", rank, std::strerror(errno));
+      static const char message[] = "scorediff: error: cannot execute /proc/self/exe for a worker\n";
+      [[maybe_unused]] ssize_t written = ::write(2, message, sizeof(message) - 1);  // only async-signal-safe calls here
       ::_exit(127);
     }
     pids[static_cast<size_t>(rank)] = pid;
@@ -101,13 +129,6 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
     for (int r = 0; r < nproc; ++r) who.push_back(fmt::format("rank {} pid {}", r, pids[static_cast<size_t>(r)]));
     fmt::print(stderr, "scorediff: {} workers on 127.0.0.1:{}: {}\n", nproc, port, fmt::join(who, ", "));
   }
-
-  struct sigaction forward {}, old_int {}, old_term {};
-  forward.sa_handler = remember_signal;
-  sigemptyset(&forward.sa_mask);
-  ::sigaction(SIGINT, &forward, &old_int);
-  ::sigaction(SIGTERM, &forward, &old_term);
-  g_signal = 0;
 
   int live = nproc, first_failure = 0;
   Clock::time_point term_at = Clock::time_point::max(), kill_at = Clock::time_point::max();
@@ -132,10 +153,13 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
         const int status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
         if (status != 0 && first_failure == 0) {
           first_failure = status;
-          if (status != 130)  // interrupted: every rank stops at the same step by itself
+          // Interrupted: every rank stops after the same step by itself, and rank 0 may still be writing
+          // its checkpoint, so no timer.
+          if (status != 130) {
             fmt::print(stderr, "scorediff: worker rank {} (pid {}) {}; stopping the other workers\n", rank, done,
                        describe_status(raw));
-          term_at = Clock::now() + grace;
+            term_at = Clock::now() + grace;
+          }
         }
       }
       continue;
@@ -155,8 +179,7 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
+  restore_signals();
   if (first_failure != 0) throw ExitStatus{first_failure};
 }
 

@@ -44,11 +44,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--timeout", args->timeout_s, "seconds a worker waits for the others in one step before it stops")
       ->check(CLI::Range(1.0, 86400.0))
       ->group(group);
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
     Config config = resolve_config(args->config);
     if (dry_run(args->config, config)) return;
-    require(args->nproc == 1 || args->dist.world_size == 1,
-            "--nproc starts the workers of this machine; --world-size and --rank join a job started elsewhere: use one");
+    const bool joins = cmd->count("--world-size") + cmd->count("--rank") + cmd->count("--master-addr") +
+                           cmd->count("--master-port") > 0;
+    require(args->nproc == 1 || !joins,
+            "--nproc starts the workers of this machine; --world-size, --rank, --master-addr and --master-port join a "
+            "job started elsewhere: use one or the other");
     require(args->dist.rank < args->dist.world_size, "--rank {} must be smaller than --world-size {}", args->dist.rank,
             args->dist.world_size);
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(args->timeout_s * 1000));

@@ -2,8 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <csignal>
 #include <cstdlib>
+#include <future>
 #include <map>
+#include <thread>
 
 #if SCOREDIFF_HAVE_GLOO
 #ifndef USE_C10D_GLOO
@@ -60,6 +63,9 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
   require(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, "--rank {} must be in [0, --world-size {})",
           o.rank, o.world_size);
   require(o.master_port > 0 && o.master_port < 65536, "--master-port {} must be in [1, 65535]", o.master_port);
+  // Gloo writes to its sockets without MSG_NOSIGNAL: a peer that died would kill this process with SIGPIPE
+  // instead of the one-line WorkerLost (Python, which PyTorch usually runs under, ignores SIGPIPE).
+  ::signal(SIGPIPE, SIG_IGN);
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(o.master_port);
@@ -143,17 +149,20 @@ void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& w
   comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string ProcessGroup::lagging_ranks(const std::string& what) {
+namespace {
+
+// "rank 1 was last at …", from the keys sum() leaves in the store.
+std::string read_lagging_ranks(c10d::Store& store, const std::string& what, int rank, int world) {
   std::vector<std::string> behind;
   try {
-    for (int k = 0; k < options_.world_size; ++k) {
+    for (int k = 0; k < world; ++k) {
       const std::string key = fmt::format("scorediff/at/{}", k);
-      if (k == options_.rank) continue;
-      if (!impl_->store->check({key})) {
+      if (k == rank) continue;
+      if (!store.check({key})) {
         behind.push_back(fmt::format("rank {} never got to a collective", k));
         continue;
       }
-      std::vector<uint8_t> at = impl_->store->get(key);
+      std::vector<uint8_t> at = store.get(key);
       if (std::string(at.begin(), at.end()) != what)
         behind.push_back(fmt::format("rank {} was last at {}", k, std::string(at.begin(), at.end())));
     }
@@ -162,12 +171,28 @@ std::string ProcessGroup::lagging_ranks(const std::string& what) {
   }
   if (behind.empty()) {  // every rank got here: one of them stalled inside the collective
     std::vector<std::string> others;
-    for (int k = 0; k < options_.world_size; ++k)
-      if (k != options_.rank) others.push_back(std::to_string(k));
+    for (int k = 0; k < world; ++k)
+      if (k != rank) others.push_back(std::to_string(k));
     return others.size() == 1 ? fmt::format("rank {} died, hung or was stopped", others[0])
                               : fmt::format("one of ranks {} died, hung or was stopped", fmt::join(others, ", "));
   }
   return fmt::format("{}; it died, hung or was stopped", fmt::join(behind, ", "));
+}
+
+}  // namespace
+
+std::string ProcessGroup::lagging_ranks(const std::string& what) {
+  // Read from rank 0's store, which may itself be stopped or unreachable: on a thread of its own, given
+  // at most 5 s (the thread is left behind if the store never answers).
+  auto result = std::make_shared<std::promise<std::string>>();
+  std::future<std::string> answer = result->get_future();
+  std::thread([result, store = impl_->store, what, rank = options_.rank, world = options_.world_size] {
+    result->set_value(read_lagging_ranks(*store, what, rank, world));
+  }).detach();
+  if (answer.wait_for(std::min<std::chrono::milliseconds>(options_.timeout, std::chrono::seconds(5))) !=
+      std::future_status::ready)
+    return "rank 0 (the rendezvous) does not answer: it died, hung or was stopped";
+  return answer.get();
 }
 
 void ProcessGroup::wait_for_rank0(const std::string& what) {
