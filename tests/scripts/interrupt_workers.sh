@@ -2,26 +2,11 @@
 # SIGINT to the launcher of a 2-worker run (as Ctrl-C would): every rank stops after the same step, rank 0
 # writes that step's checkpoint, every process exits with 130, and --resume continues the run.
 #   interrupt_workers.sh path/to/scorediff
-set -euo pipefail
-bin=$(realpath "$1")
-dir=$(mktemp -d)
-trap 'kill -9 "${launcher:-0}" 2>/dev/null || true; rm -rf "$dir"' EXIT
-cd "$dir"
-fail() { echo "interrupt_workers: $*" >&2; echo "--- stderr:" >&2; cat err >&2; exit 1; }
+name=interrupt_workers
+source "$(dirname "$0")/long_run.sh" "$1"
 
-"$bin" train --nproc 2 --threads 1 --no-sample --out run --set train.steps=1000000 --set train.ckpt_every=100 \
-  2> err > out &
-launcher=$!
-for _ in $(seq 1200); do
-  [[ -f run/last.safetensors ]] && break
-  kill -0 "$launcher" 2>/dev/null || fail "the run ended before the interrupt"
-  sleep 0.1
-done
 kill -INT "$launcher"
-set +e
-wait "$launcher"
-status=$?
-set -e
+wait_launcher
 ((status == 130)) || fail "exit status $status, expected 130"
 step0=$(sed -n 's/.*training stopped at step \([0-9]*\) of.*/\1/p' err)
 step1=$(sed -n 's/.*rank 1 stopped at step \([0-9]*\) of.*/\1/p' err)
