@@ -197,3 +197,36 @@ TEST(Fused, ChunkedScoreEvaluationEqualsOneBatch) {
     EXPECT_TRUE(torch::allclose(chunked, whole, 1e-5, 1e-5)) << (chunked - whole).abs().max().item<float>();
   }
 }
+
+// scorediff's GEMM (the AVX-512 register-tiled kernel where the CPU has it, BLAS elsewhere) against ATen's
+// matmul in float64, over shapes that exercise every tail: rows not a multiple of the 8-row tile, columns
+// below, at and above the 16- and 32-wide masks, k = 0 and k across the 256 slice, both storage orders of
+// both operands, and beta 0 and 1.
+TEST(Fused, GemmMatchesATenForEveryShapeAndLayout) {
+  torch::manual_seed(11);
+  const std::vector<int64_t> ms{1, 7, 8, 13, 64, 67, 256}, ns{1, 2, 15, 16, 17, 31, 32, 33, 128}, ks{0, 1, 3, 129, 300};
+  int checked = 0;
+  for (int64_t m : ms)
+    for (int64_t n : ns)
+      for (int64_t k : ks)
+        for (int layout = 0; layout < 4; ++layout)
+          for (float beta : {0.0f, 1.0f}) {
+            const bool ta = layout & 1, tb = layout & 2;
+            if ((m > 64 && n < 16 && k > 3) || (m < 64 && n > 32 && k > 129)) continue;  // keep the test short
+            torch::Tensor a = ta ? torch::randn({k, m}) : torch::randn({m, k});
+            torch::Tensor b = tb ? torch::randn({n, k}) : torch::randn({k, n});
+            torch::Tensor c = torch::randn({m, n});
+            torch::Tensor opa = (ta ? a.t() : a).to(torch::kFloat64), opb = (tb ? b.t() : b).to(torch::kFloat64);
+            torch::Tensor expected = opa.matmul(opb) + beta * c.to(torch::kFloat64);
+            torch::Tensor c_before = c.clone();
+            gemm(ta, tb, m, n, k, a.data_ptr<float>(), a.size(1), b.data_ptr<float>(), b.size(1), beta,
+                 c.data_ptr<float>(), n);
+            // The float32 rounding bound of a k-term dot product, (k + 1) u Σ|a||b| (+ |c| for beta), per entry;
+            // a wrong index or a lost tile gives errors of order one.
+            torch::Tensor bound = (k + 2) * 6e-8 * (opa.abs().matmul(opb.abs()) + beta * c_before.abs().to(torch::kFloat64)) + 1e-12;
+            ASSERT_LE(((c.to(torch::kFloat64) - expected).abs() / bound).max().item<double>(), 1.0)
+                << "m=" << m << " n=" << n << " k=" << k << " ta=" << ta << " tb=" << tb << " beta=" << beta;
+            ++checked;
+          }
+  EXPECT_GT(checked, 1000);
+}

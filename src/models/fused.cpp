@@ -3,9 +3,11 @@
 #include <dlfcn.h>
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "scorediff/core/error.hpp"
 
@@ -151,10 +153,147 @@ Sgemm find_sgemm() {
   return f;
 }
 
-// Row-major C[m, n] = op(A) op(B) + beta C, op(A) [m, k], op(B) [k, n]; ta: A is stored [k, m], tb: B is
-// stored [n, k]; lda, ldb, ldc are the stored row lengths. Column-major BLAS computes Cᵀ = op(B)ᵀ op(A)ᵀ.
+#if defined(__x86_64__)
+// The AVX-512 small-matrix kernel. C[m, n] (+)= Σ_p A(i, p) B[p, n] with A(i, p) = a[i·rsa + p·csa] (so A may be
+// stored either way round) and B row-major. A tile of C, 8 rows × 32 columns, lives in 16 zmm registers for
+// the whole k loop; each step loads two vectors of B's row p and broadcasts 8 entries of A's column p, for 16
+// FMAs. Column tails use masked loads and stores. The register file is written out by hand: with arrays of
+// accumulators GCC spills them to the stack and the kernel runs at a third of the speed. At the MLP's shapes
+// (k, n ≤ a few hundred) the operands stay in L1/L2, so no packing is needed. Measured at [256×128]·[128×128]
+// on this project's AMD EPYC, 1 thread: 209 GFLOP/s, against OpenBLAS 0.3.21's 107 (Haswell kernels, which
+// this machine's environment selects) and 129 (Cooperlake).
+#define SD_ROW(r)                                                  \
+  {                                                                \
+    const __m512 av = _mm512_set1_ps(ap[(r) * rsa]);               \
+    c##r##a = _mm512_fmadd_ps(av, b0, c##r##a);                    \
+    c##r##b = _mm512_fmadd_ps(av, b1, c##r##b);                    \
+  }
+#define SD_STORE(r)                                                                      \
+  {                                                                                      \
+    float* cr = c + (r) * ldc;                                                           \
+    if (accumulate) {                                                                    \
+      c##r##a = _mm512_add_ps(c##r##a, _mm512_maskz_loadu_ps(m0, cr));                   \
+      c##r##b = _mm512_add_ps(c##r##b, _mm512_maskz_loadu_ps(m1, cr + 16));              \
+    }                                                                                    \
+    _mm512_mask_storeu_ps(cr, m0, c##r##a);                                              \
+    _mm512_mask_storeu_ps(cr + 16, m1, c##r##b);                                         \
+  }
+
+__attribute__((target("avx512f"))) void tile8x32(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                                                 int64_t ldb, float* c, int64_t ldc, __mmask16 m0, __mmask16 m1,
+                                                 bool accumulate) {
+  __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a, c3a = c0a, c3b = c0a,
+         c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a;
+  for (int64_t p = 0; p < k; ++p) {
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb), b1 = _mm512_maskz_loadu_ps(m1, b + p * ldb + 16);
+    const float* ap = a + p * csa;
+    SD_ROW(0) SD_ROW(1) SD_ROW(2) SD_ROW(3) SD_ROW(4) SD_ROW(5) SD_ROW(6) SD_ROW(7)
+  }
+  SD_STORE(0) SD_STORE(1) SD_STORE(2) SD_STORE(3) SD_STORE(4) SD_STORE(5) SD_STORE(6) SD_STORE(7)
+}
+
+__attribute__((target("avx512f"))) void tile1x32(int64_t k, const float* a, int64_t csa, const float* b, int64_t ldb,
+                                                 float* c, __mmask16 m0, __mmask16 m1, bool accumulate) {
+  __m512 ca = _mm512_setzero_ps(), cb = ca;
+  for (int64_t p = 0; p < k; ++p) {
+    const __m512 av = _mm512_set1_ps(a[p * csa]);
+    ca = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m0, b + p * ldb), ca);
+    cb = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m1, b + p * ldb + 16), cb);
+  }
+  if (accumulate) {
+    ca = _mm512_add_ps(ca, _mm512_maskz_loadu_ps(m0, c));
+    cb = _mm512_add_ps(cb, _mm512_maskz_loadu_ps(m1, c + 16));
+  }
+  _mm512_mask_storeu_ps(c, m0, ca);
+  _mm512_mask_storeu_ps(c + 16, m1, cb);
+}
+#undef SD_ROW
+#undef SD_STORE
+
+// Blocking: k in slices of 256 (a slice of B's 32-column panel is 32 KB: L1), rows in blocks of 64 so that the
+// block of A is reused from L1/L2 across the column panels.
+__attribute__((target("avx512f"))) void gemm_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa,
+                                                    int64_t csa, const float* b, int64_t ldb, bool accumulate, float* c,
+                                                    int64_t ldc) {
+  constexpr int64_t kSlice = 256, kRowBlock = 64;
+  for (int64_t p0 = 0; p0 == 0 || p0 < k; p0 += kSlice) {
+    const int64_t kk = std::min(kSlice, k - p0);
+    const bool acc = accumulate || p0 > 0;
+    const float* as = a + p0 * csa;
+    const float* bs = b + p0 * ldb;
+    for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
+      const int64_t i1 = std::min(m, i0 + kRowBlock);
+      for (int64_t j = 0; j < n; j += 32) {
+        const int64_t w = std::min<int64_t>(32, n - j);
+        const auto m0 = static_cast<__mmask16>(w >= 16 ? 0xFFFFu : (1u << w) - 1);
+        const auto m1 = static_cast<__mmask16>(w >= 32 ? 0xFFFFu : w <= 16 ? 0u : (1u << (w - 16)) - 1);
+        int64_t i = i0;
+        for (; i + 8 <= i1; i += 8) tile8x32(kk, as + i * rsa, rsa, csa, bs + j, ldb, c + i * ldc + j, ldc, m0, m1, acc);
+        for (; i < i1; ++i) tile1x32(kk, as + i * rsa, csa, bs + j, ldb, c + i * ldc + j, m0, m1, acc);
+      }
+    }
+  }
+}
+
+// C[i, j] (+)= a_i · b_j for A [m, k] and B stored [n, k], both rows contiguous: one dot product per entry.
+__attribute__((target("avx512f"))) void gemm_dots_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                                                         const float* b, int64_t ldb, bool accumulate, float* c,
+                                                         int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t p = 0; p < k; p += 16) {
+        const auto mask = static_cast<__mmask16>(k - p >= 16 ? 0xFFFFu : (1u << (k - p)) - 1);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i * lda + p), _mm512_maskz_loadu_ps(mask, b + j * ldb + p), acc);
+      }
+      const float dot = _mm512_reduce_add_ps(acc);
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + dot : dot;
+    }
+}
+#endif
+
+}  // namespace
+
+bool fast_gemm_available() {
+#if defined(__x86_64__)
+  if (has_avx512()) return true;
+#endif
+  return find_sgemm() != nullptr;
+}
+
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
           float beta, float* c, int64_t ldc) {
+  require(beta == 0.0f || beta == 1.0f, "gemm: beta must be 0 or 1");
+  if (m <= 0 || n <= 0) return;
+#if defined(__x86_64__)
+  if (has_avx512()) {
+    // Narrow outputs (the score layer's 2 columns, the first layer's 3-column weight gradient) would fill
+    // an eighth of each 32-wide tile: 10 µs each at the toy MLP's shapes, five times their FLOPs.
+    if (n < 8 && m >= 16 && !ta && tb) return gemm_dots_avx512(m, n, k, a, lda, b, ldb, beta != 0.0f, c, ldc);
+    if (n < 8 && m >= 16 && ta && !tb && beta == 0.0f) {
+      // Cᵀ [n, m] = Bᵀ A: A stored [k, m] is row-major for the transposed product; then Cᵀ back into C.
+      thread_local std::vector<float> ct;
+      ct.resize(static_cast<size_t>(n * m));
+      gemm_avx512(n, m, k, b, 1, ldb, a, lda, false, ct.data(), m);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = ct[j * m + i];
+      return;
+    }
+    if (tb) {  // the kernel reads B row-major: transpose B [n, k] into a per-thread buffer first
+      thread_local std::vector<float> bt;
+      bt.resize(static_cast<size_t>(k * n));
+      constexpr int64_t kBlock = 16;  // in 16×16 blocks: both sides stay in a few cache lines
+      for (int64_t j0 = 0; j0 < n; j0 += kBlock)
+        for (int64_t p0 = 0; p0 < k; p0 += kBlock)
+          for (int64_t j = j0, j1 = std::min(n, j0 + kBlock); j < j1; ++j)
+            for (int64_t p = p0, p1 = std::min(k, p0 + kBlock); p < p1; ++p) bt[p * n + j] = b[j * ldb + p];
+      b = bt.data();
+      ldb = n;
+    }
+    return gemm_avx512(m, n, k, a, ta ? 1 : lda, ta ? lda : 1, b, ldb, beta != 0.0f, c, ldc);
+  }
+#endif
+  require(find_sgemm() != nullptr, "gemm: no AVX-512 and no BLAS sgemm found");
   const char transa = tb ? 'T' : 'N', transb = ta ? 'T' : 'N';
   const int M = static_cast<int>(n), N = static_cast<int>(m), K = static_cast<int>(k);
   const int LDA = static_cast<int>(ldb), LDB = static_cast<int>(lda), LDC = static_cast<int>(ldc);
@@ -162,8 +301,53 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int
   find_sgemm()(&transa, &transb, &M, &N, &K, &one, b, &LDA, a, &LDB, &beta, c, &LDC);
 }
 
+namespace {
+
 // z = z + bias per row; s = sigmoid(z); h = z s. The exp is fast_exp's (2 ulp).
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) void bias_sigmoid_silu_avx512(float* z, float* s, float* h, const float* bias,
+                                                                 int64_t rows, int64_t cols) {
+  const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f), zero = _mm512_setzero_ps();
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; j += 16) {
+      const auto mask = static_cast<__mmask16>(cols - j >= 16 ? 0xFFFFu : (1u << (cols - j)) - 1);
+      const int64_t at = i * cols + j;
+      const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, z + at), _mm512_maskz_loadu_ps(mask, bias + j));
+      const __m512 d = _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(zero, v)));
+      __m512 y = _mm512_rcp14_ps(d);
+      y = _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, two));  // one Newton step: < 1e-7 relative
+      _mm512_mask_storeu_ps(z + at, mask, v);
+      _mm512_mask_storeu_ps(s + at, mask, y);
+      _mm512_mask_storeu_ps(h + at, mask, _mm512_mul_ps(v, y));
+    }
+}
+
+// g = g · silu'(z) = g · s (1 + z (1 − s)), n elements.
+__attribute__((target("avx512f"))) void silu_backward_avx512(float* g, const float* z, const float* s, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1);
+    const __m512 sv = _mm512_maskz_loadu_ps(mask, s + i), zv = _mm512_maskz_loadu_ps(mask, z + i);
+    const __m512 d = _mm512_mul_ps(sv, _mm512_fmadd_ps(zv, _mm512_sub_ps(one, sv), one));
+    _mm512_mask_storeu_ps(g + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, g + i), d));
+  }
+}
+
+// out[j] = Σ_i g[i, j]: the bias gradient.
+__attribute__((target("avx512f"))) void column_sums_avx512(float* out, const float* g, int64_t rows, int64_t cols) {
+  for (int64_t j = 0; j < cols; j += 16) {
+    const auto mask = static_cast<__mmask16>(cols - j >= 16 ? 0xFFFFu : (1u << (cols - j)) - 1);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < rows; ++i) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(mask, g + i * cols + j));
+    _mm512_mask_storeu_ps(out + j, mask, acc);
+  }
+}
+#endif
+
 void bias_sigmoid_silu(float* z, float* s, float* h, const float* bias, int64_t rows, int64_t cols) {
+#if defined(__x86_64__)
+  if (has_avx512()) return bias_sigmoid_silu_avx512(z, s, h, bias, rows, cols);
+#endif
   for (int64_t i = 0; i < rows; ++i) {
     float* zi = z + i * cols;
     for (int64_t j = 0; j < cols; ++j) zi[j] = -(zi[j] + bias[j]);
@@ -177,6 +361,22 @@ void bias_sigmoid_silu(float* z, float* s, float* h, const float* bias, int64_t 
       hi[j] = zj * si[j];
     }
   }
+}
+
+void silu_backward(float* g, const float* z, const float* s, int64_t n) {
+#if defined(__x86_64__)
+  if (has_avx512()) return silu_backward_avx512(g, z, s, n);
+#endif
+  for (int64_t i = 0; i < n; ++i) g[i] *= s[i] * (1.0f + z[i] * (1.0f - s[i]));
+}
+
+void column_sums(float* out, const float* g, int64_t rows, int64_t cols) {
+#if defined(__x86_64__)
+  if (has_avx512()) return column_sums_avx512(out, g, rows, cols);
+#endif
+  std::fill(out, out + cols, 0.0f);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) out[j] += g[i * cols + j];
 }
 
 class FusedMlp : public torch::autograd::Function<FusedMlp> {
@@ -225,11 +425,9 @@ class FusedMlp : public torch::autograd::Function<FusedMlp> {
       const torch::Tensor& w = saved[1 + 3 * (layers - 1) + l];
       const int64_t out = w.size(0), in = w.size(1);
       const float* gp = g.data_ptr<float>();
-      torch::Tensor dw = torch::empty({out, in}, g.options()), db = torch::zeros({out}, g.options());
+      torch::Tensor dw = torch::empty({out, in}, g.options()), db = torch::empty({out}, g.options());
       gemm(true, false, out, in, rows, gp, out, h.data_ptr<float>(), in, 0.0f, dw.data_ptr<float>(), in);
-      float* dbp = db.data_ptr<float>();
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < out; ++j) dbp[j] += gp[i * out + j];
+      column_sums(db.data_ptr<float>(), gp, rows, out);
       grads[1 + 2 * l] = dw;
       grads[2 + 2 * l] = db;
       if (l == 0) break;
@@ -239,7 +437,7 @@ class FusedMlp : public torch::autograd::Function<FusedMlp> {
       gemm(false, false, rows, in, out, gp, out, w.data_ptr<float>(), in, 0.0f, dhp, in);
       const float* zp = saved[1 + 3 * (l - 1)].data_ptr<float>();
       const float* sp = saved[2 + 3 * (l - 1)].data_ptr<float>();
-      for (int64_t i = 0, n = rows * in; i < n; ++i) dhp[i] *= sp[i] * (1.0f + zp[i] * (1.0f - sp[i]));
+      silu_backward(dhp, zp, sp, rows * in);
       g = dh;
     }
     return grads;
@@ -294,6 +492,84 @@ void bias_silu_out(torch::Tensor& out, const torch::Tensor& in, const torch::Ten
     for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = silu_scalar(src[i * cols + j] + b[j]);
 }
 
+#if defined(__x86_64__)
+namespace {
+// The same operations in the same order as the scalar loops below (no FMA), so both give the same bits.
+__attribute__((target("avx512f"))) void adam_update_avx512(float* p, const float* g, float* m, float* v, int64_t n,
+                                                           const AdamScalars& k) {
+  const __m512 scale = _mm512_set1_ps(k.grad_scale), decay = _mm512_set1_ps(k.decay), b1 = _mm512_set1_ps(k.beta1),
+               b2 = _mm512_set1_ps(k.beta2), rb1 = _mm512_set1_ps(1 - k.beta1), rb2 = _mm512_set1_ps(1 - k.beta2),
+               step = _mm512_set1_ps(k.step_size), inv = _mm512_set1_ps(k.inv_bias2_sqrt), eps = _mm512_set1_ps(k.eps);
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1);
+    const __m512 gj = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, g + i), scale);
+    __m512 pj = _mm512_maskz_loadu_ps(mask, p + i);
+    if (k.weight_decay) pj = _mm512_mul_ps(pj, decay);
+    const __m512 mj = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_maskz_loadu_ps(mask, m + i)), _mm512_mul_ps(rb1, gj));
+    const __m512 vj =
+        _mm512_add_ps(_mm512_mul_ps(b2, _mm512_maskz_loadu_ps(mask, v + i)), _mm512_mul_ps(_mm512_mul_ps(rb2, gj), gj));
+    const __m512 denom = _mm512_add_ps(_mm512_mul_ps(_mm512_sqrt_ps(vj), inv), eps);
+    pj = _mm512_sub_ps(pj, _mm512_div_ps(_mm512_mul_ps(step, mj), denom));
+    _mm512_mask_storeu_ps(m + i, mask, mj);
+    _mm512_mask_storeu_ps(v + i, mask, vj);
+    _mm512_mask_storeu_ps(p + i, mask, pj);
+  }
+}
+
+__attribute__((target("avx512f"))) void ema_update_avx512(float* shadow, const float* p, int64_t n, float decay) {
+  const __m512 d = _mm512_set1_ps(decay), rest = _mm512_set1_ps(1 - decay);
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1);
+    const __m512 sv = _mm512_mul_ps(d, _mm512_maskz_loadu_ps(mask, shadow + i));
+    _mm512_mask_storeu_ps(shadow + i, mask, _mm512_add_ps(sv, _mm512_mul_ps(rest, _mm512_maskz_loadu_ps(mask, p + i))));
+  }
+}
+
+__attribute__((target("avx512f"))) double sum_squares_avx512(const float* g, int64_t n) {
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(mask, g + i);
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    a0 = _mm512_fmadd_pd(lo, lo, a0);
+    a1 = _mm512_fmadd_pd(hi, hi, a1);
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+}
+}  // namespace
+#endif
+
+void adam_update(float* p, const float* g, float* m, float* v, int64_t n, const AdamScalars& k) {
+#if defined(__x86_64__)
+  if (has_avx512()) return adam_update_avx512(p, g, m, v, n, k);
+#endif
+  for (int64_t j = 0; j < n; ++j) {
+    const float gj = g[j] * k.grad_scale;
+    if (k.weight_decay) p[j] *= k.decay;
+    m[j] = k.beta1 * m[j] + (1 - k.beta1) * gj;
+    v[j] = k.beta2 * v[j] + (1 - k.beta2) * gj * gj;
+    p[j] -= k.step_size * m[j] / (std::sqrt(v[j]) * k.inv_bias2_sqrt + k.eps);
+  }
+}
+
+void ema_update(float* shadow, const float* p, int64_t n, float decay) {
+#if defined(__x86_64__)
+  if (has_avx512()) return ema_update_avx512(shadow, p, n, decay);
+#endif
+  const float rest = 1 - decay;
+  for (int64_t j = 0; j < n; ++j) shadow[j] = decay * shadow[j] + rest * p[j];
+}
+
+double sum_squares(const float* g, int64_t n) {
+#if defined(__x86_64__)
+  if (has_avx512()) return sum_squares_avx512(g, n);
+#endif
+  double sum = 0.0;
+  for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(g[j]) * g[j];
+  return sum;
+}
+
 namespace {
 std::atomic<bool> fused_training_on{true};
 thread_local bool bfloat16_inference = false;
@@ -303,7 +579,7 @@ BFloat16Inference::BFloat16Inference(bool on) : previous_(bfloat16_inference) { 
 BFloat16Inference::~BFloat16Inference() { bfloat16_inference = previous_; }
 bool BFloat16Inference::active() { return bfloat16_inference; }
 
-bool fused_mlp_available() { return find_sgemm() != nullptr; }
+bool fused_mlp_available() { return fast_gemm_available(); }
 void set_fused_mlp_training(bool on) { fused_training_on = on; }
 bool fused_mlp_training() { return fused_training_on && fused_mlp_available(); }
 

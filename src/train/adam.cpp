@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "scorediff/models/fused.hpp"
+
 namespace scorediff {
 
 Adam::Adam(std::vector<torch::Tensor> params, AdamOptions options) : params_(std::move(params)), options_(options) {
@@ -36,25 +38,20 @@ void Adam::step(double lr, double grad_scale) {
 
 void Adam::step_fused(double lr, double grad_scale) {
   ++steps_;
-  const float b1 = static_cast<float>(options_.beta1), b2 = static_cast<float>(options_.beta2);
   const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(steps_));
-  const float inv_bias2_sqrt = static_cast<float>(1.0 / std::sqrt(1 - std::pow(options_.beta2, static_cast<double>(steps_))));
-  const float step_size = static_cast<float>(lr / bias1), eps = static_cast<float>(options_.eps);
-  const float decay = static_cast<float>(1 - lr * options_.weight_decay), scale = static_cast<float>(grad_scale);
+  AdamScalars k{};
+  k.grad_scale = static_cast<float>(grad_scale);
+  k.decay = static_cast<float>(1 - lr * options_.weight_decay);
+  k.weight_decay = options_.weight_decay > 0;
+  k.beta1 = static_cast<float>(options_.beta1);
+  k.beta2 = static_cast<float>(options_.beta2);
+  k.step_size = static_cast<float>(lr / bias1);
+  k.inv_bias2_sqrt = static_cast<float>(1.0 / std::sqrt(1 - std::pow(options_.beta2, static_cast<double>(steps_))));
+  k.eps = static_cast<float>(options_.eps);
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!params_[i].grad().defined()) continue;
-    float* p = params_[i].data_ptr<float>();
-    const float* g = params_[i].grad().data_ptr<float>();
-    float* m = exp_avg_[i].data_ptr<float>();
-    float* v = exp_avg_sq_[i].data_ptr<float>();
-    const int64_t n = params_[i].numel();
-    for (int64_t j = 0; j < n; ++j) {
-      const float gj = g[j] * scale;
-      if (options_.weight_decay > 0) p[j] *= decay;
-      m[j] = b1 * m[j] + (1 - b1) * gj;
-      v[j] = b2 * v[j] + (1 - b2) * gj * gj;
-      p[j] -= step_size * m[j] / (std::sqrt(v[j]) * inv_bias2_sqrt + eps);
-    }
+    adam_update(params_[i].data_ptr<float>(), params_[i].grad().data_ptr<float>(), exp_avg_[i].data_ptr<float>(),
+                exp_avg_sq_[i].data_ptr<float>(), params_[i].numel(), k);
   }
 }
 
@@ -86,10 +83,7 @@ void Ema::update(const std::vector<torch::Tensor>& params, int64_t step) {
   double d = std::min(decay_, (1 + n) / (10 + n));
   for (size_t i = 0; i < params.size(); ++i) {
     if (fusable(shadow_[i]) && fusable(params[i])) {
-      float* s = shadow_[i].data_ptr<float>();
-      const float* p = params[i].data_ptr<float>();
-      const float df = static_cast<float>(d), rest = static_cast<float>(1 - d);
-      for (int64_t j = 0, len = shadow_[i].numel(); j < len; ++j) s[j] = df * s[j] + rest * p[j];
+      ema_update(shadow_[i].data_ptr<float>(), params[i].data_ptr<float>(), shadow_[i].numel(), static_cast<float>(d));
     } else {
       shadow_[i].mul_(d).add_(params[i].detach(), 1 - d);
     }
@@ -104,8 +98,7 @@ GradNorm gradient_norm(const std::vector<torch::Tensor>& params, double max_norm
     double sum = 0.0;
     for (const auto& p : params) {
       if (!p.grad().defined()) continue;
-      const float* g = p.grad().data_ptr<float>();
-      for (int64_t j = 0, n = p.numel(); j < n; ++j) sum += static_cast<double>(g[j]) * g[j];
+      sum += sum_squares(p.grad().data_ptr<float>(), p.numel());
     }
     out.norm = std::sqrt(sum);
   } else {

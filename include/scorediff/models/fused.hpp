@@ -44,6 +44,28 @@ bool fused_mlp_available();
 void set_fused_mlp_training(bool on);
 bool fused_mlp_training();
 
+// Row-major float32 C[m, n] = op(A) op(B) + beta C with op(A) [m, k], op(B) [k, n]. ta: A is stored [k, m];
+// tb: B is stored [n, k]; lda, ldb, ldc are the stored row lengths; beta is 0 or 1. On CPUs with AVX-512 it
+// runs scorediff's register-tiled kernel (about twice OpenBLAS' speed at the small MLPs' shapes; see
+// docs/performance.md), elsewhere BLAS sgemm. Summation order differs from BLAS: results agree to rounding.
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+          float beta, float* c, int64_t ldc);
+bool fast_gemm_available();
+
+// The optimiser's loops over one float32 tensor of n elements (AVX-512 where the CPU has it, with the same bits
+// as the scalar loop). Adam (Kingma & Ba 2015) with decoupled weight decay (AdamW), the gradient scaled first:
+// g ← grad_scale·g; p ← decay·p if weight_decay; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
+// p ← p − step_size·m / (√v · inv_bias2_sqrt + eps).
+struct AdamScalars {
+  float grad_scale, decay, beta1, beta2, step_size, inv_bias2_sqrt, eps;
+  bool weight_decay;
+};
+void adam_update(float* p, const float* g, float* m, float* v, int64_t n, const AdamScalars& k);
+// shadow ← decay·shadow + (1 − decay)·p.
+void ema_update(float* shadow, const float* p, int64_t n, float decay);
+// Σ g², accumulated in float64.
+double sum_squares(const float* g, int64_t n);
+
 // exp for float32 with relative error below 3e-7 (about 2 ulp) on [-87, 88], vectorised where the CPU allows;
 // exposed for its test.
 void fast_exp(const float* in, float* out, int64_t n);
