@@ -120,8 +120,8 @@ torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const to
   }
   // SiLU in float32: every product through scorediff's GEMM (models/fused.hpp), with the weights transposed
   // once per call; twice OpenBLAS' speed at these shapes on AVX-512 CPUs.
-  const bool own_gemm = silu && !bf16 && shared_sigma && fast_gemm_available() && x.scalar_type() == torch::kFloat32 &&
-                        x.is_contiguous();
+  const bool own_gemm = silu && !bf16 && fast_gemm_available() && x.scalar_type() == torch::kFloat32 && x.is_contiguous();
+  const torch::Tensor no_bias = own_gemm && !shared_sigma ? torch::zeros({width}, x.options()) : torch::Tensor();
   std::vector<torch::Tensor> wt;
   if (own_gemm)
     for (size_t i = 0; i + 1 < layers_.size(); ++i)
@@ -130,9 +130,10 @@ torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const to
     const int64_t len = std::min(kChunk, n - start);
     torch::Tensor ha = a.narrow(0, 0, len), hb = b.narrow(0, 0, len);
     if (own_gemm) {
-      gemm(false, false, len, width, d, x.data_ptr<float>() + start * d, d, wt[0].data_ptr<float>(), width, 0.0f,
-           ha.data_ptr<float>(), width);
-      bias_silu_out(hb, ha, bias.reshape({-1}));
+      if (!shared_sigma) ha.copy_(bias.narrow(0, start, len));  // one bias row per sample, then x·W_xᵀ onto it
+      gemm(false, false, len, width, d, x.data_ptr<float>() + start * d, d, wt[0].data_ptr<float>(), width,
+           shared_sigma ? 0.0f : 1.0f, ha.data_ptr<float>(), width);
+      bias_silu_out(hb, ha, shared_sigma ? bias.reshape({-1}) : no_bias);
       for (size_t i = 1; i + 1 < layers_.size(); ++i) {
         gemm(false, false, len, width, width, hb.data_ptr<float>(), width, wt[i].data_ptr<float>(), width, 0.0f,
              ha.data_ptr<float>(), width);
