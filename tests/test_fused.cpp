@@ -230,3 +230,21 @@ TEST(Fused, GemmMatchesATenForEveryShapeAndLayout) {
           }
   EXPECT_GT(checked, 1000);
 }
+
+// The one-node DSM σ²-weighted loss against ATen's composition: values and the gradient in `predicted`.
+TEST(Fused, DsmSigma2LossNodeEqualsTheAtenComposition) {
+  torch::manual_seed(5);
+  for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{{256, 2}, {7, 1, 4, 4}}) {
+    torch::Tensor predicted = torch::randn(shape).requires_grad_(true), eps = torch::randn(shape);
+    torch::Tensor std = torch::exp(torch::randn({shape[0]}));
+    torch::Tensor weights = torch::rand({shape[0]});  // an upstream gradient that is not all ones
+    torch::Tensor ours = dsm_sigma2_loss(predicted, std, eps);
+    torch::Tensor grad_ours = torch::autograd::grad({(ours * weights).sum()}, {predicted})[0];
+    torch::Tensor reference = 0.5 * (per_sample(std, predicted) * predicted + eps).pow(2).flatten(1).sum(1);
+    torch::Tensor grad_ref = torch::autograd::grad({(reference * weights).sum()}, {predicted})[0];
+    EXPECT_TRUE(torch::allclose(ours, reference, 1e-5, 1e-6)) << (ours - reference).abs().max().item<float>();
+    EXPECT_TRUE(torch::allclose(grad_ours, grad_ref, 1e-5, 1e-6)) << (grad_ours - grad_ref).abs().max().item<float>();
+    EXPECT_EQ(grad_ours.sizes(), predicted.sizes());
+    EXPECT_GT(grad_ours.abs().sum().item<double>(), 0.0);
+  }
+}

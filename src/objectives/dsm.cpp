@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "families.hpp"
+#include "scorediff/models/fused.hpp"
 #include "scorediff/models/score_model.hpp"
 
 namespace scorediff {
@@ -31,12 +32,11 @@ Objective make_dsm(const ObjectiveOptions& o, const ScoreFn*) {
       out.sigma = b.sigma;
       out.level = b.level;
       torch::Tensor predicted = score(b.x_noisy, b.t);
-      torch::Tensor s = per_sample(b.std, x0);
       if (o.weighting == "sigma2" && o.sigma_sampling != "importance") {
-        // σ² ½‖s_θ + ε/σ‖² = ½‖σ s_θ + ε‖²: the ε-prediction (DDPM) loss (seed 001 §5.1).
-        out.loss = 0.5 * (s * predicted + b.eps).pow(2).flatten(1).sum(1);
+        // σ² ½‖s_θ + ε/σ‖² = ½‖σ s_θ + ε‖²: the ε-prediction (DDPM) loss (seed 001 §5.1), as one node.
+        out.loss = dsm_sigma2_loss(predicted, b.std, b.eps);
       } else {
-        out.loss = b.weight * 0.5 * (predicted + b.eps / s).pow(2).flatten(1).sum(1);
+        out.loss = b.weight * 0.5 * (predicted + b.eps / per_sample(b.std, x0)).pow(2).flatten(1).sum(1);
       }
       return out;
     }

@@ -66,6 +66,11 @@ void ema_update(float* shadow, const float* p, int64_t n, float decay);
 // Σ g², accumulated in float64.
 double sum_squares(const float* g, int64_t n);
 
+// The DSM loss with σ² weighting per sample, ½‖std·predicted + eps‖² over each row (seed 001 §5.1): one
+// autograd node on the CPU in float32 (gradient for predicted only), ATen's composition elsewhere.
+// predicted, eps [B, ...]; std [B] or [B, 1, ...].
+torch::Tensor dsm_sigma2_loss(const torch::Tensor& predicted, const torch::Tensor& std, const torch::Tensor& eps);
+
 // exp for float32 with relative error below 3e-7 (about 2 ulp) on [-87, 88], vectorised where the CPU allows;
 // exposed for its test.
 void fast_exp(const float* in, float* out, int64_t n);
