@@ -12,11 +12,7 @@
 #include "scorediff/core/runtime.hpp"
 #include "scorediff/train/data_parallel.hpp"
 
-namespace {
-
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-}  // namespace
+using scorediff::first_line;
 
 int main(int argc, char** argv) {
   scorediff::configure_allocator();

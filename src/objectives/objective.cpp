@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "families.hpp"
@@ -80,10 +81,18 @@ void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64
     sigma = torch::tensor(levels, f64).index_select(0, level);
     return;
   }
-  // log-uniform; bins run from the largest σ (level 0) down, as ladder levels do.
-  torch::Tensor u = torch::rand({batch}, gen, f64);
-  sigma = torch::exp(lo + u * (hi - lo));
-  level = level_bin(1.0 - u, bins);
+  // log-uniform; bins run from the largest σ (level 0) down, as ladder levels do. One loop rather than eight
+  // ATen operations: a toy model's whole training step is a few hundred microseconds.
+  const torch::Tensor u = torch::rand({batch}, gen, f64);
+  sigma = torch::empty({batch}, f64);
+  level = torch::empty({batch}, torch::kInt64);
+  const double* up = u.data_ptr<double>();
+  double* sp = sigma.data_ptr<double>();
+  int64_t* lp = level.data_ptr<int64_t>();
+  for (int64_t i = 0; i < batch; ++i) {
+    sp[i] = std::exp(lo + up[i] * (hi - lo));
+    lp[i] = std::clamp(static_cast<int64_t>(std::floor((1.0 - up[i]) * static_cast<double>(bins))), int64_t{0}, bins - 1);
+  }
 }
 
 torch::Tensor loss_weight(const std::string& weighting, const torch::Tensor& sigma) {
@@ -115,8 +124,10 @@ NoisedBatch noise_batch(const ObjectiveOptions& o, const NoiseProcess& process, 
   torch::Tensor m = process.mean_coef(b.t).to(x0.dtype());
   b.std = process.std(b.t).to(x0.dtype());
   b.eps = torch::randn(x0.sizes(), gen, x0.options());
-  b.x_noisy = per_sample(m, x0) * x0 + per_sample(b.std, x0) * b.eps;
-  b.weight = (loss_weight(o, process, b.t, b.std) * importance.to(x0.dtype())).to(x0.dtype());
+  b.x_noisy = torch::addcmul(per_sample(m, x0) * x0, per_sample(b.std, x0), b.eps);
+  b.weight = loss_weight(o, process, b.t, b.std);
+  if (o.sigma_sampling == "importance") b.weight = b.weight * importance.to(x0.dtype());
+  b.weight = b.weight.to(x0.dtype());
   b.t = b.t.to(x0.dtype());
   return b;
 }

@@ -24,4 +24,7 @@ void require(bool condition, fmt::format_string<Args...> format, Args&&... args)
 // "a, b, c" — used by every "unknown X 'y'; valid: ..." message.
 std::string join_names(const std::vector<std::string>& names);
 
+// The text up to its first newline: error lines from LibTorch and Gloo carry backtraces after it.
+std::string first_line(const std::string& text);
+
 }  // namespace scorediff

@@ -72,10 +72,11 @@ struct Config {
   std::string to_toml();
 };
 
-// Loads a preset by name (configs/<name>.toml, embedded in the binary) or a TOML file by path, then
-// applies the --set assignments in order and validates.
 // N when sample.guide names a step of the run ("step-N"), nothing when it is a path (or empty).
 std::optional<int64_t> guide_step(const std::string& guide);
+
+// Loads a preset by name (configs/<name>.toml, embedded in the binary) or a TOML file by path, then
+// applies the --set assignments in order and validates.
 
 Config load_config(const std::string& name_or_path, const std::vector<std::string>& assignments = {});
 Config config_from_toml(const std::string& text, const std::string& origin,
