@@ -253,6 +253,16 @@ __attribute__((target("avx512f"))) void gemm_dots_avx512(int64_t m, int64_t n, i
 }
 #endif
 
+// Per-thread scratch buffers aligned to 64 bytes, so that the kernel's 512-bit loads from them never straddle
+// two cache lines (malloc aligns to 16).
+float* scratch(int slot, int64_t floats) {
+  thread_local std::vector<float> buffers[2];
+  std::vector<float>& b = buffers[slot];
+  if (b.size() < static_cast<size_t>(floats + 16)) b.resize(static_cast<size_t>(floats + 16));
+  auto address = reinterpret_cast<uintptr_t>(b.data());
+  return b.data() + ((64 - address % 64) % 64) / sizeof(float);
+}
+
 }  // namespace
 
 bool fast_gemm_available() {
@@ -273,22 +283,20 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int
     if (n < 8 && m >= 16 && !ta && tb) return gemm_dots_avx512(m, n, k, a, lda, b, ldb, beta != 0.0f, c, ldc);
     if (n < 8 && m >= 16 && ta && !tb && beta == 0.0f) {
       // Cᵀ [n, m] = Bᵀ A: A stored [k, m] is row-major for the transposed product; then Cᵀ back into C.
-      thread_local std::vector<float> ct;
-      ct.resize(static_cast<size_t>(n * m));
-      gemm_avx512(n, m, k, b, 1, ldb, a, lda, false, ct.data(), m);
+      float* ct = scratch(0, n * m);
+      gemm_avx512(n, m, k, b, 1, ldb, a, lda, false, ct, m);
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = ct[j * m + i];
       return;
     }
     if (tb) {  // the kernel reads B row-major: transpose B [n, k] into a per-thread buffer first
-      thread_local std::vector<float> bt;
-      bt.resize(static_cast<size_t>(k * n));
+      float* bt = scratch(1, k * n);
       constexpr int64_t kBlock = 16;  // in 16×16 blocks: both sides stay in a few cache lines
       for (int64_t j0 = 0; j0 < n; j0 += kBlock)
         for (int64_t p0 = 0; p0 < k; p0 += kBlock)
           for (int64_t j = j0, j1 = std::min(n, j0 + kBlock); j < j1; ++j)
             for (int64_t p = p0, p1 = std::min(k, p0 + kBlock); p < p1; ++p) bt[p * n + j] = b[j * ldb + p];
-      b = bt.data();
+      b = bt;
       ldb = n;
     }
     return gemm_avx512(m, n, k, a, ta ? 1 : lda, ta ? lda : 1, b, ldb, beta != 0.0f, c, ldc);
