@@ -12,7 +12,7 @@ for ((i = 0; i < pairs; i++)); do
   for b in "$before" "$after"; do
     printf '%s ' "$([[ $b == "$before" ]] && echo before || echo after)"
     "$b" bench --threads 1 --steps 2000 --points 10000 --levels 2 --steps-per-level 20 2>&1 |
-      grep -oE '(train|sample): *[0-9.]*' | tr '\n' ' '
+      { grep -oE '(train|sample): *[0-9.]*' || true; } | tr '\n' ' '
     echo
   done
 done

@@ -229,6 +229,23 @@ TEST(Fused, GemmMatchesATenForEveryShapeAndLayout) {
             ++checked;
           }
   EXPECT_GT(checked, 1000);
+  // Padded rows: every operand a view into a wider buffer (lda, ldb, ldc larger than the row).
+  for (int64_t n : {2, 40}) {
+    const int64_t m = 37, k = 19;
+    for (int layout = 0; layout < 4; ++layout) {
+      const bool ta = layout & 1, tb = layout & 2;
+      torch::Tensor a_buf = torch::randn({ta ? k : m, (ta ? m : k) + 5}), b_buf = torch::randn({tb ? n : k, (tb ? k : n) + 3});
+      torch::Tensor c_buf = torch::randn({m, n + 7});
+      torch::Tensor a = a_buf.narrow(1, 0, ta ? m : k), b = b_buf.narrow(1, 0, tb ? k : n);
+      torch::Tensor opa = (ta ? a.t() : a).to(torch::kFloat64), opb = (tb ? b.t() : b).to(torch::kFloat64);
+      torch::Tensor expected = opa.matmul(opb), padding = c_buf.narrow(1, n, 7).clone();
+      gemm(ta, tb, m, n, k, a_buf.data_ptr<float>(), a_buf.size(1), b_buf.data_ptr<float>(), b_buf.size(1), 0.0f,
+           c_buf.data_ptr<float>(), c_buf.size(1));
+      EXPECT_LT((c_buf.narrow(1, 0, n).to(torch::kFloat64) - expected).abs().max().item<double>(), 1e-4)
+          << "padded n=" << n << " ta=" << ta << " tb=" << tb;
+      EXPECT_TRUE(torch::equal(c_buf.narrow(1, n, 7), padding)) << "wrote outside C, n=" << n;
+    }
+  }
 }
 
 // The one-node DSM σ²-weighted loss against ATen's composition: values and the gradient in `predicted`.
@@ -239,6 +256,8 @@ TEST(Fused, DsmSigma2LossNodeEqualsTheAtenComposition) {
     torch::Tensor std = torch::exp(torch::randn({shape[0]}));
     torch::Tensor weights = torch::rand({shape[0]});  // an upstream gradient that is not all ones
     torch::Tensor ours = dsm_sigma2_loss(predicted, std, eps);
+    ASSERT_TRUE(ours.grad_fn() != nullptr);
+    EXPECT_NE(ours.grad_fn()->name().find("DsmSigma2Loss"), std::string::npos) << ours.grad_fn()->name();
     torch::Tensor grad_ours = torch::autograd::grad({(ours * weights).sum()}, {predicted})[0];
     torch::Tensor reference = 0.5 * (per_sample(std, predicted) * predicted + eps).pow(2).flatten(1).sum(1);
     torch::Tensor grad_ref = torch::autograd::grad({(reference * weights).sum()}, {predicted})[0];

@@ -89,7 +89,7 @@ torch::Tensor MlpNetworkImpl::forward_fused(const torch::Tensor& x, const torch:
   }
   const int64_t rows = x.size(0), d = x.size(1);
   if (fourier_ || !x.is_contiguous() || log_sigma.numel() != rows || log_sigma.scalar_type() != torch::kFloat32 ||
-      !log_sigma.is_contiguous())
+      !log_sigma.is_contiguous() || !log_sigma.device().is_cpu())
     return mlp_silu_fused(torch::cat({x, embed(log_sigma).to(x.dtype())}, 1), weights, biases);
   // [x, log σ / 4] written in one loop (seed 001 §8.4), instead of reshape, divide and concatenate.
   const float* lp = log_sigma.data_ptr<float>();
@@ -133,7 +133,10 @@ torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const to
   }
   // SiLU in float32: every product through scorediff's GEMM (models/fused.hpp), with the weights transposed
   // once per call; twice OpenBLAS' speed at these shapes on AVX-512 CPUs.
-  const bool own_gemm = silu && !bf16 && fast_gemm_available() && x.scalar_type() == torch::kFloat32 && x.is_contiguous();
+  bool own_gemm = silu && !bf16 && fast_gemm_available() && x.scalar_type() == torch::kFloat32 && x.is_contiguous();
+  for (const auto& layer : layers_)
+    own_gemm = own_gemm && layer->weight.is_contiguous() && layer->bias.is_contiguous() &&
+               layer->weight.scalar_type() == torch::kFloat32 && layer->bias.scalar_type() == torch::kFloat32;
   const torch::Tensor no_bias = own_gemm && !shared_sigma ? torch::zeros({width}, x.options()) : torch::Tensor();
   std::vector<torch::Tensor> wt;
   if (own_gemm)

@@ -83,7 +83,7 @@ void Ema::update(const std::vector<torch::Tensor>& params, int64_t step) {
   double d = std::min(decay_, (1 + n) / (10 + n));
   for (size_t i = 0; i < params.size(); ++i) {
     if (fusable(shadow_[i]) && fusable(params[i])) {
-      ema_update(shadow_[i].data_ptr<float>(), params[i].data_ptr<float>(), shadow_[i].numel(), static_cast<float>(d));
+      ema_update(shadow_[i].data_ptr<float>(), params[i].data_ptr<float>(), shadow_[i].numel(), d);
     } else {
       shadow_[i].mul_(d).add_(params[i].detach(), 1 - d);
     }

@@ -52,8 +52,8 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int
           float beta, float* c, int64_t ldc);
 bool fast_gemm_available();
 
-// The optimiser's loops over one float32 tensor of n elements (AVX-512 where the CPU has it, with the same bits
-// as the scalar loop). Adam (Kingma & Ba 2015) with decoupled weight decay (AdamW), the gradient scaled first:
+// The optimiser's loops over one float32 tensor of n elements (AVX-512 where the CPU has it; the same formulas
+// as the scalar loops, equal to rounding). Adam (Kingma & Ba 2015) with decoupled weight decay (AdamW), the gradient scaled first:
 // g ← grad_scale·g; p ← decay·p if weight_decay; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
 // p ← p − step_size·m / (√v · inv_bias2_sqrt + eps).
 struct AdamScalars {
@@ -62,12 +62,13 @@ struct AdamScalars {
 };
 void adam_update(float* p, const float* g, float* m, float* v, int64_t n, const AdamScalars& k);
 // shadow ← decay·shadow + (1 − decay)·p.
-void ema_update(float* shadow, const float* p, int64_t n, float decay);
-// Σ g², accumulated in float64.
+void ema_update(float* shadow, const float* p, int64_t n, double decay);
+// Σ g², accumulated in float64 (in 16 partial sums on AVX-512).
 double sum_squares(const float* g, int64_t n);
 
 // The DSM loss with σ² weighting per sample, ½‖std·predicted + eps‖² over each row (seed 001 §5.1): one
-// autograd node on the CPU in float32 (gradient for predicted only), ATen's composition elsewhere.
+// autograd node on the CPU in float32 (gradient for predicted only; not differentiable twice), ATen's
+// composition elsewhere.
 // predicted, eps [B, ...]; std [B] or [B, 1, ...].
 torch::Tensor dsm_sigma2_loss(const torch::Tensor& predicted, const torch::Tensor& std, const torch::Tensor& eps);
 
