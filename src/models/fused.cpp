@@ -407,67 +407,93 @@ void column_sums(float* out, const float* g, int64_t rows, int64_t cols) {
     for (int64_t j = 0; j < cols; ++j) out[j] += g[i * cols + j];
 }
 
+// Whether t can take a result of this shape in place: contiguous float32 on the CPU.
+bool reusable(const torch::Tensor& t, at::IntArrayRef shape) {
+  return t.defined() && t.sizes() == shape && t.is_contiguous() && t.scalar_type() == torch::kFloat32 && t.device().is_cpu();
+}
+
+// t itself when reusable for a [rows, cols] result, else a new tensor in its place.
+torch::Tensor& buffer(torch::Tensor& t, int64_t rows, int64_t cols) {
+  if (!reusable(t, {rows, cols})) t = torch::empty({rows, cols}, torch::kFloat32);
+  return t;
+}
+
+// The SiLU MLP's forward pass, params W_0, b_0, W_1, b_1, ...: h_0 = input; per hidden layer z = h Wᵀ + b,
+// s = sigmoid(z), h = z s (one pass after the product); the output layer's bias rows, then the product onto
+// them into `out`. acts becomes h_0, then z, s, h of each hidden layer (for the backward pass). Buffers already in
+// acts and out are written in place when they have the right shape (the fused DSM step's workspace).
+void mlp_forward(const torch::Tensor& input, at::TensorList params, std::vector<torch::Tensor>& acts, torch::Tensor& out) {
+  const int64_t layers = static_cast<int64_t>(params.size()) / 2, rows = input.size(0);
+  acts.resize(static_cast<size_t>(1 + 3 * (layers - 1)));
+  acts[0] = input;
+  for (int64_t l = 0; l < layers; ++l) {
+    const float* h = acts[l == 0 ? 0 : 3 * l].data_ptr<float>();
+    const torch::Tensor& w = params[2 * l];
+    const float* bp = params[2 * l + 1].data_ptr<float>();
+    const int64_t n = w.size(0), k = w.size(1);
+    if (l + 1 == layers) {
+      float* zp = buffer(out, rows, n).data_ptr<float>();
+      for (int64_t i = 0; i < rows; ++i) std::memcpy(zp + i * n, bp, n * sizeof(float));
+      gemm(false, true, rows, n, k, h, k, w.data_ptr<float>(), k, 1.0f, zp, n);
+      return;
+    }
+    float* zp = buffer(acts[1 + 3 * l], rows, n).data_ptr<float>();
+    gemm(false, true, rows, n, k, h, k, w.data_ptr<float>(), k, 0.0f, zp, n);
+    bias_sigmoid_silu(zp, buffer(acts[2 + 3 * l], rows, n).data_ptr<float>(), buffer(acts[3 + 3 * l], rows, n).data_ptr<float>(),
+                      bp, rows, n);
+  }
+}
+
+// The backward pass from g = dL/d(output) [rows, n_L] (read only): dW_l = g_lᵀ h_l and db_l = Σ_rows g_l into
+// grads[2l], grads[2l + 1]; g_{l−1} = (g_l W_l) silu'(z_{l−1}) with silu'(z) = s (1 + z (1 − s)), into
+// scratch[l − 1]. Gradients and scratch buffers are written in place when they are contiguous float32 CPU tensors of
+// the right shape, else allocated. acts as mlp_forward leaves them. The input's gradient is not computed.
+void mlp_backward(const torch::Tensor& g_out, const std::vector<torch::Tensor>& acts, at::TensorList weights,
+                  std::vector<torch::Tensor>& grads, std::vector<torch::Tensor>& scratch) {
+  const int64_t layers = static_cast<int64_t>(weights.size()), rows = g_out.size(0);
+  grads.resize(static_cast<size_t>(2 * layers));
+  scratch.resize(static_cast<size_t>(layers - 1));
+  const float* g = g_out.data_ptr<float>();
+  for (int64_t l = layers - 1; l >= 0; --l) {
+    const float* h = acts[l == 0 ? 0 : 3 * l].data_ptr<float>();
+    const torch::Tensor& w = weights[l];
+    const int64_t n = w.size(0), k = w.size(1);
+    if (!reusable(grads[2 * l], w.sizes())) grads[2 * l] = torch::empty({n, k}, torch::kFloat32);
+    if (!reusable(grads[2 * l + 1], {n})) grads[2 * l + 1] = torch::empty({n}, torch::kFloat32);
+    gemm(true, false, n, k, rows, g, n, h, k, 0.0f, grads[2 * l].data_ptr<float>(), k);
+    column_sums(grads[2 * l + 1].data_ptr<float>(), g, rows, n);
+    if (l == 0) break;
+    float* dh = buffer(scratch[l - 1], rows, k).data_ptr<float>();
+    gemm(false, false, rows, k, n, g, n, w.data_ptr<float>(), k, 0.0f, dh, k);
+    silu_backward(dh, acts[1 + 3 * (l - 1)].data_ptr<float>(), acts[2 + 3 * (l - 1)].data_ptr<float>(), rows * k);
+    g = dh;
+  }
+}
+
 class FusedMlp : public torch::autograd::Function<FusedMlp> {
  public:
-  // params: W_0, b_0, W_1, b_1, ... Saved for backward: h_0 (the input), then per hidden layer l the
-  // pre-activation z_l, the sigmoid s_l and the output h_{l+1}, then the weights.
+  // params: W_0, b_0, W_1, b_1, ... Saved for backward: mlp_forward's activations, then the weights.
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input,
                                                 at::TensorList params) {
-    const int64_t layers = static_cast<int64_t>(params.size()) / 2, rows = input.size(0);
-    torch::Tensor h = input.contiguous();
-    torch::autograd::variable_list saved{h};
-    for (int64_t l = 0; l < layers; ++l) {
-      const torch::Tensor& w = params[2 * l];
-      const torch::Tensor& b = params[2 * l + 1];
-      const int64_t out = w.size(0), in = w.size(1);
-      torch::Tensor z = torch::empty({rows, out}, h.options());
-      float* zp = z.data_ptr<float>();
-      if (l + 1 == layers) {  // output layer: bias rows first, then accumulate the product onto them
-        const float* bp = b.data_ptr<float>();
-        for (int64_t i = 0; i < rows; ++i) std::memcpy(zp + i * out, bp, out * sizeof(float));
-        gemm(false, true, rows, out, in, h.data_ptr<float>(), in, w.data_ptr<float>(), in, 1.0f, zp, out);
-        h = z;
-        break;
-      }
-      gemm(false, true, rows, out, in, h.data_ptr<float>(), in, w.data_ptr<float>(), in, 0.0f, zp, out);
-      torch::Tensor sig = torch::empty_like(z), next = torch::empty_like(z);
-      bias_sigmoid_silu(zp, sig.data_ptr<float>(), next.data_ptr<float>(), b.data_ptr<float>(), rows, out);
-      saved.insert(saved.end(), {z, sig, next});
-      h = next;
-    }
+    const int64_t layers = static_cast<int64_t>(params.size()) / 2;
+    std::vector<torch::Tensor> saved;
+    torch::Tensor out;
+    mlp_forward(input.contiguous(), params, saved, out);
     for (int64_t l = 0; l < layers; ++l) saved.push_back(params[2 * l]);
     ctx->save_for_backward(saved);
     ctx->saved_data["layers"] = layers;
-    return {h};
+    return {out};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_output) {
     const int64_t layers = ctx->saved_data["layers"].toInt();
     auto saved = ctx->get_saved_variables();
-    torch::Tensor g = grad_output[0].contiguous();
-    const int64_t rows = g.size(0);
-    torch::autograd::variable_list grads(1 + 2 * layers);  // input (not computed), then W_l, b_l
-    for (int64_t l = layers - 1; l >= 0; --l) {
-      const torch::Tensor& h = l == 0 ? saved[0] : saved[3 * l];
-      const torch::Tensor& w = saved[1 + 3 * (layers - 1) + l];
-      const int64_t out = w.size(0), in = w.size(1);
-      const float* gp = g.data_ptr<float>();
-      torch::Tensor dw = torch::empty({out, in}, g.options()), db = torch::empty({out}, g.options());
-      gemm(true, false, out, in, rows, gp, out, h.data_ptr<float>(), in, 0.0f, dw.data_ptr<float>(), in);
-      column_sums(db.data_ptr<float>(), gp, rows, out);
-      grads[1 + 2 * l] = dw;
-      grads[2 + 2 * l] = db;
-      if (l == 0) break;
-      // dL/dh_l, then through SiLU: silu'(z) = s (1 + z (1 - s)).
-      torch::Tensor dh = torch::empty({rows, in}, g.options());
-      float* dhp = dh.data_ptr<float>();
-      gemm(false, false, rows, in, out, gp, out, w.data_ptr<float>(), in, 0.0f, dhp, in);
-      const float* zp = saved[1 + 3 * (l - 1)].data_ptr<float>();
-      const float* sp = saved[2 + 3 * (l - 1)].data_ptr<float>();
-      silu_backward(dhp, zp, sp, rows * in);
-      g = dh;
-    }
+    const std::vector<torch::Tensor> acts(saved.begin(), saved.end() - layers);
+    const std::vector<torch::Tensor> weights(saved.end() - layers, saved.end());
+    std::vector<torch::Tensor> grads, scratch;
+    mlp_backward(grad_output[0].contiguous(), acts, weights, grads, scratch);
+    grads.insert(grads.begin(), torch::Tensor());  // the input's (not computed)
     return grads;
   }
 };
@@ -668,20 +694,68 @@ bool fused_mlp_available() { return fast_gemm_available(); }
 void set_fused_mlp_training(bool on) { fused_training_on = on; }
 bool fused_mlp_training() { return fused_training_on && fused_mlp_available(); }
 
+namespace {
+// W_0, b_0, W_1, b_1, ... after checking that each is contiguous float32.
+std::vector<torch::Tensor> interleaved(const std::vector<torch::Tensor>& weights, const std::vector<torch::Tensor>& biases,
+                                       const char* who) {
+  std::vector<torch::Tensor> params;
+  for (size_t l = 0; l < weights.size(); ++l) {
+    require(weights[l].is_contiguous() && biases[l].is_contiguous() && weights[l].scalar_type() == torch::kFloat32 &&
+                biases[l].scalar_type() == torch::kFloat32,
+            "{}: weights and biases must be contiguous float32", who);
+    params.push_back(weights[l]);
+    params.push_back(biases[l]);
+  }
+  return params;
+}
+}  // namespace
+
 torch::Tensor mlp_silu_fused(const torch::Tensor& input, const std::vector<torch::Tensor>& weights,
                              const std::vector<torch::Tensor>& biases) {
   require(input.scalar_type() == torch::kFloat32 && input.device().is_cpu() && input.dim() == 2 && !input.requires_grad() &&
               !weights.empty() && weights.size() == biases.size(),
           "mlp_silu_fused: expects a float32 CPU [B, n] input without grad and one bias per weight");
   if (!fused_mlp_available()) return {};
-  std::vector<torch::Tensor> params;
-  for (size_t l = 0; l < weights.size(); ++l) {
-    require(weights[l].is_contiguous() && biases[l].is_contiguous() && weights[l].scalar_type() == torch::kFloat32,
-            "mlp_silu_fused: weights and biases must be contiguous float32");
-    params.push_back(weights[l]);
-    params.push_back(biases[l]);
+  return FusedMlp::apply(input, at::TensorList(interleaved(weights, biases, "mlp_silu_fused")))[0];
+}
+
+void mlp_silu_dsm_gradients(const torch::Tensor& input, const std::vector<torch::Tensor>& weights,
+                            const std::vector<torch::Tensor>& biases, const torch::Tensor& eps, const DsmRowCoefficients& k,
+                            torch::Tensor& loss, std::vector<torch::Tensor>& grads) {
+  const int64_t rows = input.size(0);
+  require(input.scalar_type() == torch::kFloat32 && input.device().is_cpu() && input.dim() == 2 && rows > 0 &&
+              !weights.empty() && weights.size() == biases.size() && fused_mlp_available(),
+          "mlp_silu_dsm_gradients: expects a float32 CPU [B, n] input, one bias per weight, and AVX-512 or BLAS");
+  const int64_t cols = weights.back().size(0);
+  auto row_vector = [&](const torch::Tensor& v) {
+    return v.scalar_type() == torch::kFloat32 && v.device().is_cpu() && v.is_contiguous() && v.numel() == rows;
+  };
+  require(eps.scalar_type() == torch::kFloat32 && eps.device().is_cpu() && eps.is_contiguous() && eps.dim() == 2 &&
+              eps.size(0) == rows && eps.size(1) == cols && row_vector(k.alpha) && row_vector(k.beta) && row_vector(k.omega),
+          "mlp_silu_dsm_gradients: eps must be [B, outputs] and alpha, beta, omega [B], contiguous float32 on the CPU");
+  // Activations and backward buffers kept per thread between calls: a training step allocates nothing.
+  thread_local std::vector<torch::Tensor> acts, scratch;
+  thread_local torch::Tensor out;
+  mlp_forward(input.contiguous(), interleaved(weights, biases, "mlp_silu_dsm_gradients"), acts, out);
+  // r = αF + βε, L = ½ω‖r‖² per row (summed in double, as dsm_sigma2_loss), then out ← dL̄/dF = ωαr/B in place.
+  if (!reusable(loss, {rows})) loss = torch::empty({rows}, out.options());
+  float* f = out.data_ptr<float>();
+  float* lp = loss.data_ptr<float>();
+  const float *ep = eps.data_ptr<float>(), *ap = k.alpha.data_ptr<float>(), *bp = k.beta.data_ptr<float>(),
+              *wp = k.omega.data_ptr<float>();
+  const float inv_rows = 1.0f / static_cast<float>(rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    double sum = 0.0;
+    const float g = wp[i] * ap[i] * inv_rows;
+    for (int64_t j = 0; j < cols; ++j) {
+      const float r = ap[i] * f[i * cols + j] + bp[i] * ep[i * cols + j];
+      sum += static_cast<double>(r) * r;
+      f[i * cols + j] = g * r;
+    }
+    lp[i] = static_cast<float>(0.5 * wp[i] * sum);
   }
-  return FusedMlp::apply(input, at::TensorList(params))[0];
+  mlp_backward(out, acts, weights, grads, scratch);
+  acts[0] = torch::Tensor();  // not the caller's input
 }
 
 }  // namespace scorediff

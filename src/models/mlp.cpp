@@ -81,16 +81,28 @@ torch::Tensor MlpNetworkImpl::forward(const torch::Tensor& x, const torch::Tenso
   return forward_autograd(x, log_sigma);
 }
 
+std::vector<torch::Tensor> MlpNetworkImpl::weights() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& layer : layers_) out.push_back(layer->weight);
+  return out;
+}
+
+std::vector<torch::Tensor> MlpNetworkImpl::biases() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& layer : layers_) out.push_back(layer->bias);
+  return out;
+}
+
 torch::Tensor MlpNetworkImpl::forward_fused(const torch::Tensor& x, const torch::Tensor& log_sigma) {
-  std::vector<torch::Tensor> weights, biases;
-  for (const auto& layer : layers_) {
-    weights.push_back(layer->weight);
-    biases.push_back(layer->bias);
-  }
+  return mlp_silu_fused(fused_input(x, log_sigma), weights(), biases());
+}
+
+torch::Tensor MlpNetworkImpl::fused_input(const torch::Tensor& x, const torch::Tensor& log_sigma) {
   const int64_t rows = x.size(0), d = x.size(1);
-  if (fourier_ || !x.is_contiguous() || log_sigma.numel() != rows || log_sigma.scalar_type() != torch::kFloat32 ||
-      !log_sigma.is_contiguous() || !log_sigma.device().is_cpu())
-    return mlp_silu_fused(torch::cat({x, embed(log_sigma).to(x.dtype())}, 1), weights, biases);
+  if (fourier_ || !x.is_contiguous() || x.scalar_type() != torch::kFloat32 || !x.device().is_cpu() ||
+      log_sigma.numel() != rows || log_sigma.scalar_type() != torch::kFloat32 || !log_sigma.is_contiguous() ||
+      !log_sigma.device().is_cpu())
+    return torch::cat({x, embed(log_sigma).to(x.dtype())}, 1);
   // [x, log σ / 4] written in one loop (seed 001 §8.4), instead of reshape, divide and concatenate.
   const float* lp = log_sigma.data_ptr<float>();
   const float* xp = x.data_ptr<float>();
@@ -100,7 +112,7 @@ torch::Tensor MlpNetworkImpl::forward_fused(const torch::Tensor& x, const torch:
     std::copy(xp + i * d, xp + (i + 1) * d, ip + i * (d + 1));
     ip[i * (d + 1) + d] = lp[i] / 4.0f;
   }
-  return mlp_silu_fused(input, weights, biases);
+  return input;
 }
 
 torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& log_sigma) {

@@ -53,7 +53,6 @@ void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64
     level = torch::zeros({batch}, torch::kInt64);
     return;
   }
-  double lo = std::log(process.sigma_min()), hi = std::log(process.sigma_max());
   int64_t bins = level_count(o, process);
   if (o.sigma_sampling == "time" || o.sigma_sampling == "importance") {
     const double t0 = process.t_min(), t1 = process.t_max();
@@ -69,16 +68,19 @@ void sample_sigmas(const ObjectiveOptions& o, const NoiseProcess& process, int64
     level = level_bin((t1 - t) / (t1 - t0), bins);
     return;
   }
-  if (o.sigma_sampling == "log-normal") {
-    torch::Tensor log_sigma = (o.p_mean + o.p_std * torch::randn({batch}, gen, f64)).clamp(lo, hi);
-    sigma = torch::exp(log_sigma);
-    level = level_bin((hi - log_sigma) / (hi - lo), bins);
-    return;
-  }
   if (o.sigma_sampling == "ladder") {
     auto levels = process.levels();
     level = torch::randint(0, bins, {batch}, gen, torch::kInt64);
     sigma = torch::tensor(levels, f64).index_select(0, level);
+    return;
+  }
+  // log σ at t_min and t_max, from one evaluation of the process (sigma_min() and sigma_max() take one each).
+  const torch::Tensor ends = process.sigma(torch::tensor({process.t_min(), process.t_max()}, f64)).contiguous();
+  const double lo = std::log(ends.data_ptr<double>()[0]), hi = std::log(ends.data_ptr<double>()[1]);
+  if (o.sigma_sampling == "log-normal") {
+    torch::Tensor log_sigma = (o.p_mean + o.p_std * torch::randn({batch}, gen, f64)).clamp(lo, hi);
+    sigma = torch::exp(log_sigma);
+    level = level_bin((hi - log_sigma) / (hi - lo), bins);
     return;
   }
   // log-uniform; bins run from the largest σ (level 0) down, as ladder levels do. One loop rather than eight
@@ -119,7 +121,7 @@ NoisedBatch noise_batch(const ObjectiveOptions& o, const NoiseProcess& process, 
                         at::Generator& gen) {
   NoisedBatch b;
   torch::Tensor importance;
-  sample_sigmas(o, process, x0.size(0), gen, b.sigma, b.level, &importance);
+  sample_sigmas(o, process, x0.size(0), gen, b.sigma, b.level, o.sigma_sampling == "importance" ? &importance : nullptr);
   b.t = process.t_of_sigma(b.sigma);
   torch::Tensor m = process.mean_coef(b.t).to(x0.dtype());
   b.std = process.std(b.t).to(x0.dtype());

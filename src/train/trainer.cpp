@@ -3,11 +3,13 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <numeric>
 
 #include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/models/batch_shard.hpp"
 #include "scorediff/train/data_parallel.hpp"
+#include "scorediff/train/fused_dsm.hpp"
 
 namespace scorediff {
 namespace {
@@ -124,24 +126,28 @@ StepStats Trainer::step() {
   const int64_t batch_size = options_.batch;
   torch::Tensor index = torch::randint(0, data_.size(0), {batch_size}, gen_, torch::TensorOptions().dtype(torch::kInt64).device(data_.device()));
   torch::Tensor batch = data_.index_select(0, index);
-  ScoreFn score = model_score_fn(model_, process_);
   const bool parallel = group_ && group_->world_size() > 1;
   int64_t begin = 0, end = batch_size;
-  if (parallel) {
-    std::tie(begin, end) = shard_rows(batch_size, group_->rank(), group_->world_size());
-    score = shard_score(std::move(score), batch_size, begin, end);
+  if (parallel) std::tie(begin, end) = shard_rows(batch_size, group_->rank(), group_->world_size());
+  const DsmObjective* fused = parallel ? nullptr : fused_dsm_objective(model_, objective_, data_);
+  LossTerms terms;
+  torch::Tensor loss;
+  if (fused != nullptr) {
+    // SiLU MLPs under DSM: the same step without autograd (train/fused_dsm.hpp); gradients written in place.
+    terms = fused_dsm_step(model_, *process_, fused->options, batch, gen_);
+  } else {
+    ScoreFn score = model_score_fn(model_, process_);
+    if (parallel) score = shard_score(std::move(score), batch_size, begin, end);
+    terms = objective_(score, *process_, batch, gen_);
+    // One process: the batch mean. Data parallel: this rank's share of the global batch's mean, summed below.
+    loss = parallel ? terms.loss.slice(0, begin, end).sum() / static_cast<double>(batch_size) : terms.loss.mean();
+    // Gradients start undefined, so that autograd moves each one in instead of adding it to zeros (two ATen
+    // operations per parameter less); a parameter the loss does not reach gets zeros, as before.
+    for (auto& p : params_) p.mutable_grad().reset();
+    loss.backward();
+    for (auto& p : params_)
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
   }
-  LossTerms terms = objective_(score, *process_, batch, gen_);
-  // One process: the batch mean. Data parallel: this rank's share of the global batch's mean, summed below.
-  torch::Tensor loss = parallel ? terms.loss.slice(0, begin, end).sum() / static_cast<double>(batch_size)
-                                : terms.loss.mean();
-
-  // Gradients start undefined, so that autograd moves each one in instead of adding it to zeros (two ATen
-  // operations per parameter less); a parameter the loss does not reach gets zeros, as before.
-  for (auto& p : params_) p.mutable_grad().reset();
-  loss.backward();
-  for (auto& p : params_)
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
   {
     torch::NoGradGuard no_grad;
     torch::Tensor per = terms.loss.detach().slice(0, begin, end);
@@ -158,6 +164,9 @@ StepStats Trainer::step() {
       stats.level_loss_sum = summary.slice(0, 1, 1 + levels_).clone();
       stats.level_count = summary.slice(0, 1 + levels_, 1 + 2 * levels_).round().to(torch::kInt64);
       stats.stop = summary[-1].item<double>() > 0;
+    } else if (fused != nullptr) {
+      const double* sums = stats.level_loss_sum.data_ptr<double>();  // every sample lies in one level
+      stats.loss = std::accumulate(sums, sums + levels_, 0.0) / static_cast<double>(batch_size);
     } else {
       stats.loss = loss.item<double>();
     }

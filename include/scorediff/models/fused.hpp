@@ -44,6 +44,21 @@ bool fused_mlp_available();
 void set_fused_mlp_training(bool on);
 bool fused_mlp_training();
 
+// Per-row coefficients of a DSM loss L_i = ½ ω_i ‖α_i F_i + β_i ε_i‖² on the network output F (all [B] float32):
+// with score = a_i F_i (a = 1/s, −1/s or 1: score, eps or raw output), σ² weighting is α = s a, β = 1, ω = 1
+// (dsm_sigma2_loss), any other weighting λ is α = a, β = 1/s, ω = λ.
+struct DsmRowCoefficients {
+  torch::Tensor alpha, beta, omega;
+};
+// The DSM loss of the SiLU MLP F = mlp_silu_fused(input, weights, biases) and its parameter gradients, with no
+// autograd: the same forward and backward kernels, and the loss's gradient dL̄/dF = ω α (αF + βε)/B written
+// between them. Writes L_i to loss [B] and the gradients of L̄ = (1/B) Σ_i L_i to grads (dW_0, db_0, dW_1, ...),
+// each reused in place when it is a contiguous float32 CPU tensor of its parameter's shape, else allocated.
+// input [B, n_0] float32 on the CPU, eps [B, n_L].
+void mlp_silu_dsm_gradients(const torch::Tensor& input, const std::vector<torch::Tensor>& weights,
+                            const std::vector<torch::Tensor>& biases, const torch::Tensor& eps, const DsmRowCoefficients& k,
+                            torch::Tensor& loss, std::vector<torch::Tensor>& grads);
+
 // Row-major float32 C[m, n] = op(A) op(B) + beta C with op(A) [m, k], op(B) [k, n]. ta: A is stored [k, m];
 // tb: B is stored [n, k]; lda, ldb, ldc are the stored row lengths; beta is 0 or 1. On CPUs with AVX-512 it
 // runs scorediff's register-tiled kernel (about twice OpenBLAS' speed at the small MLPs' shapes; see

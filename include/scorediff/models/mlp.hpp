@@ -38,6 +38,11 @@ class MlpNetworkImpl : public ScoreNetworkImpl {
   torch::Tensor forward_inference(const torch::Tensor& x, const torch::Tensor& log_sigma);
   // SiLU MLPs in training, inputs without grad: the fused forward/backward node (models/fused.hpp).
   torch::Tensor forward_fused(const torch::Tensor& x, const torch::Tensor& log_sigma);
+  // The first layer's input [x, embedding of log σ] [B, D + E] (log σ/4 written in one loop, Fourier features
+  // through ATen), for the fused paths.
+  torch::Tensor fused_input(const torch::Tensor& x, const torch::Tensor& log_sigma);
+  std::vector<torch::Tensor> weights() const;
+  std::vector<torch::Tensor> biases() const;
   const std::vector<torch::nn::Linear>& layers() const { return layers_; }
   Activation activation() const { return activation_; }
 

@@ -72,6 +72,8 @@ class ScoreModelImpl : public torch::nn::Module {
   bool conditioned_on_time() const { return condition_on_time_; }
   ScoreNetworkImpl& network() { return *network_; }
   Parametrisation parametrisation() const { return param_; }
+  // σ_data of the input scaling x̂ ← x̂/√(σ² + σ_data²); 0 when it is off.
+  double input_sigma_data() const { return input_sigma_data_; }
 
  private:
   std::shared_ptr<ScoreNetworkImpl> network_;
