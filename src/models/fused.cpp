@@ -91,6 +91,19 @@ __attribute__((target("avx512f"))) inline __m512 exp_avx512(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
+// 1/(1 + e^−v): the reciprocal from rcp14 plus one Newton step (error < 1e-7 relative) instead of a division,
+// which would cost as much as the exp.
+__attribute__((target("avx512f"))) inline __m512 sigmoid_avx512(__m512 v) {
+  const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), v)));
+  const __m512 y = _mm512_rcp14_ps(d);
+  return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
+}
+
+// The lanes of a 16-float vector that hold one of the `remaining` elements (all 16 when there are more).
+inline __mmask16 tail_mask(int64_t remaining) {
+  return static_cast<__mmask16>(remaining >= 16 ? 0xFFFFu : remaining <= 0 ? 0u : (1u << remaining) - 1);
+}
+
 // bfloat16 is the top half of a float32: widening is a shift; narrowing rounds to nearest even (finite
 // values; a NaN stays a NaN).
 __attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
@@ -107,22 +120,17 @@ __attribute__((target("avx512f"))) inline void store16(c10::BFloat16* p, __m512 
 }
 
 // out = silu(in + bias) for any mix of float32 and bfloat16 input and output (bfloat16: the MLP's
-// bfloat16 path). silu(v) = v · 1/(1 + e^−v): the reciprocal from rcp14 plus one Newton step (error
-// < 1e-7 relative) instead of a division, which would cost as much as the exp.
+// bfloat16 path). silu(v) = v · sigmoid(v).
 template <class In, class Out>
 __attribute__((target("avx512f"))) void bias_silu_avx512(Out* out, const In* in, const float* bias, int64_t rows,
                                                                int64_t cols) {
-  const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f), zero = _mm512_setzero_ps();
   for (int64_t i = 0; i < rows; ++i) {
     const In* src = in + i * cols;
     Out* dst = out + i * cols;
     int64_t j = 0;
     for (; j + 16 <= cols; j += 16) {
-      __m512 v = _mm512_add_ps(load16(src + j), _mm512_loadu_ps(bias + j));
-      __m512 d = _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(zero, v)));
-      __m512 y = _mm512_rcp14_ps(d);
-      y = _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, two));
-      store16(dst + j, _mm512_mul_ps(v, y));
+      const __m512 v = _mm512_add_ps(load16(src + j), _mm512_loadu_ps(bias + j));
+      store16(dst + j, _mm512_mul_ps(v, sigmoid_avx512(v)));
     }
     for (; j < cols; ++j) dst[j] = Out(silu_scalar(static_cast<float>(src[j]) + bias[j]));
   }
@@ -226,8 +234,8 @@ __attribute__((target("avx512f"))) void gemm_avx512(int64_t m, int64_t n, int64_
       const int64_t i1 = std::min(m, i0 + kRowBlock);
       for (int64_t j = 0; j < n; j += 32) {
         const int64_t w = std::min<int64_t>(32, n - j);
-        const auto m0 = static_cast<__mmask16>(w >= 16 ? 0xFFFFu : (1u << w) - 1);
-        const auto m1 = static_cast<__mmask16>(w >= 32 ? 0xFFFFu : w <= 16 ? 0u : (1u << (w - 16)) - 1);
+        const __mmask16 m0 = tail_mask(w);
+        const __mmask16 m1 = tail_mask(w - 16);
         int64_t i = i0;
         for (; i + 8 <= i1; i += 8) tile8x32(kk, as + i * rsa, rsa, csa, bs + j, ldb, c + i * ldc + j, ldc, m0, m1, acc);
         for (; i < i1; ++i) tile1x32(kk, as + i * rsa, csa, bs + j, ldb, c + i * ldc + j, m0, m1, acc);
@@ -244,7 +252,7 @@ __attribute__((target("avx512f"))) void gemm_dots_avx512(int64_t m, int64_t n, i
     for (int64_t j = 0; j < n; ++j) {
       __m512 acc = _mm512_setzero_ps();
       for (int64_t p = 0; p < k; p += 16) {
-        const auto mask = static_cast<__mmask16>(k - p >= 16 ? 0xFFFFu : (1u << (k - p)) - 1);
+        const __mmask16 mask = tail_mask(k - p);
         acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i * lda + p), _mm512_maskz_loadu_ps(mask, b + j * ldb + p), acc);
       }
       const float dot = _mm512_reduce_add_ps(acc);
@@ -335,15 +343,12 @@ namespace {
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) void bias_sigmoid_silu_avx512(float* z, float* s, float* h, const float* bias,
                                                                  int64_t rows, int64_t cols) {
-  const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f), zero = _mm512_setzero_ps();
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; j += 16) {
-      const auto mask = static_cast<__mmask16>(cols - j >= 16 ? 0xFFFFu : (1u << (cols - j)) - 1);
+      const __mmask16 mask = tail_mask(cols - j);
       const int64_t at = i * cols + j;
       const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, z + at), _mm512_maskz_loadu_ps(mask, bias + j));
-      const __m512 d = _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(zero, v)));
-      __m512 y = _mm512_rcp14_ps(d);
-      y = _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, two));  // one Newton step: < 1e-7 relative
+      const __m512 y = sigmoid_avx512(v);
       _mm512_mask_storeu_ps(z + at, mask, v);
       _mm512_mask_storeu_ps(s + at, mask, y);
       _mm512_mask_storeu_ps(h + at, mask, _mm512_mul_ps(v, y));
@@ -354,7 +359,7 @@ __attribute__((target("avx512f"))) void bias_sigmoid_silu_avx512(float* z, float
 __attribute__((target("avx512f"))) void silu_backward_avx512(float* g, const float* z, const float* s, int64_t n) {
   const __m512 one = _mm512_set1_ps(1.0f);
   for (int64_t i = 0; i < n; i += 16) {
-    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1);
+    const __mmask16 mask = tail_mask(n - i);
     const __m512 sv = _mm512_maskz_loadu_ps(mask, s + i), zv = _mm512_maskz_loadu_ps(mask, z + i);
     const __m512 d = _mm512_mul_ps(sv, _mm512_fmadd_ps(zv, _mm512_sub_ps(one, sv), one));
     _mm512_mask_storeu_ps(g + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, g + i), d));
@@ -364,7 +369,7 @@ __attribute__((target("avx512f"))) void silu_backward_avx512(float* g, const flo
 // out[j] = Σ_i g[i, j]: the bias gradient.
 __attribute__((target("avx512f"))) void column_sums_avx512(float* out, const float* g, int64_t rows, int64_t cols) {
   for (int64_t j = 0; j < cols; j += 16) {
-    const auto mask = static_cast<__mmask16>(cols - j >= 16 ? 0xFFFFu : (1u << (cols - j)) - 1);
+    const __mmask16 mask = tail_mask(cols - j);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < rows; ++i) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(mask, g + i * cols + j));
     _mm512_mask_storeu_ps(out + j, mask, acc);
@@ -610,7 +615,7 @@ __attribute__((target("avx512f"))) void adam_update_avx512(float* p, const float
                b2 = _mm512_set1_ps(k.beta2), rb1 = _mm512_set1_ps(1 - k.beta1), rb2 = _mm512_set1_ps(1 - k.beta2),
                step = _mm512_set1_ps(k.step_size), inv = _mm512_set1_ps(k.inv_bias2_sqrt), eps = _mm512_set1_ps(k.eps);
   for (int64_t i = 0; i < n; i += 16) {
-    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1);
+    const __mmask16 mask = tail_mask(n - i);
     const __m512 gj = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, g + i), scale);
     __m512 pj = _mm512_maskz_loadu_ps(mask, p + i);
     if (k.weight_decay) pj = _mm512_mul_ps(pj, decay);
@@ -629,7 +634,7 @@ __attribute__((target("avx512f"))) void ema_update_avx512(float* shadow, const f
                                                           float remainder) {
   const __m512 d = _mm512_set1_ps(decay), rest = _mm512_set1_ps(remainder);
   for (int64_t i = 0; i < n; i += 16) {
-    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1);
+    const __mmask16 mask = tail_mask(n - i);
     const __m512 sv = _mm512_mul_ps(d, _mm512_maskz_loadu_ps(mask, shadow + i));
     _mm512_mask_storeu_ps(shadow + i, mask, _mm512_add_ps(sv, _mm512_mul_ps(rest, _mm512_maskz_loadu_ps(mask, p + i))));
   }
@@ -638,7 +643,7 @@ __attribute__((target("avx512f"))) void ema_update_avx512(float* shadow, const f
 __attribute__((target("avx512f"))) double sum_squares_avx512(const float* g, int64_t n) {
   __m512d a0 = _mm512_setzero_pd(), a1 = a0;
   for (int64_t i = 0; i < n; i += 16) {
-    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1);
+    const __mmask16 mask = tail_mask(n - i);
     const __m512 v = _mm512_maskz_loadu_ps(mask, g + i);
     const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
     const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
