@@ -317,7 +317,7 @@ TEST(Fused, DsmTrainerStepEqualsTheAutogradStep) {
     auto data_gen = make_generator(5);
     const torch::Tensor data = 2 * torch::randn({300, 3}, data_gen);
     TrainOptions to;
-    to.batch = 64;
+    to.batch = 600;  // three chunks of the fused step (256, 256, 88)
     auto run = [&](bool fused) {
       set_fused_mlp_training(fused);
       auto init = make_generator(11);

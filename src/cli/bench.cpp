@@ -139,10 +139,18 @@ void bench_roofline(const Args& args) {
     (net.forward(x, log_sigma) * v).sum().backward();
   }, 10);
   const double fwd = forward_flop / t_forward / 1e9, train = (forward_flop + backward_flop) / t_train / 1e9;
+  // A whole training step of the peer's configuration at this batch (the fused DSM step: draws, forward, loss,
+  // backward, Adam, EMA), counted by its products' FLOPs as above.
+  Config config = load_config("peer", {fmt::format("run.threads={}", args.threads), "process.levels=2",
+                                       fmt::format("train.batch={}", batch)});
+  Prepared p = prepare(config);
+  at::Generator step_init = make_generator(derive_seed(static_cast<uint64_t>(args.seed), "init"));
+  ScoreModel step_model = make_model(config.model, dim, step_init);
+  Trainer trainer(step_model, p.process, make_objective(config.objective), level_count(config.objective, *p.process),
+                  p.train_data, config.train, static_cast<uint64_t>(args.seed));
+  const double step = (forward_flop + backward_flop) / time_per_call([&] { trainer.step(); }, 10) / 1e9;
   // The sampler: annealed Langevin on 10 000 points with the same (untrained) network, FLOPs per evaluation
   // of the network on all points.
-  Config config = load_config("peer", {fmt::format("run.threads={}", args.threads), "process.levels=2"});
-  Prepared p = prepare(config);
   at::Generator init = make_generator(derive_seed(static_cast<uint64_t>(args.seed), "init"));
   ScoreModel model = make_model(config.model, dim, init);
   model->eval();
@@ -170,6 +178,9 @@ void bench_roofline(const Args& args) {
   out["mlp_forward_fraction"] = fwd / sgemm;
   out["mlp_forward_backward_fraction"] = train / sgemm;
   out["mlp_forward_backward_fraction_of_scorediff_gemm"] = train / own;
+  out["training_step_gflops"] = step;
+  out["training_step_fraction"] = step / sgemm;
+  out["training_step_fraction_of_scorediff_gemm"] = step / own;
   if (args.json) {
     fmt::print("{}\n", out.dump());
   } else {
@@ -181,6 +192,8 @@ void bench_roofline(const Args& args) {
                100 * fwd / sgemm, 100 * fwd / own);
     fmt::print("  MLP forward + backward: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm  {:>5.1f} % of scorediff GEMM\n", train,
                100 * train / sgemm, 100 * train / own);
+    fmt::print("  whole DSM training step:{:>7.1f} GFLOP/s  {:>5.1f} % of sgemm  {:>5.1f} % of scorediff GEMM\n", step,
+               100 * step / sgemm, 100 * step / own);
     fmt::print("  annealed Langevin, {} points: {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", points, sampler,
                100 * sampler / sgemm);
     fmt::print("  the same, bfloat16 products:  {:>7.1f} GFLOP/s  {:>5.1f} % of sgemm\n", sampler16, 100 * sampler16 / sgemm);
@@ -191,8 +204,8 @@ void bench_roofline(const Args& args) {
                 fmt::format("MLP path vs float32 GEMM ({} thread(s), batch {}, OpenBLAS {})", args.threads, batch,
                             out["blas"].get<std::string>()),
                 "GFLOP/s (matrix products)",
-                {"sgemm", "own GEMM", "forward", "fwd + bwd", "Langevin", "Langevin bf16"},
-                {{"measured", {sgemm, own, fwd, train, sampler, sampler16}}}, 1.15 * std::max({sgemm, own, sampler16}));
+                {"sgemm", "own GEMM", "forward", "fwd + bwd", "train step", "Langevin", "Langevin bf16"},
+                {{"measured", {sgemm, own, fwd, train, step, sampler, sampler16}}}, 1.15 * std::max({sgemm, own, sampler16}));
     figure.save();
     if (!args.json) fmt::print("  figure: {}\n", args.plot);
   }

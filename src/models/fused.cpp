@@ -366,11 +366,12 @@ __attribute__((target("avx512f"))) void silu_backward_avx512(float* g, const flo
   }
 }
 
-// out[j] = Σ_i g[i, j]: the bias gradient.
-__attribute__((target("avx512f"))) void column_sums_avx512(float* out, const float* g, int64_t rows, int64_t cols) {
+// out[j] = Σ_i g[i, j] (+ out[j] when accumulating): the bias gradient.
+__attribute__((target("avx512f"))) void column_sums_avx512(float* out, const float* g, int64_t rows, int64_t cols,
+                                                           bool accumulate) {
   for (int64_t j = 0; j < cols; j += 16) {
     const __mmask16 mask = tail_mask(cols - j);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc = accumulate ? _mm512_maskz_loadu_ps(mask, out + j) : _mm512_setzero_ps();
     for (int64_t i = 0; i < rows; ++i) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(mask, g + i * cols + j));
     _mm512_mask_storeu_ps(out + j, mask, acc);
   }
@@ -403,11 +404,11 @@ void silu_backward(float* g, const float* z, const float* s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) g[i] *= s[i] * (1.0f + z[i] * (1.0f - s[i]));
 }
 
-void column_sums(float* out, const float* g, int64_t rows, int64_t cols) {
+void column_sums(float* out, const float* g, int64_t rows, int64_t cols, bool accumulate) {
 #if defined(__x86_64__)
-  if (has_avx512()) return column_sums_avx512(out, g, rows, cols);
+  if (has_avx512()) return column_sums_avx512(out, g, rows, cols, accumulate);
 #endif
-  std::fill(out, out + cols, 0.0f);
+  if (!accumulate) std::fill(out, out + cols, 0.0f);
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) out[j] += g[i * cols + j];
 }
@@ -417,17 +418,23 @@ bool reusable(const torch::Tensor& t, at::IntArrayRef shape) {
   return t.defined() && t.sizes() == shape && t.is_contiguous() && t.scalar_type() == torch::kFloat32 && t.device().is_cpu();
 }
 
-// t itself when reusable for a [rows, cols] result, else a new tensor in its place.
-torch::Tensor& buffer(torch::Tensor& t, int64_t rows, int64_t cols) {
-  if (!reusable(t, {rows, cols})) t = torch::empty({rows, cols}, torch::kFloat32);
-  return t;
+// A float32 CPU buffer for a [rows, cols] result: t itself when it is contiguous with cols columns and at least
+// rows rows (only its first rows are used), else a new [rows, cols] tensor in its place.
+float* buffer(torch::Tensor& t, int64_t rows, int64_t cols) {
+  if (!(t.defined() && t.dim() == 2 && t.size(1) == cols && t.size(0) >= rows && t.is_contiguous() &&
+        t.scalar_type() == torch::kFloat32 && t.device().is_cpu()))
+    t = torch::empty({rows, cols}, torch::kFloat32);
+  return t.data_ptr<float>();
 }
 
-// The SiLU MLP's forward pass, params W_0, b_0, W_1, b_1, ...: h_0 = input; per hidden layer z = h Wᵀ + b,
-// s = sigmoid(z), h = z s (one pass after the product); the output layer's bias rows, then the product onto
-// them into `out`. acts becomes h_0, then z, s, h of each hidden layer (for the backward pass). Buffers already in
-// acts and out are written in place when they have the right shape (the fused DSM step's workspace).
-void mlp_forward(const torch::Tensor& input, at::TensorList params, std::vector<torch::Tensor>& acts, torch::Tensor& out) {
+// The SiLU MLP's forward pass, params W_0, b_0, W_1, b_1, ...: h_0 = input [rows, n_0] (contiguous); per hidden
+// layer z = h Wᵀ + b, s = sigmoid(z), h = z s (one pass after the product); the output layer's bias rows, then
+// the product onto them into the first rows of `out`. acts becomes h_0, then z, s, h of each hidden layer (for the
+// backward pass). Buffers already in acts and out are written in place when they are large enough (the fused DSM
+// step's workspace). transposed (optional): W_lᵀ [n_l, n_{l+1}] contiguous where defined, used instead of W_l so
+// that gemm need not transpose W_l at every call (the fused DSM step calls this once per chunk of rows).
+void mlp_forward(const torch::Tensor& input, at::TensorList params, std::vector<torch::Tensor>& acts, torch::Tensor& out,
+                 at::TensorList transposed = {}) {
   const int64_t layers = static_cast<int64_t>(params.size()) / 2, rows = input.size(0);
   acts.resize(static_cast<size_t>(1 + 3 * (layers - 1)));
   acts[0] = input;
@@ -437,38 +444,42 @@ void mlp_forward(const torch::Tensor& input, at::TensorList params, std::vector<
     const float* bp = params[2 * l + 1].data_ptr<float>();
     const int64_t n = w.size(0), k = w.size(1);
     if (l + 1 == layers) {
-      float* zp = buffer(out, rows, n).data_ptr<float>();
+      float* zp = buffer(out, rows, n);
       for (int64_t i = 0; i < rows; ++i) std::memcpy(zp + i * n, bp, n * sizeof(float));
       gemm(false, true, rows, n, k, h, k, w.data_ptr<float>(), k, 1.0f, zp, n);
       return;
     }
-    float* zp = buffer(acts[1 + 3 * l], rows, n).data_ptr<float>();
-    gemm(false, true, rows, n, k, h, k, w.data_ptr<float>(), k, 0.0f, zp, n);
-    bias_sigmoid_silu(zp, buffer(acts[2 + 3 * l], rows, n).data_ptr<float>(), buffer(acts[3 + 3 * l], rows, n).data_ptr<float>(),
-                      bp, rows, n);
+    float* zp = buffer(acts[1 + 3 * l], rows, n);
+    if (static_cast<int64_t>(transposed.size()) > l && transposed[l].defined()) {
+      gemm(false, false, rows, n, k, h, k, transposed[l].data_ptr<float>(), n, 0.0f, zp, n);
+    } else {
+      gemm(false, true, rows, n, k, h, k, w.data_ptr<float>(), k, 0.0f, zp, n);
+    }
+    bias_sigmoid_silu(zp, buffer(acts[2 + 3 * l], rows, n), buffer(acts[3 + 3 * l], rows, n), bp, rows, n);
   }
 }
 
 // The backward pass from g = dL/d(output) [rows, n_L] (read only): dW_l = g_lᵀ h_l and db_l = Σ_rows g_l into
-// grads[2l], grads[2l + 1]; g_{l−1} = (g_l W_l) silu'(z_{l−1}) with silu'(z) = s (1 + z (1 − s)), into
-// scratch[l − 1]. Gradients and scratch buffers are written in place when they are contiguous float32 CPU tensors of
-// the right shape, else allocated. acts as mlp_forward leaves them. The input's gradient is not computed.
-void mlp_backward(const torch::Tensor& g_out, const std::vector<torch::Tensor>& acts, at::TensorList weights,
-                  std::vector<torch::Tensor>& grads, std::vector<torch::Tensor>& scratch) {
-  const int64_t layers = static_cast<int64_t>(weights.size()), rows = g_out.size(0);
+// grads[2l], grads[2l + 1] (added to them when accumulating); g_{l−1} = (g_l W_l) silu'(z_{l−1}) with
+// silu'(z) = s (1 + z (1 − s)), into scratch[l − 1]. Gradients are written in place when they are contiguous
+// float32 CPU tensors of the parameter's shape, else allocated (which needs accumulate false); scratch buffers as
+// in mlp_forward. acts as mlp_forward leaves them. The input's gradient is not computed.
+void mlp_backward(const float* g, int64_t rows, const std::vector<torch::Tensor>& acts, at::TensorList weights,
+                  std::vector<torch::Tensor>& grads, std::vector<torch::Tensor>& scratch, bool accumulate) {
+  const int64_t layers = static_cast<int64_t>(weights.size());
   grads.resize(static_cast<size_t>(2 * layers));
   scratch.resize(static_cast<size_t>(layers - 1));
-  const float* g = g_out.data_ptr<float>();
   for (int64_t l = layers - 1; l >= 0; --l) {
     const float* h = acts[l == 0 ? 0 : 3 * l].data_ptr<float>();
     const torch::Tensor& w = weights[l];
     const int64_t n = w.size(0), k = w.size(1);
-    if (!reusable(grads[2 * l], w.sizes())) grads[2 * l] = torch::empty({n, k}, torch::kFloat32);
-    if (!reusable(grads[2 * l + 1], {n})) grads[2 * l + 1] = torch::empty({n}, torch::kFloat32);
-    gemm(true, false, n, k, rows, g, n, h, k, 0.0f, grads[2 * l].data_ptr<float>(), k);
-    column_sums(grads[2 * l + 1].data_ptr<float>(), g, rows, n);
+    const bool in_place = reusable(grads[2 * l], w.sizes()) && reusable(grads[2 * l + 1], {n});
+    TORCH_INTERNAL_ASSERT(in_place || !accumulate, "mlp_backward: accumulating into gradients it had to allocate");
+    if (!in_place) grads[2 * l] = torch::empty({n, k}, torch::kFloat32), grads[2 * l + 1] = torch::empty({n}, torch::kFloat32);
+    gemm(true, false, n, k, rows, g, n, h, k, accumulate ? 1.0f : 0.0f, grads[2 * l].data_ptr<float>(), k);
+    column_sums(grads[2 * l + 1].data_ptr<float>(), g, rows, n, accumulate);
     if (l == 0) break;
-    float* dh = buffer(scratch[l - 1], rows, k).data_ptr<float>();
+    float* dh = buffer(scratch[l - 1], rows, k);
     gemm(false, false, rows, k, n, g, n, w.data_ptr<float>(), k, 0.0f, dh, k);
     silu_backward(dh, acts[1 + 3 * (l - 1)].data_ptr<float>(), acts[2 + 3 * (l - 1)].data_ptr<float>(), rows * k);
     g = dh;
@@ -497,7 +508,8 @@ class FusedMlp : public torch::autograd::Function<FusedMlp> {
     const std::vector<torch::Tensor> acts(saved.begin(), saved.end() - layers);
     const std::vector<torch::Tensor> weights(saved.end() - layers, saved.end());
     std::vector<torch::Tensor> grads, scratch;
-    mlp_backward(grad_output[0].contiguous(), acts, weights, grads, scratch);
+    const torch::Tensor g = grad_output[0].contiguous();
+    mlp_backward(g.data_ptr<float>(), g.size(0), acts, weights, grads, scratch, false);
     grads.insert(grads.begin(), torch::Tensor());  // the input's (not computed)
     return grads;
   }
@@ -738,28 +750,40 @@ void mlp_silu_dsm_gradients(const torch::Tensor& input, const std::vector<torch:
   require(eps.scalar_type() == torch::kFloat32 && eps.device().is_cpu() && eps.is_contiguous() && eps.dim() == 2 &&
               eps.size(0) == rows && eps.size(1) == cols && row_vector(k.alpha) && row_vector(k.beta) && row_vector(k.omega),
           "mlp_silu_dsm_gradients: eps must be [B, outputs] and alpha, beta, omega [B], contiguous float32 on the CPU");
-  // Activations and backward buffers kept per thread between calls: a training step allocates nothing.
+  // Rows in chunks whose activations stay in L2 (256 rows of width 128: 128 KB per buffer), the weight and bias
+  // gradients summed over the chunks; the buffers are kept per thread between calls, so a step allocates nothing.
+  constexpr int64_t kChunk = 256;
   thread_local std::vector<torch::Tensor> acts, scratch;
   thread_local torch::Tensor out;
-  mlp_forward(input.contiguous(), interleaved(weights, biases, "mlp_silu_dsm_gradients"), acts, out);
-  // r = αF + βε, L = ½ω‖r‖² per row (summed in double, as dsm_sigma2_loss), then out ← dL̄/dF = ωαr/B in place.
-  if (!reusable(loss, {rows})) loss = torch::empty({rows}, out.options());
-  float* f = out.data_ptr<float>();
+  const torch::Tensor in = input.contiguous();
+  const std::vector<torch::Tensor> params = interleaved(weights, biases, "mlp_silu_dsm_gradients");
+  if (!reusable(loss, {rows})) loss = torch::empty({rows}, in.options());
   float* lp = loss.data_ptr<float>();
   const float *ep = eps.data_ptr<float>(), *ap = k.alpha.data_ptr<float>(), *bp = k.beta.data_ptr<float>(),
               *wp = k.omega.data_ptr<float>();
   const float inv_rows = 1.0f / static_cast<float>(rows);
-  for (int64_t i = 0; i < rows; ++i) {
-    double sum = 0.0;
-    const float g = wp[i] * ap[i] * inv_rows;
-    for (int64_t j = 0; j < cols; ++j) {
-      const float r = ap[i] * f[i * cols + j] + bp[i] * ep[i * cols + j];
-      sum += static_cast<double>(r) * r;
-      f[i * cols + j] = g * r;
+  // The hidden layers' Wᵀ once per call rather than once per chunk (the output layer's few rows are dot products).
+  std::vector<torch::Tensor> transposed;
+  if (rows > kChunk)
+    for (size_t l = 0; l + 1 < weights.size(); ++l) transposed.push_back(weights[l].t().contiguous());
+  for (int64_t start = 0; start < rows; start += kChunk) {
+    const int64_t len = std::min(kChunk, rows - start);
+    mlp_forward(in.narrow(0, start, len), params, acts, out, transposed);
+    // r = αF + βε, L = ½ω‖r‖² per row (summed in double, as dsm_sigma2_loss), then out ← dL̄/dF = ωαr/B in place.
+    float* f = out.data_ptr<float>();
+    for (int64_t r0 = 0; r0 < len; ++r0) {
+      const int64_t i = start + r0;
+      double sum = 0.0;
+      const float g = wp[i] * ap[i] * inv_rows;
+      for (int64_t j = 0; j < cols; ++j) {
+        const float r = ap[i] * f[r0 * cols + j] + bp[i] * ep[i * cols + j];
+        sum += static_cast<double>(r) * r;
+        f[r0 * cols + j] = g * r;
+      }
+      lp[i] = static_cast<float>(0.5 * wp[i] * sum);
     }
-    lp[i] = static_cast<float>(0.5 * wp[i] * sum);
+    mlp_backward(f, len, acts, weights, grads, scratch, start > 0);
   }
-  mlp_backward(out, acts, weights, grads, scratch);
   acts[0] = torch::Tensor();  // not the caller's input
 }
 
