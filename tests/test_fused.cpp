@@ -286,19 +286,28 @@ std::string describe(const DsmCase& c) {
 
 TEST(Fused, DsmTrainerStepEqualsTheAutogradStep) {
   // Two trainers from the same seed and initial weights, one taking the fused DSM step (train/fused_dsm.hpp),
-  // one the objective + autograd path: the same draws (equal generator states after the step), the same
-  // per-sample losses, per-level sums and parameter gradients to 1e-5, over processes, σ sampling, weightings,
-  // parametrisations, embeddings, conditioning and input scaling.
+  // one the objective + autograd path, two steps each: the same draws (equal generator states), level counts,
+  // and losses, per-level sums and parameter gradients to 1e-5, over processes, σ sampling, weightings,
+  // parametrisations, embeddings, conditioning and input scaling; one chunk (64 rows) and three (600 rows:
+  // 256, 256, 88); widths that change from case to case (the step's per-thread buffers). The learning rate is
+  // too small to move a float32 weight, so the second step starts from the same weights on both sides and checks
+  // the gradients and buffers reused in place.
   const std::vector<DsmCase> cases{
       {"ladder", "log-uniform", "sigma2", "raw", "log-sigma", "log-sigma", false},  // the peer's
       {"ladder", "ladder", "sigma2", "score", "fourier", "log-sigma", true},
       {"ve", "time", "uniform", "score", "fourier", "log-sigma", true},
+      {"ve", "importance", "sigma2", "raw", "log-sigma", "log-sigma", false},
       {"vp", "time", "sigma2", "eps", "fourier", "time", false},
       {"vp", "importance", "likelihood", "eps", "log-sigma", "log-sigma", true},
+      {"vp", "single", "ddpm", "score", "fourier", "log-sigma", false},
       {"subvp", "log-normal", "snr", "raw", "fourier", "log-sigma", false},
       {"edm", "log-normal", "edm", "score", "log-sigma", "log-sigma", true},
   };
-  for (const DsmCase& c : cases) {
+  const int64_t widths[] = {37, 64, 128};
+  auto data_gen = make_generator(5);
+  const torch::Tensor data = 2 * torch::randn({300, 3}, data_gen);
+  for (size_t n = 0; n < cases.size(); ++n) {
+    const DsmCase& c = cases[n];
     ProcessOptions po;
     po.name = c.process;
     auto process = make_process(po);
@@ -307,39 +316,48 @@ TEST(Fused, DsmTrainerStepEqualsTheAutogradStep) {
     oo.weighting = c.weighting;
     validate(oo, *process);
     ModelOptions mo;
-    mo.width = 37;
+    mo.width = widths[n % 3];
     mo.depth = 2;
     mo.param = c.param;
     mo.embedding = c.embedding;
     mo.condition = c.condition;
     mo.input_scaling = c.input_scaling;
     mo.sigma_data = 0.7;
-    auto data_gen = make_generator(5);
-    const torch::Tensor data = 2 * torch::randn({300, 3}, data_gen);
-    TrainOptions to;
-    to.batch = 600;  // three chunks of the fused step (256, 256, 88)
-    auto run = [&](bool fused) {
-      set_fused_mlp_training(fused);
-      auto init = make_generator(11);
-      ScoreModel model = make_model(mo, 3, init);
-      Objective objective = make_objective(oo);
-      EXPECT_EQ(fused_dsm_objective(model, objective, data) != nullptr, fused) << describe(c);
-      Trainer trainer(model, process, objective, level_count(oo, *process), data, to, 17);
-      StepStats stats = trainer.step();
-      std::vector<torch::Tensor> out{torch::tensor({stats.loss}, torch::kFloat64), stats.level_loss_sum,
-                                     stats.level_count.to(torch::kFloat64), trainer.state().at("rng.train").to(torch::kFloat64)};
-      for (const auto& p : model->parameters()) out.push_back(p.grad().clone());
-      return out;
-    };
-    const auto reference = run(false), fast = run(true);
-    set_fused_mlp_training(true);
-    ASSERT_EQ(reference.size(), fast.size());
-    EXPECT_TRUE(torch::equal(reference[2], fast[2])) << "level counts, " << describe(c);
-    EXPECT_TRUE(torch::equal(reference[3], fast[3])) << "generator state after the step, " << describe(c);
-    for (size_t i = 0; i < reference.size(); ++i) {
-      const double scale = reference[i].abs().max().item<double>();
-      const double err = (fast[i] - reference[i]).abs().max().item<double>() / scale;
-      EXPECT_LT(err, 1e-5) << "tensor " << i << ", " << describe(c);
+    for (int64_t batch : {64, 600}) {
+      TrainOptions to;
+      to.batch = batch;
+      to.lr = 1e-30;
+      to.warmup = 0;
+      auto run = [&](bool fused) {
+        set_fused_mlp_training(fused);
+        auto init = make_generator(11);
+        ScoreModel model = make_model(mo, 3, init);
+        Objective objective = make_objective(oo);
+        EXPECT_EQ(fused_dsm_objective(model, objective, data) != nullptr, fused && fused_mlp_available()) << describe(c);
+        Trainer trainer(model, process, objective, level_count(oo, *process), data, to, 17);
+        std::vector<torch::Tensor> out;
+        for (int step = 0; step < 2; ++step) {
+          StepStats stats = trainer.step();
+          out.insert(out.end(), {stats.level_count.to(torch::kFloat64), trainer.state().at("rng.train").to(torch::kFloat64),
+                                 torch::tensor({stats.loss}, torch::kFloat64), stats.level_loss_sum});
+          for (const auto& p : model->parameters()) out.push_back(p.grad().clone());
+        }
+        return out;
+      };
+      const auto reference = run(false), fast = run(true);
+      set_fused_mlp_training(true);
+      ASSERT_EQ(reference.size(), fast.size());
+      const size_t per_step = reference.size() / 2;
+      for (size_t i = 0; i < reference.size(); ++i) {
+        const std::string where = "tensor " + std::to_string(i) + ", batch " + std::to_string(batch) + ", " + describe(c);
+        if (i % per_step < 2) {  // level counts and generator state
+          EXPECT_TRUE(torch::equal(reference[i], fast[i])) << where;
+          continue;
+        }
+        const double scale = reference[i].abs().max().item<double>();
+        const double err = (fast[i] - reference[i]).abs().max().item<double>() / scale;
+        EXPECT_LT(err, 1e-5) << where;
+      }
     }
   }
 }
@@ -356,7 +374,15 @@ TEST(Fused, DsmStepAppliesOnlyWhereItComputesTheSameLoss) {
   };
   const ModelOptions mlp;
   const ObjectiveOptions dsm;
-  EXPECT_TRUE(applies(mlp, dsm, data));
+  EXPECT_EQ(applies(mlp, dsm, data), fused_mlp_available());
+  {
+    auto init = make_generator(1);
+    ModelOptions mo = mlp;
+    mo.sigma_data = 1.0;
+    ScoreModel frozen = make_model(mo, 2, init);  // a frozen layer gets no gradient on the autograd path
+    dynamic_cast<MlpNetworkImpl&>(frozen->network()).layers()[0]->weight.requires_grad_(false);
+    EXPECT_FALSE(fused_dsm_objective(frozen, make_objective(dsm), data) != nullptr);
+  }
   auto model = [&](std::string ModelOptions::*field, const std::string& value) {
     ModelOptions m = mlp;
     m.*field = value;

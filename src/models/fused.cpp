@@ -443,18 +443,22 @@ void mlp_forward(const torch::Tensor& input, at::TensorList params, std::vector<
     const torch::Tensor& w = params[2 * l];
     const float* bp = params[2 * l + 1].data_ptr<float>();
     const int64_t n = w.size(0), k = w.size(1);
+    const bool has_transposed = static_cast<int64_t>(transposed.size()) > l && transposed[l].defined();
+    auto product = [&](float* zp, float beta) {
+      if (has_transposed) {
+        gemm(false, false, rows, n, k, h, k, transposed[l].data_ptr<float>(), n, beta, zp, n);
+      } else {
+        gemm(false, true, rows, n, k, h, k, w.data_ptr<float>(), k, beta, zp, n);
+      }
+    };
     if (l + 1 == layers) {
       float* zp = buffer(out, rows, n);
       for (int64_t i = 0; i < rows; ++i) std::memcpy(zp + i * n, bp, n * sizeof(float));
-      gemm(false, true, rows, n, k, h, k, w.data_ptr<float>(), k, 1.0f, zp, n);
+      product(zp, 1.0f);
       return;
     }
     float* zp = buffer(acts[1 + 3 * l], rows, n);
-    if (static_cast<int64_t>(transposed.size()) > l && transposed[l].defined()) {
-      gemm(false, false, rows, n, k, h, k, transposed[l].data_ptr<float>(), n, 0.0f, zp, n);
-    } else {
-      gemm(false, true, rows, n, k, h, k, w.data_ptr<float>(), k, 0.0f, zp, n);
-    }
+    product(zp, 0.0f);
     bias_sigmoid_silu(zp, buffer(acts[2 + 3 * l], rows, n), buffer(acts[3 + 3 * l], rows, n), bp, rows, n);
   }
 }
@@ -475,7 +479,10 @@ void mlp_backward(const float* g, int64_t rows, const std::vector<torch::Tensor>
     const int64_t n = w.size(0), k = w.size(1);
     const bool in_place = reusable(grads[2 * l], w.sizes()) && reusable(grads[2 * l + 1], {n});
     TORCH_INTERNAL_ASSERT(in_place || !accumulate, "mlp_backward: accumulating into gradients it had to allocate");
-    if (!in_place) grads[2 * l] = torch::empty({n, k}, torch::kFloat32), grads[2 * l + 1] = torch::empty({n}, torch::kFloat32);
+    if (!in_place) {
+      grads[2 * l] = torch::empty({n, k}, torch::kFloat32);
+      grads[2 * l + 1] = torch::empty({n}, torch::kFloat32);
+    }
     gemm(true, false, n, k, rows, g, n, h, k, accumulate ? 1.0f : 0.0f, grads[2 * l].data_ptr<float>(), k);
     column_sums(grads[2 * l + 1].data_ptr<float>(), g, rows, n, accumulate);
     if (l == 0) break;
@@ -712,14 +719,20 @@ void set_fused_mlp_training(bool on) { fused_training_on = on; }
 bool fused_mlp_training() { return fused_training_on && fused_mlp_available(); }
 
 namespace {
-// W_0, b_0, W_1, b_1, ... after checking that each is contiguous float32.
+// W_0, b_0, W_1, b_1, ... after checking that each is contiguous float32 and that the shapes chain from an input
+// of n_0 columns: W_l [n_{l+1}, n_l], b_l [n_{l+1}] (the kernels read raw pointers).
 std::vector<torch::Tensor> interleaved(const std::vector<torch::Tensor>& weights, const std::vector<torch::Tensor>& biases,
-                                       const char* who) {
+                                       int64_t n0, const char* who) {
   std::vector<torch::Tensor> params;
+  int64_t in = n0;
   for (size_t l = 0; l < weights.size(); ++l) {
     require(weights[l].is_contiguous() && biases[l].is_contiguous() && weights[l].scalar_type() == torch::kFloat32 &&
                 biases[l].scalar_type() == torch::kFloat32,
             "{}: weights and biases must be contiguous float32", who);
+    require(weights[l].dim() == 2 && weights[l].size(1) == in && biases[l].dim() == 1 && biases[l].size(0) == weights[l].size(0),
+            "{}: layer {} has weight [{}] and bias [{}] after {} inputs", who, l, fmt::join(weights[l].sizes(), ", "),
+            fmt::join(biases[l].sizes(), ", "), in);
+    in = weights[l].size(0);
     params.push_back(weights[l]);
     params.push_back(biases[l]);
   }
@@ -733,7 +746,7 @@ torch::Tensor mlp_silu_fused(const torch::Tensor& input, const std::vector<torch
               !weights.empty() && weights.size() == biases.size(),
           "mlp_silu_fused: expects a float32 CPU [B, n] input without grad and one bias per weight");
   if (!fused_mlp_available()) return {};
-  return FusedMlp::apply(input, at::TensorList(interleaved(weights, biases, "mlp_silu_fused")))[0];
+  return FusedMlp::apply(input, at::TensorList(interleaved(weights, biases, input.size(1), "mlp_silu_fused")))[0];
 }
 
 void mlp_silu_dsm_gradients(const torch::Tensor& input, const std::vector<torch::Tensor>& weights,
@@ -756,16 +769,17 @@ void mlp_silu_dsm_gradients(const torch::Tensor& input, const std::vector<torch:
   thread_local std::vector<torch::Tensor> acts, scratch;
   thread_local torch::Tensor out;
   const torch::Tensor in = input.contiguous();
-  const std::vector<torch::Tensor> params = interleaved(weights, biases, "mlp_silu_dsm_gradients");
+  const std::vector<torch::Tensor> params = interleaved(weights, biases, input.size(1), "mlp_silu_dsm_gradients");
   if (!reusable(loss, {rows})) loss = torch::empty({rows}, in.options());
   float* lp = loss.data_ptr<float>();
   const float *ep = eps.data_ptr<float>(), *ap = k.alpha.data_ptr<float>(), *bp = k.beta.data_ptr<float>(),
               *wp = k.omega.data_ptr<float>();
   const float inv_rows = 1.0f / static_cast<float>(rows);
-  // The hidden layers' Wᵀ once per call rather than once per chunk (the output layer's few rows are dot products).
+  // Wᵀ once per call rather than once per chunk, which gemm would do; not for outputs narrower than 8 columns (the
+  // score layer of 2-D data), which gemm computes as dot products of W's rows.
   std::vector<torch::Tensor> transposed;
   if (rows > kChunk)
-    for (size_t l = 0; l + 1 < weights.size(); ++l) transposed.push_back(weights[l].t().contiguous());
+    for (const auto& w : weights) transposed.push_back(w.size(0) >= 8 ? w.t().contiguous() : torch::Tensor());
   for (int64_t start = 0; start < rows; start += kChunk) {
     const int64_t len = std::min(kChunk, rows - start);
     mlp_forward(in.narrow(0, start, len), params, acts, out, transposed);

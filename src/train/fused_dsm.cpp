@@ -23,10 +23,13 @@ const DsmObjective* fused_dsm_objective(ScoreModel& model, const Objective& obje
   auto* net = dynamic_cast<MlpNetworkImpl*>(&model->network());
   if (net == nullptr || net->activation() != Activation::SiLU) return nullptr;
   if (data.dim() != 2 || !data.device().is_cpu() || data.scalar_type() != torch::kFloat32) return nullptr;
-  // The layers' weights and biases are the model's only parameters (Fourier frequencies are a buffer);
-  // DsmTrainerStepEqualsTheAutogradStep compares every parameter's gradient with autograd's.
+  // The layers' weights and biases must be the model's only parameters (Fourier frequencies are a buffer), and
+  // all trainable: the step writes exactly their gradients.
+  if (model->parameters().size() != 2 * net->layers().size()) return nullptr;
   for (const auto& layer : net->layers())
-    if (!cpu_float(layer->weight) || !cpu_float(layer->bias)) return nullptr;
+    if (!cpu_float(layer->weight) || !cpu_float(layer->bias) || !layer->weight.requires_grad() ||
+        !layer->bias.requires_grad())
+      return nullptr;
   return dsm;
 }
 
@@ -52,6 +55,8 @@ LossTerms fused_dsm_step(ScoreModel& model, const NoiseProcess& process, const O
     weight = weight.to(torch::kFloat32).contiguous();
   }
   const torch::Tensor time = model->conditioned_on_time() ? t.to(torch::kFloat32).contiguous() : torch::Tensor();
+  const float* tp = time.defined() ? time.data_ptr<float>() : nullptr;
+  const float* lambda = sigma2 ? nullptr : weight.data_ptr<float>();
 
   torch::Tensor x_hat = torch::empty({rows, d}, f32), cond = torch::empty({rows}, f32);
   DsmRowCoefficients k{torch::empty({rows}, f32), torch::empty({rows}, f32), torch::empty({rows}, f32)};
@@ -72,12 +77,12 @@ LossTerms fused_dsm_step(ScoreModel& model, const NoiseProcess& process, const O
       const float noisy = mf * xp[i * d + j] + sf * ep[i * d + j];
       hp[i * d + j] = static_cast<float>(noisy * scale);
     }
-    cp[i] = time.defined() ? time.data_ptr<float>()[i] : static_cast<float>(std::log(sigma));
+    cp[i] = tp != nullptr ? tp[i] : static_cast<float>(std::log(sigma));
     const double a = param == Parametrisation::Raw ? 1.0 : (param == Parametrisation::Eps ? -1.0 : 1.0) / sf;
     // The DSM objective's loss: σ² weighting ½‖s a F + ε‖², any other λ ½‖a F + ε/s‖².
     ap[i] = static_cast<float>(sigma2 ? sf * a : a);
     bp[i] = sigma2 ? 1.0f : 1.0f / sf;
-    wp[i] = sigma2 ? 1.0f : weight.data_ptr<float>()[i];
+    wp[i] = sigma2 ? 1.0f : lambda[i];
   }
   std::vector<torch::Tensor> grads;
   for (const auto& layer : net.layers()) {

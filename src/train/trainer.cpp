@@ -133,7 +133,7 @@ StepStats Trainer::step() {
   LossTerms terms;
   torch::Tensor loss;
   if (fused != nullptr) {
-    // SiLU MLPs under DSM: the same step without autograd (train/fused_dsm.hpp); gradients written in place.
+    // SiLU MLPs under DSM: the same step without autograd (train/fused_dsm.hpp), into the parameters' .grad.
     terms = fused_dsm_step(model_, *process_, fused->options, batch, gen_);
   } else {
     ScoreFn score = model_score_fn(model_, process_);

@@ -46,7 +46,8 @@ bool fused_mlp_training();
 
 // Per-row coefficients of a DSM loss L_i = ½ ω_i ‖α_i F_i + β_i ε_i‖² on the network output F (all [B] float32):
 // with score = a_i F_i (a = 1/s, −1/s or 1: score, eps or raw output), σ² weighting is α = s a, β = 1, ω = 1
-// (dsm_sigma2_loss), any other weighting λ is α = a, β = 1/s, ω = λ.
+// (dsm_sigma2_loss), any other weighting λ (and σ² under importance sampling, λ = s² times the importance
+// factor) is α = a, β = 1/s, ω = λ.
 struct DsmRowCoefficients {
   torch::Tensor alpha, beta, omega;
 };

@@ -1,9 +1,11 @@
-// The Trainer's DSM step for SiLU MLPs on the CPU without autograd (issue 7): the noise is drawn by
-// noise_batch exactly as the DSM objective draws it, the model's score composition (input scaling, log σ or
-// t conditioning, score / eps / raw output) is written per row, and the network's forward and backward passes
-// run through mlp_silu_dsm_gradients (models/fused.hpp). The same step as the autograd path, to float rounding
-// (tests/test_fused.cpp trains both side by side), without the ~60 ATen operations and autograd nodes around
-// the matrix products.
+// The Trainer's DSM step for SiLU MLPs on the CPU without autograd (issue 7). It re-implements, per row, what
+// the general path composes from tensors: noise_batch's draws (the same generator calls in the same order) and
+// quantities, ScoreModelImpl::score's composition (input scaling, log σ or t conditioning, score / eps / raw
+// output) and the DSM objective's loss; the network's forward and backward passes run through
+// mlp_silu_dsm_gradients (models/fused.hpp). The same step as the autograd path, to float rounding:
+// tests/test_fused.cpp trains both side by side over processes, σ samplings, weightings and parametrisations, so
+// a change to either side that the other does not follow fails there. It saves the ~60 ATen operations and
+// autograd nodes around the matrix products.
 #pragma once
 #include <ATen/core/Generator.h>
 
@@ -13,7 +15,7 @@
 namespace scorediff {
 
 // The DSM objective inside `objective` when the fused step applies to it, the model and the data: Gaussian
-// kernel; an MLP with SiLU whose only parameters are its layers' (score, eps or raw parametrisation);
+// kernel; an MLP with SiLU whose only parameters are its layers', all trainable (score, eps or raw parametrisation);
 // parameters and data float32 [N, D] on the CPU; fused_mlp_training() on. nullptr otherwise.
 const DsmObjective* fused_dsm_objective(ScoreModel& model, const Objective& objective, const torch::Tensor& data);
 
