@@ -6,7 +6,7 @@
 
 #include "scorediff/core/rng.hpp"
 #include "scorediff/models/analytic.hpp"
-#include "scorediff/samplers/sampler.hpp"
+#include "scorediff/samplers/predictor_corrector.hpp"
 #include "test_util.hpp"
 
 namespace scorediff {
@@ -26,7 +26,7 @@ TEST(Inpainting, UnknownCoordinatesFollowTheConditionalGaussian) {
   torch::Tensor known = torch::zeros({n, 3}, torch::kFloat32);
   known.select(1, 0).fill_(known_value);
   torch::Tensor mask = torch::tensor({{1.0f, 0.0f, 0.0f}});
-  DiffusionOptions o;
+  PcOptions o;
   o.steps = 500;
   at::Generator gen = make_generator(21);
   torch::Tensor x = process->prior_sample(n, 3, gen);
@@ -58,7 +58,7 @@ TEST(Inpainting, RejectsMismatchedShapes) {
   ScoreFn score = gaussian_score_fn(gaussian, process);
   at::Generator gen = make_generator(1);
   torch::Tensor x = torch::randn({4, 2});
-  DiffusionOptions o;
+  PcOptions o;
   o.steps = 2;
   EXPECT_THAT_ERROR(sample_pc_inpaint(score, *process, x, {torch::zeros({4, 3}), torch::ones({1, 2})}, o, gen),
                     "known images have shape [4, 3]");

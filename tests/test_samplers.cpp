@@ -5,7 +5,7 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/metrics/metrics.hpp"
 #include "scorediff/models/analytic.hpp"
-#include "scorediff/samplers/sampler.hpp"
+#include "scorediff/samplers/langevin.hpp"
 
 using namespace scorediff;
 

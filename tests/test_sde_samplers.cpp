@@ -8,8 +8,9 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/metrics/metrics.hpp"
 #include "scorediff/models/analytic.hpp"
-#include "scorediff/pipeline/config.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/ode.hpp"
+#include "scorediff/samplers/predictor_corrector.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "test_util.hpp"
 
 using namespace scorediff;
@@ -132,20 +133,20 @@ TEST(SdeSamplers, NfeCountsAndGrids) {
   o.sampler = "pc";
   o.nfe = 101;
   o.corrector_steps = 1;
-  DiffusionOptions d = diffusion_options(o, *vp);
+  GridOptions d = grid_options(o, *vp);
   EXPECT_EQ(d.steps, 50);  // (101 − 1 final) / (1 predictor + 1 corrector)
   o.sampler = "edm";
   o.nfe = 35;
-  d = diffusion_options(o, *vp);
+  d = grid_options(o, *vp);
   EXPECT_EQ(d.steps, 17);
   EXPECT_EQ(d.grid, GridKind::Karras);
   o.sampler = "dpm-solver++";
   o.nfe = 0;
-  d = diffusion_options(o, *vp);
+  d = grid_options(o, *vp);
   EXPECT_EQ(d.steps, 19);
   EXPECT_EQ(d.grid, GridKind::LogSnr);
   o.denoise = false;
-  EXPECT_EQ(diffusion_options(o, *vp).steps, 20);
+  EXPECT_EQ(grid_options(o, *vp).steps, 20);
 }
 
 TEST(SdeSamplers, RejectOptionsThatDoNotFit) {
@@ -170,15 +171,15 @@ TEST(SdeSamplers, RejectOptionsThatDoNotFit) {
   ScoreFn score = mixture_score_fn(mixture, vp);
   auto gen = make_generator(1);
   torch::Tensor x = torch::randn({10, 2});
-  DiffusionOptions d;
-  d.rtol = 0;
-  EXPECT_THAT_ERROR(sample_ode_rk45(score, *vp, x, d), "rtol must be > 0");
-  d = DiffusionOptions{};
-  d.snr = -0.1;
-  EXPECT_THAT_ERROR(sample_pc(score, *vp, x, d, gen), "snr must be >= 0");
-  d = DiffusionOptions{};
+  Rk45SamplerOptions rk45;
+  rk45.rtol = 0;
+  EXPECT_THAT_ERROR(sample_ode_rk45(score, *vp, x, rk45), "rtol must be > 0");
+  PcOptions pc;
+  pc.snr = -0.1;
+  EXPECT_THAT_ERROR(sample_pc(score, *vp, x, pc, gen), "snr must be >= 0");
+  GridOptions d;
   d.steps = 0;
   EXPECT_THAT_ERROR(sample_em(score, *vp, x, d, gen), "at least 1 step");
-  d = DiffusionOptions{};
+  d = GridOptions{};
   EXPECT_THAT_ERROR(sample_ancestral(score, *ve, x, d, gen), "needs process 'vp', not 've'");
 }

@@ -13,10 +13,10 @@
 #include "scorediff/core/runtime.hpp"
 #include "scorediff/models/fused.hpp"
 #include "scorediff/models/mlp.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/pipeline/training.hpp"
 #include "scorediff/plot/figure.hpp"
-#include "scorediff/samplers/sampler.hpp"
+#include "scorediff/samplers/langevin.hpp"
 
 namespace scorediff::cli {
 

@@ -6,7 +6,7 @@
 #include "scorediff/io/npy.hpp"
 #include "scorediff/pipeline/evaluation.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/pipeline/training.hpp"
 
 namespace scorediff::cli {

@@ -9,6 +9,7 @@
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/report.hpp"
+#include "scorediff/samplers/registry.hpp"
 
 namespace scorediff::cli {
 namespace {
@@ -50,6 +51,7 @@ void add_experiment_command(CLI::App& app) {
   cmd->callback([args] {
     if (args->list) {
       for (const auto& name : experiments().names()) fmt::print("{:<14} {}\n", name, experiments().help(name));
+      fmt::print("\nSamplers (--set sample.sampler=NAME), from their specs:\n{}", describe_samplers());
       return;
     }
     require(!args->name.empty(), "experiment needs a name; valid: {}", join_names(experiments().names()));

@@ -8,7 +8,7 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/pipeline/training.hpp"
 
 namespace scorediff::cli {
@@ -28,6 +28,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("-n,--n", args->n, "number of samples (sample.n)");
   CLI::Option* nfe = cmd->add_option("--nfe", args->nfe, "score evaluations for reverse-time samplers (sample.nfe; >= 1)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
+  cmd->footer("\nSamplers (sample.sampler), from their specs:\n" + describe_samplers());
   cmd->callback([args, nfe] {
     check_output_file(args->out);
     std::vector<std::string> sets;

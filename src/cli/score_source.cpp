@@ -47,6 +47,7 @@ ScoreSource load_score_source(const ScoreSourceArgs& args, std::vector<std::stri
     schema.set(s);
   }
   loaded.config.validate();
+  warn_unread_sample_keys(loaded.config.sample, schema.assigned());
   set_threads(static_cast<int>(loaded.config.run.threads), workload_of(loaded.config.model));
   source.score = sampling_score_fn(loaded.config, loaded.model, loaded.prepared, run_dir_of(args.ckpt));
   return source;

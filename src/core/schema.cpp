@@ -264,6 +264,7 @@ void Schema::apply(const toml::table& root, const std::string& origin) {
       } catch (const Error& e) {
         fail("{}: {}", origin, e.what());
       }
+      mark_assigned(full);
     }
   }
 }
@@ -280,6 +281,11 @@ void Schema::set(const std::string& assignment) {
     fail("--set: unknown config key '{}'; valid keys in [{}]: {}", key, section, join_names(keys));
   }
   field->assign_text(assignment.substr(eq + 1));
+  mark_assigned(key);
+}
+
+void Schema::mark_assigned(const std::string& key) {
+  if (std::find(assigned_.begin(), assigned_.end(), key) == assigned_.end()) assigned_.push_back(key);
 }
 
 void Schema::check() const {

@@ -9,7 +9,7 @@
 #include "scorediff/io/report.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
 #include "scorediff/pipeline/run_report.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/plot/figure.hpp"
 #include "scorediff/plot/figures.hpp"
 

@@ -9,7 +9,7 @@
 #include "scorediff/io/report.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
 #include "scorediff/pipeline/image_tasks.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/plot/figure.hpp"
 
 namespace scorediff {

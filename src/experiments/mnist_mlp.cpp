@@ -10,7 +10,7 @@
 #include "scorediff/pipeline/image_evaluation.hpp"
 #include "scorediff/pipeline/image_tasks.hpp"
 #include "scorediff/pipeline/run_report.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/plot/figure.hpp"
 #include "scorediff/plot/figures.hpp"
 #include "scorediff/process/tweedie.hpp"

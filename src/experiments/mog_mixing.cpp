@@ -9,7 +9,8 @@
 #include "scorediff/metrics/metrics.hpp"
 #include "scorediff/models/analytic.hpp"
 #include "scorediff/pipeline/run_report.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/langevin.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/plot/figures.hpp"
 
 namespace scorediff {

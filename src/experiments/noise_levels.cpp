@@ -8,7 +8,8 @@
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/experiments/toolkit.hpp"
 #include "scorediff/io/report.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/langevin.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/plot/figures.hpp"
 #include "scorediff/process/tweedie.hpp"
 

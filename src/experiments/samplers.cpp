@@ -7,7 +7,7 @@
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/io/report.hpp"
 #include "scorediff/pipeline/evaluation.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/plot/figure.hpp"
 
 namespace scorediff {

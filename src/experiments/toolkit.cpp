@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "scorediff/core/rng.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 
 namespace scorediff {
 

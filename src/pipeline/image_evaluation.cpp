@@ -6,7 +6,7 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/png.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 
 namespace scorediff {
 namespace {

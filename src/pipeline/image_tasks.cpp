@@ -6,7 +6,8 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/png.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/predictor_corrector.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/process/tweedie.hpp"
 
 namespace scorediff {
@@ -57,10 +58,9 @@ InpaintResult inpaint_images(const Config& config, const Prepared& prepared, con
   SampleOptions options = config.sample;
   options.sampler = "pc";
   check_sampler(options, *prepared.process);
-  DiffusionOptions d = diffusion_options(options, *prepared.process);
+  PcOptions d = pc_options(options, grid_options(options, *prepared.process));
   const c10::Device device = prepared.train_data.device();
-  torch::Tensor x = initial_state(options, *prepared.process, originals.size(0), originals.size(1), gen,
-                                  torch::TensorOptions().device(device));
+  torch::Tensor x = initial_state(options, *prepared.process, originals.size(0), originals.size(1), gen);
   Progress progress("inpaint", d.steps, "step", quiet);
   SampleResult r = sample_pc_inpaint(score, *prepared.process, x, {originals.to(device), mask.to(device)}, d, gen,
                                      [&](int64_t done, int64_t) { progress.update(done); });

@@ -9,7 +9,7 @@
 #include "scorediff/io/npy.hpp"
 #include "scorediff/metrics/metrics.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
-#include "scorediff/pipeline/sampling.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/plot/figures.hpp"
 
 namespace scorediff {

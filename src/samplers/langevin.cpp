@@ -3,7 +3,8 @@
 #include <cmath>
 
 #include "scorediff/process/tweedie.hpp"
-#include "scorediff/samplers/sampler.hpp"
+#include "scorediff/samplers/langevin.hpp"
+#include "scorediff/samplers/registry.hpp"
 
 namespace scorediff {
 
@@ -85,6 +86,44 @@ SampleResult sample_annealed_langevin(const ScoreFn& score, const NoiseProcess& 
   }
   result.samples = x;
   return result;
+}
+
+SamplerSpec ald_spec() {
+  SamplerSpec s;
+  s.name = "ald";
+  s.help = "annealed Langevin dynamics over the process' levels (seed 002 Alg. 1)";
+  s.kind = SamplerKind::Langevin;
+  s.fits = [](const NoiseProcess& p) { return !p.levels().empty(); };
+  s.fits_text = "ladder";
+  s.keys = {"eps", "steps_per_level"};
+  s.run = [](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions& o,
+             const SamplerCall& call) {
+    AnnealedLangevinOptions options;
+    options.eps = o.eps;
+    options.steps_per_level = o.steps_per_level;
+    options.denoise = o.denoise;
+    options.snapshots = call.snapshots;
+    return sample_annealed_langevin(score, process, std::move(x), options, *call.gen, call.callback);
+  };
+  return s;
+}
+
+SamplerSpec langevin_spec() {
+  SamplerSpec s;
+  s.name = "langevin";
+  s.help = "Langevin dynamics at the smallest noise level";
+  s.kind = SamplerKind::Langevin;
+  s.keys = {"step_size", "steps"};
+  s.run = [](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions& o,
+             const SamplerCall& call) {
+    LangevinOptions options;
+    options.step_size = o.step_size;
+    options.steps = o.steps;
+    options.denoise = o.denoise;
+    options.snapshots = call.snapshots ? 10 : 0;
+    return sample_langevin(score, process, std::move(x), options, *call.gen, call.callback);
+  };
+  return s;
 }
 
 }  // namespace scorediff

@@ -73,9 +73,13 @@ class Schema {
   const Field* find(const std::string& key) const;
   std::vector<std::string> keys_in(const std::string& section) const;
   std::vector<std::string> sections() const;
+  // Keys given a value by apply/load_*/set, in order (a key assigned twice appears once).
+  const std::vector<std::string>& assigned() const { return assigned_; }
 
  private:
+  void mark_assigned(const std::string& key);
   std::vector<Field> fields_;
+  std::vector<std::string> assigned_;
 };
 
 }  // namespace scorediff

@@ -7,7 +7,7 @@
 
 #include "scorediff/pipeline/evaluation.hpp"
 #include "scorediff/pipeline/training.hpp"
-#include "scorediff/samplers/sampler.hpp"
+#include "scorediff/samplers/langevin.hpp"
 
 namespace scorediff {
 

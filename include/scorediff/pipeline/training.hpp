@@ -8,20 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "scorediff/pipeline/checkpoint.hpp"
 #include "scorediff/pipeline/config.hpp"
+#include "scorediff/pipeline/sampling_score.hpp"
 #include "scorediff/train/data_parallel.hpp"
 
 namespace scorediff {
-
-// What a configuration needs before any model exists: the dataset, its fixed training set and the
-// process. Fills model.sigma_data from the training set when it is 0.
-struct Prepared {
-  std::shared_ptr<const ToyDataset> dataset;
-  std::shared_ptr<const NoiseProcess> process;
-  torch::Tensor train_data;  // [N, D] float32 on the run's device
-  ScoreFn reference;         // the data's exact score under the process; empty when no density is known
-};
-Prepared prepare(Config& config);
 
 struct TrainRunOptions {
   // {resume, quiet, stop_at} as the common case; the hook is set by name.
@@ -56,31 +48,6 @@ struct TrainedRun {
 // Trains into out_dir: config.toml, train.jsonl, ckpt/step-N.safetensors, last.safetensors.
 // With resume, continues from out_dir/last.safetensors; the loss sequence is the uninterrupted one.
 TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const TrainRunOptions& options = {});
-
-struct LoadedModel {
-  Config config;
-  Prepared prepared;
-  ScoreModel model{nullptr};
-  int64_t step = 0;
-};
-// ema = true loads the EMA weights (the default for sampling and evaluation), false the raw ones, and no
-// value what the checkpoint's sample.use_ema says after `sets` (config overrides, applied before the data
-// is prepared).
-LoadedModel load_trained(const std::filesystem::path& checkpoint, std::optional<bool> ema = std::nullopt,
-                         const std::vector<std::string>& sets = {});
-
-// The folder a checkpoint's run lives in: the one holding last.safetensors and ckpt/.
-std::filesystem::path run_dir_of(const std::filesystem::path& checkpoint);
-
-// The score to sample with. Without sample.guide (or with sample.guidance = 1) the model's own. With it,
-// autoguidance (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"): the guide is a
-// weaker model of the same process and data (EMA weights of sample.guide, a checkpoint path or "step-N" for
-// run_dir/ckpt/step-N.safetensors, e.g. an earlier step of the same run), and the score is
-// s_guide + w (s_model − s_guide) with w = sample.guidance. Linear, so the same in score, ε or denoiser form.
-// Each score evaluation then costs two network evaluations. sample.precision = "bfloat16" runs the MLP's
-// hidden products in bfloat16 (BFloat16Inference).
-ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
-                          const std::filesystem::path& run_dir);
 
 int64_t parameter_count(torch::nn::Module& module);
 

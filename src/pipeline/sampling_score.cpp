@@ -1,0 +1,71 @@
+// The score to sample a trained model with: its own, or autoguided by a weaker checkpoint; bfloat16
+// hidden products when asked.
+#include "scorediff/pipeline/sampling_score.hpp"
+
+#include <torch/torch.h>
+
+#include <utility>
+
+#include "scorediff/core/rng.hpp"
+#include "scorediff/core/runtime.hpp"
+#include "scorediff/io/safetensors.hpp"
+#include "scorediff/models/fused.hpp"
+#include "scorediff/pipeline/checkpoint.hpp"
+#include "scorediff/samplers/guidance.hpp"
+
+namespace scorediff {
+namespace {
+
+std::filesystem::path guide_path(const std::string& guide, const std::filesystem::path& run_dir) {
+  if (guide_step(guide)) return run_dir / "ckpt" / (guide + ".safetensors");
+  return guide;
+}
+
+// The model's score, or its autoguided combination with sample.guide (see sampling_score_fn).
+ScoreFn guided_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
+                        const std::filesystem::path& run_dir) {
+  ScoreFn own = model_score_fn(model, prepared.process);
+  const SampleOptions& o = config.sample;
+  if (o.guide.empty() || o.guidance == 1.0) return own;
+  const std::filesystem::path path = guide_path(o.guide, run_dir);
+  require(std::filesystem::exists(path), "sample.guide: checkpoint '{}' does not exist", path.string());
+  TensorFile file = read_safetensors(path);
+  Config guide_config = checkpoint_config(file, path);
+  // The two scores are combined at the same (x, t), so both must be trained for the same process on the
+  // same data; the architecture may differ (Karras et al. use a smaller guide).
+  require(guide_config.data.name == config.data.name, "sample.guide '{}' was trained on '{}', not '{}'",
+          path.string(), guide_config.data.name, config.data.name);
+  Config own_config = config;
+  Schema mine = own_config.schema(), theirs = guide_config.schema();
+  for (const auto& key : mine.keys_in("process")) {
+    const std::string full = "process." + key;
+    require(mine.find(full)->value_text() == theirs.find(full)->value_text(),
+            "sample.guide '{}' has {} = {}, the model {}: guidance needs the same process", path.string(), full,
+            theirs.find(full)->value_text(), mine.find(full)->value_text());
+  }
+  guide_config.model.image_shape = prepared.dataset->image_shape();
+  at::Generator unused = make_generator(0);
+  ScoreModel guide = make_model(guide_config.model, prepared.train_data.size(1), unused);
+  load_weights(*guide, file, /*ema=*/true, "sample.guide '" + path.string() + "'");
+  guide->to(prepared.train_data.device());
+  guide->eval();
+  return autoguided(own, model_score_fn(guide, prepared.process), o.guidance);
+}
+
+}  // namespace
+
+ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
+                          const std::filesystem::path& run_dir) {
+  ScoreFn score = guided_score_fn(config, std::move(model), prepared, run_dir);
+  if (config.sample.precision != "bfloat16") return score;
+  static bool warned = false;
+  if (prepared.train_data.is_cpu() && !cpu_has_bfloat16_arithmetic() && !std::exchange(warned, true))
+    fmt::print(stderr, "scorediff: warning: sample.precision = bfloat16, but this CPU has no bfloat16 arithmetic "
+                       "(AVX-512 BF16, AMX); float32 is likely faster here\n");
+  return [inner = std::move(score)](const torch::Tensor& x, const torch::Tensor& t) {
+    BFloat16Inference bf16;  // for the guide's evaluation too
+    return inner(x, t);
+  };
+}
+
+}  // namespace scorediff

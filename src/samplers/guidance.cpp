@@ -1,0 +1,14 @@
+#include "scorediff/samplers/guidance.hpp"
+
+#include <torch/torch.h>
+
+namespace scorediff {
+
+ScoreFn autoguided(ScoreFn model, ScoreFn weak, double w) {
+  return [model = std::move(model), weak = std::move(weak), w](const torch::Tensor& x, const torch::Tensor& t) {
+    torch::Tensor s_weak = weak(x, t);
+    return s_weak + w * (model(x, t) - s_weak);
+  };
+}
+
+}  // namespace scorediff
