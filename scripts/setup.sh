@@ -2,7 +2,7 @@
 # Installs what scorediff needs on Debian 12 and does nothing when all is there.
 #   scripts/setup.sh          build + test dependencies (python3-torch: a test checks the U-Net's Python
 #                             twin in bench/peers against scorediff), data
-#   scripts/setup.sh --bench  also GNU time for the benchmark scripts
+#   scripts/setup.sh --bench  also GNU time for the benchmark scripts and libxsmm for the kernel benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,7 @@ packages=(
   nodejs
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(time)
+  packages+=(time libxsmm-dev)
 fi
 
 missing=()

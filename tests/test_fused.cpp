@@ -1,9 +1,14 @@
-// models/fused and the MLP inference and training paths: the same numbers as the ATen / autograd
-// compositions.
+// The CPU kernels (src/kernels), the fused MLP node and DSM loss, and the MLP's inference and training
+// paths: the same numbers as the ATen / autograd compositions.
 #include <gtest/gtest.h>
 
 #include "scorediff/core/rng.hpp"
-#include "scorediff/models/fused.hpp"
+#include "scorediff/kernels/activations.hpp"
+#include "scorediff/kernels/gemm.hpp"
+#include "scorediff/kernels/mlp.hpp"
+#include "scorediff/kernels/optimiser.hpp"
+#include "scorediff/models/fused_mlp.hpp"
+#include "scorediff/objectives/dsm_loss.hpp"
 #include "scorediff/models/mlp.hpp"
 #include "scorediff/models/score_model.hpp"
 #include "scorediff/process/noise_process.hpp"
@@ -102,6 +107,11 @@ TEST(Fused, MlpInferencePathEqualsTheAutogradPath) {
       torch::Tensor x = torch::randn({1300, 2}, gen);  // not a multiple of the chunk
       torch::Tensor shared = torch::full({1300}, std::log(0.3f));
       torch::Tensor varying = torch::log(0.01 + 5 * torch::rand({1300}, gen));
+      // The path follows the module's mode and the inputs, not the grad mode: eval mode is the inference path.
+      EXPECT_EQ(net.path_for(x, shared), activation == "silu" && fused_mlp_available() ? MlpPath::Fused : MlpPath::Graph);
+      net.eval();
+      EXPECT_EQ(net.path_for(x, shared), MlpPath::Inference);
+      EXPECT_EQ(net.path_for(x.clone().requires_grad_(true), shared), MlpPath::Graph);
       for (const auto& log_sigma : {shared, varying}) {
         torch::Tensor reference = net.forward_autograd(x, log_sigma);
         torch::Tensor fast;
@@ -117,6 +127,7 @@ TEST(Fused, MlpInferencePathEqualsTheAutogradPath) {
 }
 
 TEST(Fused, MlpTrainingNodeEqualsTheAutogradPath) {
+  if (!fused_mlp_available()) GTEST_SKIP() << "no AVX-512 and no BLAS sgemm: the fused node cannot run here";
   // Output and every parameter gradient of the fused forward/backward node against ATen's autograd graph,
   // for one to three hidden layers, widths that are and are not multiples of the vector width, both
   // embeddings, and batch sizes of the peer (256) and of the roofline (4096).
@@ -133,7 +144,8 @@ TEST(Fused, MlpTrainingNodeEqualsTheAutogradPath) {
           torch::Tensor x = torch::randn({batch, 3}, gen), log_sigma = torch::log(0.01 + 5 * torch::rand({batch}, gen));
           torch::Tensor v = torch::randn({batch, 3}, gen);
           auto run = [&](bool fused) {
-            set_fused_mlp_training(fused);
+            net.set_fused_training(fused);
+            EXPECT_EQ(net.path_for(x, log_sigma), fused ? MlpPath::Fused : MlpPath::Graph);
             for (auto& p : net.parameters()) p.mutable_grad() = torch::Tensor();
             torch::Tensor out = net.forward(x, log_sigma);
             const std::string node = out.grad_fn()->name();
@@ -144,7 +156,6 @@ TEST(Fused, MlpTrainingNodeEqualsTheAutogradPath) {
             return result;
           };
           auto reference = run(false), fast = run(true);
-          set_fused_mlp_training(true);
           ASSERT_EQ(reference.size(), fast.size());
           for (size_t i = 0; i < reference.size(); ++i) {
             const double scale = reference[i].abs().max().item<double>();
@@ -205,6 +216,7 @@ TEST(Fused, ChunkedScoreEvaluationEqualsOneBatch) {
 // below, at and above the 16- and 32-wide masks, k = 0 and k across the 256 slice, both storage orders of
 // both operands, and beta 0 and 1.
 TEST(Fused, GemmMatchesATenForEveryShapeAndLayout) {
+  if (!fast_gemm_available()) GTEST_SKIP() << "no AVX-512 and no BLAS sgemm: gemm cannot run here";
   torch::manual_seed(11);
   const std::vector<int64_t> ms{1, 7, 8, 13, 64, 67, 256}, ns{1, 2, 15, 16, 17, 31, 32, 33, 128}, ks{0, 1, 3, 129, 300};
   int checked = 0;
@@ -285,6 +297,7 @@ std::string describe(const DsmCase& c) {
 }  // namespace
 
 TEST(Fused, DsmTrainerStepEqualsTheAutogradStep) {
+  if (!fused_mlp_available()) GTEST_SKIP() << "no AVX-512 and no BLAS sgemm: both sides would be the autograd step";
   // Two trainers from the same seed and initial weights, one taking the fused DSM step (train/fused_dsm.hpp),
   // one the objective + autograd path, two steps each: the same draws (equal generator states), level counts,
   // and losses, per-level sums and parameter gradients to 1e-5, over processes, σ sampling, weightings,
@@ -329,11 +342,11 @@ TEST(Fused, DsmTrainerStepEqualsTheAutogradStep) {
       to.lr = 1e-30;
       to.warmup = 0;
       auto run = [&](bool fused) {
-        set_fused_mlp_training(fused);
         auto init = make_generator(11);
         ScoreModel model = make_model(mo, 3, init);
+        dynamic_cast<MlpNetworkImpl&>(model->network()).set_fused_training(fused);
         Objective objective = make_objective(oo);
-        EXPECT_EQ(fused_dsm_objective(model, objective, data) != nullptr, fused && fused_mlp_available()) << describe(c);
+        EXPECT_EQ(fused_dsm_objective(model, objective, data) != nullptr, fused) << describe(c);
         Trainer trainer(model, process, objective, level_count(oo, *process), data, to, 17);
         std::vector<torch::Tensor> out;
         for (int step = 0; step < 2; ++step) {
@@ -345,7 +358,6 @@ TEST(Fused, DsmTrainerStepEqualsTheAutogradStep) {
         return out;
       };
       const auto reference = run(false), fast = run(true);
-      set_fused_mlp_training(true);
       ASSERT_EQ(reference.size(), fast.size());
       const size_t per_step = reference.size() / 2;
       for (size_t i = 0; i < reference.size(); ++i) {
@@ -363,18 +375,20 @@ TEST(Fused, DsmTrainerStepEqualsTheAutogradStep) {
 }
 
 TEST(Fused, DsmStepAppliesOnlyWhereItComputesTheSameLoss) {
+  if (!fused_mlp_available()) GTEST_SKIP() << "no AVX-512 and no BLAS sgemm: the fused step never applies here";
   // The Trainer falls back to autograd for what the fused step does not cover.
   auto data_gen = make_generator(5);
   const torch::Tensor data = torch::randn({50, 2}, data_gen);
-  auto applies = [&](ModelOptions mo, ObjectiveOptions oo, const torch::Tensor& d) {
+  auto applies = [&](ModelOptions mo, ObjectiveOptions oo, const torch::Tensor& d, bool fused_training = true) {
     auto init = make_generator(1);
     mo.sigma_data = 1.0;
     ScoreModel model = make_model(mo, d.size(1), init);
+    if (auto* net = dynamic_cast<MlpNetworkImpl*>(&model->network())) net->set_fused_training(fused_training);
     return fused_dsm_objective(model, make_objective(oo), d) != nullptr;
   };
   const ModelOptions mlp;
   const ObjectiveOptions dsm;
-  EXPECT_EQ(applies(mlp, dsm, data), fused_mlp_available());
+  EXPECT_TRUE(applies(mlp, dsm, data));
   {
     auto init = make_generator(1);
     ModelOptions mo = mlp;
@@ -399,7 +413,5 @@ TEST(Fused, DsmStepAppliesOnlyWhereItComputesTheSameLoss) {
   EXPECT_FALSE(applies(mlp, objective(&ObjectiveOptions::kernel, "laplace"), data));
   EXPECT_FALSE(applies(mlp, objective(&ObjectiveOptions::name, "ssm"), data));
   EXPECT_FALSE(applies(mlp, dsm, data.to(torch::kFloat64)));
-  set_fused_mlp_training(false);
-  EXPECT_FALSE(applies(mlp, dsm, data));
-  set_fused_mlp_training(true);
+  EXPECT_FALSE(applies(mlp, dsm, data, /*fused_training=*/false));
 }

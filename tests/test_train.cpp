@@ -7,7 +7,7 @@
 #include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/safetensors.hpp"
-#include "scorediff/models/fused.hpp"
+#include "scorediff/models/fused_mlp.hpp"
 #include "scorediff/pipeline/training.hpp"
 #include "scorediff/train/adam.hpp"
 #include "test_util.hpp"

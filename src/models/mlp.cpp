@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
-#include "scorediff/models/fused.hpp"
+#include "scorediff/kernels/activations.hpp"
+#include "scorediff/kernels/gemm.hpp"
+#include "scorediff/models/fused_mlp.hpp"
 #include "scorediff/models/init.hpp"
 
 namespace scorediff {
@@ -69,17 +71,27 @@ torch::Tensor MlpNetworkImpl::embed(const torch::Tensor& log_sigma) {
   return log_sigma.reshape({-1, 1}) / 4.0;  // seed 001 §8.4: log(σ)/4
 }
 
-torch::Tensor MlpNetworkImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+MlpPath MlpNetworkImpl::path_for(const torch::Tensor& x, const torch::Tensor& log_sigma) const {
   const bool cpu_float = x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 2;
-  if (!torch::GradMode::is_enabled() && cpu_float) return forward_inference(x, log_sigma);
-  // Training on the inputs' values only (DSM and its kin): the whole MLP as one fused autograd node. Inputs
-  // that need their own gradient (implicit and sliced score matching, energies) keep the ATen graph,
-  // which can be differentiated twice.
-  if (cpu_float && activation_ == Activation::SiLU && !x.requires_grad() && !log_sigma.requires_grad() &&
-      fused_mlp_training())
-    return forward_fused(x, log_sigma);
+  // Inputs that need their own gradient (implicit and sliced score matching, energies, exact divergences)
+  // keep the ATen graph, which can be differentiated twice.
+  if (!cpu_float || x.requires_grad() || log_sigma.requires_grad()) return MlpPath::Graph;
+  // Evaluation (eval mode): no graph at all. Training on the inputs' values only (DSM and its kin): the
+  // whole MLP as one fused autograd node, where this network allows it.
+  if (!is_training()) return MlpPath::Inference;
+  return activation_ == Activation::SiLU && fused_training() ? MlpPath::Fused : MlpPath::Graph;
+}
+
+torch::Tensor MlpNetworkImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+  switch (path_for(x, log_sigma)) {
+    case MlpPath::Inference: return forward_inference(x, log_sigma);
+    case MlpPath::Fused: return forward_fused(x, log_sigma);
+    case MlpPath::Graph: break;
+  }
   return forward_autograd(x, log_sigma);
 }
+
+bool MlpNetworkImpl::fused_training() const { return fused_training_ && fused_mlp_available(); }
 
 std::vector<torch::Tensor> MlpNetworkImpl::weights() const {
   std::vector<torch::Tensor> out;
@@ -143,7 +155,7 @@ torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const to
     a16 = torch::empty(a.sizes(), a.options().dtype(torch::kBFloat16));
     b16 = torch::empty_like(a16);
   }
-  // SiLU in float32: every product through scorediff's GEMM (models/fused.hpp), with the weights transposed
+  // SiLU in float32: every product through scorediff's GEMM (kernels/gemm.hpp), with the weights transposed
   // once per call; twice OpenBLAS' speed at these shapes on AVX-512 CPUs.
   bool own_gemm = silu && !bf16 && fast_gemm_available() && x.scalar_type() == torch::kFloat32 && x.is_contiguous();
   for (const auto& layer : layers_)

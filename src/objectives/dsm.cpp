@@ -3,8 +3,7 @@
 
 #include "families.hpp"
 #include "scorediff/objectives/dsm.hpp"
-#include "scorediff/models/fused.hpp"
-#include "scorediff/models/score_model.hpp"
+#include "scorediff/objectives/dsm_loss.hpp"
 
 namespace scorediff {
 namespace {

@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "families.hpp"
-#include "scorediff/models/score_model.hpp"
 
 namespace scorediff {
 

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include "families.hpp"
-#include "scorediff/models/score_model.hpp"
 #include "scorediff/objectives/sure.hpp"
 #include "scorediff/process/divergence.hpp"
 

@@ -9,7 +9,7 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/core/runtime.hpp"
 #include "scorediff/io/safetensors.hpp"
-#include "scorediff/models/fused.hpp"
+#include "scorediff/models/fused_mlp.hpp"
 #include "scorediff/pipeline/checkpoint.hpp"
 #include "scorediff/samplers/guidance.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "scorediff/models/fused.hpp"
+#include "scorediff/kernels/optimiser.hpp"
 
 namespace scorediff {
 

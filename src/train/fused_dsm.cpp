@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "scorediff/models/fused.hpp"
+#include "scorediff/kernels/mlp.hpp"
 #include "scorediff/models/mlp.hpp"
 
 namespace scorediff {
@@ -18,10 +18,10 @@ bool cpu_float(const torch::Tensor& t) {
 
 const DsmObjective* fused_dsm_objective(ScoreModel& model, const Objective& objective, const torch::Tensor& data) {
   const auto* dsm = objective.target<DsmObjective>();
-  if (dsm == nullptr || dsm->options.kernel != "gaussian" || !fused_mlp_training()) return nullptr;
+  if (dsm == nullptr || dsm->options.kernel != "gaussian") return nullptr;
   if (model->parametrisation() == Parametrisation::Denoiser) return nullptr;
   auto* net = dynamic_cast<MlpNetworkImpl*>(&model->network());
-  if (net == nullptr || net->activation() != Activation::SiLU) return nullptr;
+  if (net == nullptr || net->activation() != Activation::SiLU || !net->fused_training()) return nullptr;
   if (data.dim() != 2 || !data.device().is_cpu() || data.scalar_type() != torch::kFloat32) return nullptr;
   // The layers' weights and biases must be the model's only parameters (Fourier frequencies are a buffer), and
   // all trainable: the step writes exactly their gradients.

@@ -24,19 +24,30 @@ class FourierFeaturesImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FourierFeatures);
 
+// How forward() runs (path_for): Graph, the differentiable ATen composition; Fused, one autograd node
+// with scorediff's kernels (training, SiLU, inputs without grad); Inference, no graph at all (eval mode,
+// inputs without grad: sampling and evaluation; parameters then get no gradient either).
+enum class MlpPath { Graph, Fused, Inference };
+
 class MlpNetworkImpl : public ScoreNetworkImpl {
  public:
   // out_dim: outputs per sample (default: dim, a score; 1 for an energy).
   MlpNetworkImpl(const ModelOptions& options, int64_t dim, at::Generator& gen, int64_t out_dim = -1);
-  // With autograd on: the differentiable path. Without (sampling, evaluation) on CPU float32: the
-  // inference path below, same numbers to float rounding.
+  // The path path_for chooses; every path gives the same numbers to float rounding.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) override;
+  // Chosen from the module's mode (train/eval), whether the inputs require grad, their device and dtype,
+  // and this network's fused-training switch: no global state.
+  MlpPath path_for(const torch::Tensor& x, const torch::Tensor& log_sigma) const;
+  // Whether training uses the fused node where it applies (default on; off for before/after measurements and
+  // the tests that compare both paths), and whether it can here (fused_mlp_available).
+  void set_fused_training(bool on) { fused_training_ = on; }
+  bool fused_training() const;
   torch::Tensor forward_autograd(const torch::Tensor& x, const torch::Tensor& log_sigma);
   // Rows in cache-sized chunks through preallocated buffers; the first layer is split into its x and
   // embedding parts, and when every row has the same σ (every sampler step) the embedding's
   // contribution is folded into that layer's bias once instead of being concatenated to each row.
   torch::Tensor forward_inference(const torch::Tensor& x, const torch::Tensor& log_sigma);
-  // SiLU MLPs in training, inputs without grad: the fused forward/backward node (models/fused.hpp).
+  // SiLU MLPs in training, inputs without grad: the fused forward/backward node (models/fused_mlp.hpp).
   torch::Tensor forward_fused(const torch::Tensor& x, const torch::Tensor& log_sigma);
   // The first layer's input [x, embedding of log σ] [B, D + E] (log σ/4 written in one loop, Fourier features
   // through ATen), for the fused paths.
@@ -52,6 +63,7 @@ class MlpNetworkImpl : public ScoreNetworkImpl {
   bool fourier_;
   FourierFeatures features_{nullptr};
   std::vector<torch::nn::Linear> layers_;
+  bool fused_training_ = true;
 };
 
 }  // namespace scorediff
