@@ -86,8 +86,33 @@ TEST_F(Cli, OutOfRangeValues) {
   expect_bad_input("train --dry-run --set process.sigma_min=5", "must be smaller");
   expect_bad_input("train --dry-run --set process.sigma_min=0", "'process.sigma_min' = 0.0 is out of range; must be > 0.0");
   expect_bad_input("train --dry-run --set process.sigma_min=-1", "out of range");
-  expect_bad_input("train --dry-run --set train.steps=-5", "'train.steps' = -5 is out of range; must be >= 0");
+  expect_bad_input("train --dry-run --set train.steps=-5", "'train.steps' = -5 is out of range; must be >= 1");
+  expect_bad_input("train --dry-run --set train.steps=0", "'train.steps' = 0 is out of range; must be >= 1");
   expect_bad_input("train --dry-run --set train.lr=nan", "is NaN");
+  expect_bad_input("train --dry-run --set train.lr=inf", "'train.lr' = inf is not finite");
+  expect_bad_input("train --dry-run --set train.lr=100", "'train.lr' = 100.0 is out of range; must be in (0.0, 10.0]");
+  expect_bad_input("train --dry-run --set train.beta2=1", "must be in [0.0, 1.0)");
+  expect_bad_input("train --dry-run --set train.weight_decay=0.5 --set train.lr=4", "must be < 1");
+  expect_bad_input("train --dry-run --set process.sigma_max=inf", "'process.sigma_max' = inf is not finite");
+  expect_bad_input("train --dry-run --set 'data.means=[[0,-inf],[1,1]]' --config mog2", "is not finite");
+  expect_bad_input("train --dry-run --set sample.rtol=2", "'sample.rtol' = 2.0 is out of range");
+  expect_bad_input("train --dry-run --set sample.s_tmin=5 --set sample.s_tmax=1", "sample.s_tmin (5) must not exceed");
+  expect_bad_input("train --dry-run --set process.levels=1000000", "'process.levels' = 1000000 is out of range");
+  expect_bad_input("train --dry-run --seed -3", "--seed");
+  expect_bad_input("train --dry-run --threads -1", "--threads");
+  expect_bad_input("sample --ckpt run/last.safetensors -n -5", "-n");
+  expect_bad_input("sample --ckpt run/last.safetensors -n 0", "-n");
+  expect_bad_input("sample --ckpt run/last.safetensors --sampler ''", "unknown sampler ''");
+  expect_bad_input("sample --ckpt run/last.safetensors --seed -1", "--seed");
+  expect_bad_input("density --analytic mog2 --sigma nan", "not a finite number");
+  expect_bad_input("density --analytic mog2 --sigma 1e9", "outside the model's noise range");
+  expect_bad_input("density --analytic mog2 --range -9 inf -9 9", "not a finite number");
+  expect_bad_input("denoise --analytic mog2 -i x.npy --sigma inf", "not a finite number");
+  expect_bad_input("likelihood --analytic mog2 --offset nan", "not a finite number");
+  expect_bad_input("train --timeout nan --dry-run", "not a finite number");
+  expect_bad_input("eval --samples x.npy --data mog2 --seed -2", "--seed");
+  expect_bad_input("bench --plot p.png", "--plot needs --roofline or --scaling");
+  expect_bad_input("bench --roofline --plot nodir/p.png", "nodir");
   expect_bad_input("train --dry-run --set data.n_train=1.5", "expects an integer");
   expect_bad_input("train --dry-run --set 'data.weights=[1,2]'", "apply only to mixture datasets");
   expect_bad_input("train --dry-run --config mog2 --set 'data.weights=[1,2,3]'", "data.weights has 3 entries but data.means has 2 rows");
@@ -178,7 +203,7 @@ TEST_F(Cli, UnwritableOutputsLeaveNothingBehind) {
   write_file_atomic(path("afile"), "x");
   expect_bad_input("train --out afile/run --set train.steps=1", "cannot create output directory 'afile/run");
   expect_bad_input("experiment circle --out afile/x", "cannot create output directory");
-  expect_bad_input("plot samples --samples dim3.npy --out nodir/x.png", "");
+  expect_bad_input("plot samples --samples dim3.npy --out nodir/x.png", "nodir");
   EXPECT_EQ(read_file(path("afile")), "x");
 }
 
@@ -193,9 +218,16 @@ TEST_F(Cli, SampleAndEvalWork) {
   auto metrics = nlohmann::json::parse(e.out);
   EXPECT_EQ(metrics["n"], 64);
   EXPECT_GT(metrics["swd_data_vs_data"].get<double>(), 0.0);
-  CliResult a = run_cli("sample -q --analytic mog2 --out m.npy -n 100 --set sample.steps_per_level=5", dir_->path());
+  // The exact mog2 score through annealed Langevin, then eval: the (5,5) mode holds its true weight 0.2
+  // (± 0.05: 1 000 chains, the multinomial spread is 0.013).
+  CliResult a = run_cli("sample -q --analytic mog2 --out m.npy -n 1000 --set sample.steps_per_level=20", dir_->path());
   ASSERT_EQ(a.status, 0) << a.err;
   EXPECT_EQ(nlohmann::json::parse(a.out)["score"], "analytic");
+  CliResult weights = run_cli("eval --samples m.npy --data mog2", dir_->path());
+  ASSERT_EQ(weights.status, 0) << weights.err;
+  const auto w = nlohmann::json::parse(weights.out)["mode_weights"].get<std::vector<double>>();
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NEAR(w[0], 0.2, 0.05);
   expect_bad_input("sample --analytic swiss-roll --set data.name=two-moons -n 5", "needs a dataset with a known density");
 }
 

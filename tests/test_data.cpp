@@ -81,12 +81,34 @@ TEST(Toy, EveryDatasetSamplesFiniteTwoDimensionalPoints) {
     DataOptions o;
     o.name = name;
     if (name == "mixture") o.means = {{0.0, 0.0}, {3.0, 3.0}};
+    resolve(o);
     auto dataset = make_dataset(o);
     auto gen = make_generator(4);
-    torch::Tensor x = dataset->sample(500, gen);
-    EXPECT_EQ(x.sizes(), (std::vector<int64_t>{500, 2})) << name;
+    torch::Tensor x = dataset->sample(5000, gen);
+    EXPECT_EQ(x.sizes(), (std::vector<int64_t>{5000, 2})) << name;
     EXPECT_TRUE(torch::isfinite(x).all().item<bool>()) << name;
     EXPECT_EQ(x.scalar_type(), torch::kFloat32) << name;
+    const torch::Tensor p = x.to(torch::kFloat64);
+    if (const GaussianMixture* reference = dataset->mixture()) {
+      // Samples are as likely under the reference density as the reference's own samples (the mean
+      // log-density differs by its standard error, about 0.02 here, when the sampler is right).
+      auto other = make_generator(5);
+      const double own = reference->log_prob(reference->sample(5000, other).to(torch::kFloat64)).mean().item<double>();
+      EXPECT_NEAR(reference->log_prob(p).mean().item<double>(), own, 0.1) << name;
+    } else if (name == "checkerboard") {
+      // Every point in [-2, 2]² and in a dark cell: the cell's row and column have the same parity.
+      EXPECT_TRUE((p.abs() <= 2).all().item<bool>());
+      torch::Tensor cells = torch::floor(p + 2);
+      EXPECT_TRUE(((cells.select(1, 0) + cells.select(1, 1)).remainder(2) == 0).all().item<bool>());
+    } else if (name == "two-moons") {
+      // Every point within 0.25 (5 noise std) of one of the arcs: the upper one centred at (−0.5, −0.25), the
+      // lower one at (0.5, 0.25), both of radius 1.
+      torch::Tensor upper = (p - torch::tensor({-0.5, -0.25}, torch::kFloat64)).norm(2, 1) - 1;
+      torch::Tensor lower = (p - torch::tensor({0.5, 0.25}, torch::kFloat64)).norm(2, 1) - 1;
+      EXPECT_LT(torch::minimum(upper.abs(), lower.abs()).max().item<double>(), 0.25);
+    } else {
+      ADD_FAILURE() << name << ": no check of its samples";
+    }
   }
 }
 

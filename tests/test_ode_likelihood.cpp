@@ -93,6 +93,9 @@ TEST(OdeLikelihood, BitsPerDimension) {
   torch::Tensor y = dequantize(torch::tensor({0.0, 255.0, 128.0}), 2.0, -1.0, gen);
   EXPECT_GE(y.min().item<double>(), -1.0);
   EXPECT_LT(y.max().item<double>(), 1.0);
+  // Each value stays in its own level's bin: u = (level + uniform) / 256, y = 2u − 1.
+  torch::Tensor level = torch::floor((y.to(torch::kFloat64) + 1) / 2 * 256);
+  EXPECT_TRUE(torch::equal(level, torch::tensor({0.0, 255.0, 128.0}, torch::kFloat64))) << level;
   EXPECT_THAT_ERROR(dequantize(torch::tensor({0.5}), 1.0, 0.0, gen), "integer levels in [0, 255]");
 }
 

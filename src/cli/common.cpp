@@ -2,7 +2,22 @@
 
 #include <fmt/core.h>
 
+#include <cmath>
+#include <cstdlib>
+
 namespace scorediff::cli {
+
+const CLI::Validator& finite() {
+  static const CLI::Validator validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (end == text.c_str()) return {};  // not a number at all: the option's type conversion says so
+        return std::isfinite(value) ? std::string() : "value " + text + " is not a finite number";
+      },
+      "FINITE");
+  return validator;
+}
 
 void add_config_options(CLI::App* command, ConfigArgs& args, const std::string& default_config) {
   args.config = default_config;
@@ -10,8 +25,8 @@ void add_config_options(CLI::App* command, ConfigArgs& args, const std::string& 
       ->capture_default_str();
   command->add_option("-s,--set", args.sets, "override a config key, e.g. --set train.steps=500 (repeatable)")
       ->allow_extra_args(false);
-  command->add_option("--seed", args.seed, "seed for every random draw (run.seed)");
-  command->add_option("--threads", args.threads, "intra-op threads (run.threads)");
+  command->add_option("--seed", args.seed, "seed for every random draw (run.seed)")->check(CLI::NonNegativeNumber);
+  command->add_option("--threads", args.threads, "intra-op threads (run.threads)")->check(CLI::Range(1, 1024));
   command->add_option("--device", args.device, "cpu, cuda or cuda:N (run.device)");
   command->add_flag("--dry-run", args.dry_run, "print the resolved configuration and stop");
   command->add_flag("-q,--quiet", args.quiet, "no progress output");

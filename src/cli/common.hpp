@@ -20,6 +20,10 @@ struct ConfigArgs {
   bool quiet = false;
 };
 
+// Every value of a number option is finite: CLI11's Range, PositiveNumber and NonNegativeNumber let NaN through,
+// and PositiveNumber lets inf through.
+const CLI::Validator& finite();
+
 void add_config_options(CLI::App* command, ConfigArgs& args, const std::string& default_config);
 // The preset or file, then --set in order, then the --seed/--threads/--device shortcuts; validated.
 Config resolve_config(const ConfigArgs& args);

@@ -28,7 +28,7 @@ void add_denoise_command(CLI::App& app) {
                      ->check(CLI::PositiveNumber);
   input->excludes(images);
   cmd->add_option("--grid", args->grid, "with --images: PNG grid clean | noisy | denoised per row")->capture_default_str();
-  cmd->add_option("--sigma", args->sigma, "noise level of the input")->required()->check(CLI::PositiveNumber);
+  cmd->add_option("--sigma", args->sigma, "noise level of the input")->required()->check(CLI::PositiveNumber & finite());
   cmd->add_option("-o,--out", args->out, "posterior means .npy [N, D]")->capture_default_str();
   cmd->add_option("--covariance", args->covariance, "also write posterior covariances .npy [N, D, D]");
   cmd->callback([args] {

@@ -28,10 +28,10 @@ void add_density_command(CLI::App& app) {
   cmd->add_option("--method", args->method, "line: ∫ s·dx from the grid centre; energy: exp(−U)/Z (energy models)")
       ->check(CLI::IsMember({"line", "energy"}))
       ->capture_default_str();
-  cmd->add_option("--sigma", args->sigma, "noise level (default: the process' smallest)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--sigma", args->sigma, "noise level (default: the process' smallest)")->check(CLI::PositiveNumber & finite());
   cmd->add_option("--grid", args->grid, "grid points per axis")->capture_default_str()->check(CLI::Range(2, 2000));
   cmd->add_option("--nodes", args->nodes, "Gauss-Legendre nodes per grid cell")->capture_default_str()->check(CLI::Range(1, 1000));
-  cmd->add_option("--range", args->range, "x0 x1 y0 y1 (default: around the data)")->expected(4);
+  cmd->add_option("--range", args->range, "x0 x1 y0 y1 (default: around the data)")->expected(4)->check(finite());
   cmd->callback([args] {
     ScoreSource source = load_score_source(args->source, {}, {"data."});
     const Prepared& p = source.loaded.prepared;
@@ -39,6 +39,8 @@ void add_density_command(CLI::App& app) {
     std::filesystem::path out(args->out);
     ensure_output_dir(out);
     const double sigma = args->sigma > 0 ? args->sigma : p.process->sigma_min();
+    require(sigma >= p.process->sigma_min() && sigma <= p.process->sigma_max(),
+            "--sigma {} is outside the model's noise range [{}, {}]", sigma, p.process->sigma_min(), p.process->sigma_max());
     Range r = args->range.empty() ? bounding_range({p.train_data.to(torch::kCPU)})
                                   : Range{args->range[0], args->range[1], args->range[2], args->range[3]};
     require(r.x1 > r.x0 && r.y1 > r.y0, "--range must be x0 < x1 and y0 < y1");

@@ -27,7 +27,7 @@ void add_eval_command(CLI::App& app) {
   ckpt->excludes(samples);
   cmd->add_option("--data", args->data, "dataset for --samples (" + join_names(datasets().names()) + ")");
   cmd->add_option("-s,--set", args->sets, "override a config key, e.g. --set 'data.weights=[0.5,0.5]'");
-  cmd->add_option("--seed", args->seed, "seed of the reference data and projections")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "seed of the reference data and projections")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--projections", args->projections, "SWD projections")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--classifier", args->classifier,
                   "images: classifier from train-classifier (default runs/classifier-<data>[-<size>].safetensors)");

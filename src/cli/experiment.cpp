@@ -22,7 +22,7 @@ struct ExperimentArgs {
 
 void add_experiment_options(CLI::App* cmd, ExperimentArgs& args) {
   cmd->add_option("-s,--set", args.sets, "override a key of the experiment's preset (repeatable)");
-  cmd->add_option("--seed", args.seed, "seed for every random draw")->capture_default_str();
+  cmd->add_option("--seed", args.seed, "seed for every random draw")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", args.threads, "intra-op threads")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("-q,--quiet", args.quiet, "no progress output");
   cmd->add_flag("--resume", args.resume,

@@ -39,18 +39,18 @@ void add_likelihood_command(CLI::App& app) {
       ->check(CLI::IsMember({"gaussian", "rademacher"}));
   cmd->add_option("--probes", args->o.probes, "hutchinson probes per evaluation")->capture_default_str()->check(
       CLI::PositiveNumber);
-  cmd->add_option("--rtol", args->o.rtol, "RK45 relative tolerance (> 0)")->capture_default_str();
-  cmd->add_option("--atol", args->o.atol, "RK45 absolute tolerance (> 0)")->capture_default_str();
+  cmd->add_option("--rtol", args->o.rtol, "RK45 relative tolerance (> 0)")->capture_default_str()->check(finite());
+  cmd->add_option("--atol", args->o.atol, "RK45 absolute tolerance (> 0)")->capture_default_str()->check(finite());
   cmd->add_option("--batch", args->o.batch, "points solved together")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--t-start", args->o.t_start, "the data's time (default: the process' t_min)");
+  cmd->add_option("--t-start", args->o.t_start, "the data's time (default: the process' t_min)")->check(finite());
   cmd->add_flag("--dequantize", args->dequantize,
                 "--data holds 8-bit levels 0..255: dequantise uniformly, map to scale*u + offset, report bits/dim");
-  cmd->add_option("--scale", args->scale, "dequantised data: y = scale * u + offset")->capture_default_str();
-  cmd->add_option("--offset", args->offset, "dequantised data: offset")->capture_default_str();
+  cmd->add_option("--scale", args->scale, "dequantised data: y = scale * u + offset")->capture_default_str()->check(finite());
+  cmd->add_option("--offset", args->offset, "dequantised data: offset")->capture_default_str()->check(finite());
   cmd->add_option("-o,--out", args->out, "also write the per-point NLL .npy [N]");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
   cmd->callback([args] {
-    require(args->o.rtol > 0, "--rtol must be > 0, got {}", args->o.rtol);
+    require(args->o.rtol > 0 && args->o.rtol < 1, "--rtol must be in (0, 1), got {}", args->o.rtol);
     require(args->o.atol > 0, "--atol must be > 0, got {}", args->o.atol);
     require(args->scale > 0, "--scale must be > 0, got {}", args->scale);
     require(!args->dequantize || !args->data.empty(), "--dequantize needs --data with 8-bit levels");

@@ -80,7 +80,7 @@ void add_plot_command(CLI::App& app) {
 
   CLI::App* field = cmd->add_subcommand("score-field", "Learned score field of a 2-D checkpoint at noise levels");
   field->add_option("--ckpt", args->ckpt, "checkpoint")->required();
-  field->add_option("--sigma", args->sigmas, "noise levels (default: three across the process' range)");
+  field->add_option("--sigma", args->sigmas, "noise levels (default: two across the process' range)")->check(finite());
   field->add_option("-o,--out", args->out, "output PNG")->required();
   field->callback([args] {
     check_output_file(args->out);

@@ -24,15 +24,15 @@ void add_sample_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("sample", "Sample from a trained checkpoint (or an exact score); writes .npy and reports NFE");
   add_score_source_options(cmd, args->source, "override a [sample] key, e.g. --set sample.eps=1e-5 (any key with --analytic)");
   cmd->add_option("-o,--out", args->out, "output .npy")->capture_default_str();
-  cmd->add_option("--sampler", args->sampler, "sampler (" + join_names(samplers().names()) + "); default from the config");
-  cmd->add_option("-n,--n", args->n, "number of samples (sample.n)");
+  CLI::Option* sampler = cmd->add_option("--sampler", args->sampler, "sampler (see below); default from the config");
+  cmd->add_option("-n,--n", args->n, "number of samples (sample.n)")->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   CLI::Option* nfe = cmd->add_option("--nfe", args->nfe, "score evaluations for reverse-time samplers (sample.nfe; >= 1)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
   cmd->footer("\nSamplers (sample.sampler), from their specs:\n" + describe_samplers());
-  cmd->callback([args, nfe] {
+  cmd->callback([args, nfe, sampler] {
     check_output_file(args->out);
     std::vector<std::string> sets;
-    if (!args->sampler.empty()) sets.push_back("sample.sampler=" + args->sampler);
+    if (sampler->count() > 0) sets.push_back("sample.sampler=" + args->sampler);
     if (args->n >= 0) sets.push_back(fmt::format("sample.n={}", args->n));
     if (nfe->count() > 0) {
       require(args->nfe >= 1, "--nfe must be >= 1, got {}", args->nfe);

@@ -14,7 +14,7 @@ void add_score_source_options(CLI::App* cmd, ScoreSourceArgs& args, const std::s
                                    "datasets with a known density");
   ckpt->excludes(analytic);
   cmd->add_option("-s,--set", args.sets, set_help);
-  cmd->add_option("--seed", args.seed, "seed (default: the run's)");
+  cmd->add_option("--seed", args.seed, "seed (default: the run's)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", args.threads, "intra-op threads (default: the run's)")->check(CLI::PositiveNumber);
   cmd->add_flag("--raw", args.raw, "use the raw weights instead of the EMA");
 }

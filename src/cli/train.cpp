@@ -42,7 +42,7 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::Range(1, 65535))
       ->group(group);
   cmd->add_option("--timeout", args->timeout_s, "seconds a worker waits for the others in one step before it stops")
-      ->check(CLI::Range(1.0, 86400.0))
+      ->check(CLI::Range(1.0, 86400.0) & finite())
       ->group(group);
   cmd->callback([args, cmd] {
     Config config = resolve_config(args->config);

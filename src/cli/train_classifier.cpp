@@ -29,7 +29,7 @@ void add_train_classifier_command(CLI::App& app) {
       "--epochs", args->epochs,
       fmt::format("passes over the training split (default: enough for {} images, at least 4)", ClassifierOptions{}.min_images));
   cmd->add_option("--shift", args->shift, "augmentation: random shifts by up to +-S pixels (0 = none)")->capture_default_str();
-  cmd->add_option("--seed", args->seed, "seed of the initialisation, batches, shifts and dropout")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "seed of the initialisation, batches, shifts and dropout")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", args->threads, "threads")->capture_default_str();
   cmd->add_option("-o,--out", args->out, "output .safetensors (default runs/classifier-<data>[-<size>].safetensors)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");

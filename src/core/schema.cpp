@@ -89,6 +89,16 @@ Field& Field::in_range(double low, double high) {
   high_ = high;
   return *this;
 }
+Field& Field::at_most(double high) {
+  high_ = high;
+  high_open_ = false;
+  return *this;
+}
+Field& Field::below(double high) {
+  high_ = high;
+  high_open_ = true;
+  return *this;
+}
 Field& Field::one_of(std::vector<std::string> choices) {
   choices_ = std::move(choices);
   return *this;
@@ -125,8 +135,10 @@ std::string Field::constraint_text() const {
     return std::holds_alternative<int64_t*>(target_) ? std::to_string(static_cast<int64_t>(v)) : format_double(v);
   };
   if (!choices_.empty()) return "one of: " + join_names(choices_);
-  if (low_ && high_) return fmt::format("in [{}, {}]", bound(*low_), bound(*high_));
+  if (low_ && high_)
+    return fmt::format("in {}{}, {}{}", low_open_ ? "(" : "[", bound(*low_), bound(*high_), high_open_ ? ")" : "]");
   if (low_) return fmt::format("{} {}", low_open_ ? ">" : ">=", bound(*low_));
+  if (high_) return fmt::format("{} {}", high_open_ ? "<" : "<=", bound(*high_));
   return {};
 }
 
@@ -168,8 +180,9 @@ void Field::assign_text(const std::string& text) const {
 
 void Field::check_number(double value) const {
   if (std::isnan(value)) fail("config key '{}' is NaN", key_);
+  if (!std::isfinite(value)) fail("config key '{}' = {} is not finite", key_, value > 0 ? "inf" : "-inf");
   bool below = low_ && (low_open_ ? !(value > *low_) : !(value >= *low_));
-  bool above = high_ && value > *high_;
+  bool above = high_ && (high_open_ ? !(value < *high_) : !(value <= *high_));
   if (below || above) {
     bool integer = std::holds_alternative<int64_t*>(target_);
     fail("config key '{}' = {} is out of range; must be {}", key_,

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "scorediff/core/rng.hpp"
+#include "scorediff/experiments/checks.hpp"
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/io/report.hpp"
 #include "scorediff/models/analytic.hpp"
@@ -71,6 +72,10 @@ nlohmann::json run_circle(const ExperimentContext& ctx) {
                          "accurate far from it, where DSM sees no examples."
                        : "Here the learned field matches the exact one far from the data as well as near it: the "
                          "large noise levels of the ladder give DSM examples there.");
+  Checks checks;
+  checks.at_least("score_cosine", cosine_near, 0.9);
+  report.heading("Acceptance");
+  checks.add_to(report);
   report.image("score_field.png", "Learned (left) and exact (right) score at σ = 0.1 over the noised density");
   report.image("score_field_far.png", "The same fields over [-3, 3]²");
   report.heading("Training run");
@@ -87,7 +92,8 @@ nlohmann::json run_circle(const ExperimentContext& ctx) {
                             {"sigma", kSigma},
                             {"train_seconds", run.seconds},
                             {"sample_swd", summary.metrics.swd},
-                            {"sample_swd_data_vs_data", summary.metrics.swd_data_vs_data}};
+                            {"sample_swd_data_vs_data", summary.metrics.swd_data_vs_data},
+                            {"checks", checks.to_json()}};
   write_metrics(ctx, metrics);
   return metrics;
 }

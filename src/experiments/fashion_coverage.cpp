@@ -5,6 +5,7 @@
 
 #include "scorediff/core/progress.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/experiments/checks.hpp"
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/io/report.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
@@ -102,13 +103,15 @@ nlohmann::json run_fashion_coverage(const ExperimentContext& ctx) {
   const double lo = *std::min_element(e.samples.class_fractions.begin(), e.samples.class_fractions.end());
   const double hi = *std::max_element(e.samples.class_fractions.begin(), e.samples.class_fractions.end());
   const double confident_ratio = e.samples.confident_fraction / std::max(e.real.confident_fraction, 1e-12);
+  Checks checks;
+  checks.at_least("smallest_class_share", lo, 0.05)
+      .at_most("largest_class_share", hi, 0.20)
+      .at_least("confident_fraction_over_held_out", confident_ratio, 0.8);
+  metrics["checks"] = checks.to_json();
   report.heading("Acceptance");
-  report.table({"check", "value", "bound", "holds"},
-               {{"smallest class share", num(lo), "≥ 0.05", lo >= 0.05 ? "yes" : "no"},
-                {"largest class share", num(hi), "≤ 0.20", hi <= 0.20 ? "yes" : "no"},
-                {"confident fraction / held-out", num(confident_ratio), "≥ 0.8", confident_ratio >= 0.8 ? "yes" : "no"},
-                {"FD-cls (held-out floor)", fmt::format("{} ({})", num(e.samples.fd_cls), num(e.real.fd_cls)), "", ""},
-                {"KID-cls (held-out floor)", fmt::format("{} ({})", num(e.samples.kid_cls), num(e.real.kid_cls)), "", ""}});
+  checks.add_to(report);
+  report.paragraph(fmt::format("FD-cls {} (held-out floor {}); KID-cls {} (floor {}).", num(e.samples.fd_cls),
+                               num(e.real.fd_cls), num(e.samples.kid_cls), num(e.real.kid_cls)));
   plot_loss_curves(ctx.out / "loss.png", run.log, level_sigmas(config.objective, *p.process), config.run.name);
   report.image("loss.png", "Training loss, total and per noise-level bin");
   report.save(ctx.out / "report.md");

@@ -7,6 +7,7 @@
 #include "scorediff/core/progress.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/data/images.hpp"
+#include "scorediff/experiments/checks.hpp"
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/io/report.hpp"
 #include "scorediff/pipeline/image_tasks.hpp"
@@ -51,6 +52,7 @@ nlohmann::json run_inpainting(const ExperimentContext& ctx) {
   torch::Tensor original_unit = range_to_unit(images, range);
   nlohmann::json per_mask = nlohmann::json::object();
   std::vector<std::vector<std::string>> rows;
+  Checks checks;
   for (size_t k = 0; k < kinds.size(); ++k) {
     const int64_t lo = static_cast<int64_t>(k) * per_kind, hi = lo + per_kind;
     torch::Tensor unknown = 1 - masks.slice(0, lo, hi);
@@ -58,6 +60,7 @@ nlohmann::json run_inpainting(const ExperimentContext& ctx) {
     const double mse = ((completed_unit.slice(0, lo, hi) - original_unit.slice(0, lo, hi)).pow(2) * unknown).sum().item<double>() / count;
     const double mse_mean = ((mean_image.unsqueeze(0) - original_unit.slice(0, lo, hi)).pow(2) * unknown).sum().item<double>() / count;
     per_mask[kinds[k]] = {{"mse_unknown", mse}, {"mse_unknown_mean_image", mse_mean}};
+    checks.below(kinds[k] + "_mse_over_mean_image", mse / mse_mean, 1.0);
     rows.push_back({kinds[k], num(mse), num(mse_mean), num(mse / mse_mean)});
     torch::Tensor masked = images.slice(0, lo, hi) * masks.slice(0, lo, hi) + grey * unknown;
     save_comparison_grid(ctx.out / fmt::format("inpaint_{}.png", kinds[k]), *p.dataset,
@@ -90,6 +93,9 @@ nlohmann::json run_inpainting(const ExperimentContext& ctx) {
   for (const auto& kind : kinds)
     report.image(fmt::format("inpaint_{}.png", kind),
                  fmt::format("Mask `{}`: original | masked (unknown in grey) | completed, one digit per row", kind));
+  report.heading("Acceptance");
+  report.paragraph("The model must fill the unknown pixels better than the mean training image does.");
+  checks.add_to(report);
   report.image("inpaint_draws.png", fmt::format("Right half unknown: the masked digit, {} independent completions, "
                                                 "and the original (right)", draws));
   report.save(ctx.out / "report.md");
@@ -99,7 +105,8 @@ nlohmann::json run_inpainting(const ExperimentContext& ctx) {
                             {"inpaint_seconds", seconds},
                             {"train_seconds", run.seconds},
                             {"train_steps_per_s", run.steps_per_second()},
-                            {"parameters", run.parameters}};
+                            {"parameters", run.parameters},
+                            {"checks", checks.to_json()}};
   write_metrics(ctx, metrics);
   return metrics;
 }

@@ -5,6 +5,7 @@
 
 #include "scorediff/core/progress.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/experiments/checks.hpp"
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/io/report.hpp"
 #include "scorediff/likelihood/ode_likelihood.hpp"
@@ -19,11 +20,10 @@ struct Case {
   int64_t dim;
 };
 
-std::shared_ptr<const NoiseProcess> process_named(const std::string& name) {
-  ProcessOptions o;
+// The configuration's process (so --set process.* applies) under the case's name.
+std::shared_ptr<const NoiseProcess> process_named(ProcessOptions o, const std::string& name) {
   o.name = name;
-  o.sigma_min = 0.01;
-  o.sigma_max = 50.0;  // VE: ≫ the data's spread, so N(0, σ_max² I) is the marginal at t = 1
+  validate(o);
   return make_process(o);
 }
 
@@ -32,18 +32,20 @@ std::string pm(const MeanSe& v) { return fmt::format("{:.4f} ± {:.4f}", v.mean,
 }  // namespace
 
 nlohmann::json run_likelihood(const ExperimentContext& ctx) {
-  Config config = experiment_config("swiss-roll-vp", ctx);
+  // VE: σ_max ≫ the data's spread, so N(0, σ_max² I) is the marginal at t = 1.
+  Config config = experiment_config("swiss-roll-vp", ctx, {"process.sigma_min=0.01", "process.sigma_max=50"});
   const auto seed = static_cast<uint64_t>(config.run.seed);
   constexpr int64_t n = 1000;
   const std::vector<Case> cases = {{"gaussian", "vp", 2}, {"gaussian", "vp", 16}, {"gaussian", "ve", 2},
                                    {"gaussian", "ve", 16}, {"mog2", "vp", 2},     {"mog2", "ve", 2}};
   nlohmann::json metrics = nlohmann::json::object();
   std::vector<std::vector<std::string>> rows;
+  Checks checks;
   torch::Tensor mog2_points;
   Progress progress("likelihood", static_cast<int64_t>(cases.size()), "case", ctx.quiet);
   for (const Case& c : cases) {
     at::Generator gen = make_generator(derive_seed(seed, fmt::format("likelihood-{}-{}", c.name, c.dim)));
-    auto process = process_named(c.process);
+    auto process = process_named(config.process, c.process);
     torch::Tensor x, closed_form;
     ScoreFn score;
     torch::Tensor t0 = torch::full({1}, process->t_min(), torch::kFloat64);
@@ -77,6 +79,7 @@ nlohmann::json run_likelihood(const ExperimentContext& ctx) {
                     {"nll_closed_form", truth.mean},     {"abs_gap_per_dim", per_dim},
                     {"hutchinson_minus_exact", h_gap.mean}, {"hutchinson_minus_exact_se", h_gap.se},
                     {"nfe_exact", exact.nfe},            {"nfe_hutchinson", hutch.nfe}};
+    checks.at_most(key + "_abs_gap_per_dim", per_dim, 0.01).below(key + "_hutchinson_z", std::abs(h_gap.mean) / h_gap.se, 3);
     rows.push_back({c.name, std::to_string(c.dim), c.process, pm(ode), pm(truth), num(per_dim), pm(h),
                     fmt::format("{:.2f}", std::abs(h_gap.mean) / h_gap.se), std::to_string(exact.nfe / 1)});
     if (c.name == "mog2" && c.process == "vp")
@@ -96,19 +99,23 @@ nlohmann::json run_likelihood(const ExperimentContext& ctx) {
   report.paragraph(fmt::format(
       "−log p(x) of {} held-out points per case, from the PF-ODE solved by RK45 (rtol = atol = 10⁻⁵, per-point error "
       "control) with the exact score of the data under the process, against the closed form of the same density at "
-      "the data's time t_min (VP 10⁻³, VE 10⁻⁵). Gaussians have a random full covariance. VE uses σ from 0.01 to 50. "
+      "the data's time t_min (VP {}, VE {}). Gaussians have a random full covariance. VE uses σ from {} to {}. "
       "Hutchinson uses one Rademacher probe per point, fixed along its path; its column 'z' is |mean difference "
       "from the exact divergence| / its standard error (acceptance: < 3). The acceptance bound on |gap| is 0.01 "
       "nats/dim.",
-      n));
+      n, num(process_named(config.process, "vp")->t_min()), num(process_named(config.process, "ve")->t_min()),
+      num(config.process.sigma_min), num(config.process.sigma_max)));
   report.table({"data", "D", "process", "NLL, PF-ODE exact", "NLL, closed form", "|gap| / D", "NLL, Hutchinson", "z",
                 "NFE"},
                rows);
   report.image("nll_vs_closed_form.png", "Per point: the ODE's NLL against the closed form (mog2, VP)");
   report.paragraph(
       "Per point, the ODE and the closed form differ only by the prior's mismatch with the true marginal at t = 1 (a "
-      "term linear in x_T of about 0.01 nats) and the solver's error; both average out in the mean. The same numbers "
-      "come from `scorediff likelihood --analytic <config>` for any dataset with a known density.");
+      "term linear in x_T) and the solver's error; both average out in the mean. The same numbers come from "
+      "`scorediff likelihood --analytic <config>` for any dataset with a known density.");
+  report.heading("Acceptance");
+  checks.add_to(report);
+  metrics["checks"] = checks.to_json();
   report.save(ctx.out / "report.md");
   write_metrics(ctx, metrics);
   return metrics;

@@ -1,7 +1,8 @@
 // Seeds 001-004 side by side: every objective of the score-matching family trains the same model on
-// mog2 and on the Swiss roll for the same wall time (the time DSM needs for train.steps steps), then
+// mog2 and on the Swiss roll for about the same wall time (the time DSM needs for train.steps steps), then
 // is measured three ways: the Fisher divergence to the exact score at σ_min, the SWD of its annealed
-// Langevin samples, and its training speed.
+// Langevin samples, and its training speed. The step counts come from fixed relative costs (below), so a
+// seed fixes the whole run on any machine.
 #include <torch/torch.h>
 
 #include "scorediff/experiments/experiment.hpp"
@@ -12,21 +13,27 @@
 namespace scorediff {
 namespace {
 
+// cost: seconds per step relative to DSM with the Gaussian kernel on each dataset's preset (mog2, Swiss roll),
+// measured on the project's machine (2 cores, AVX-512; 1 thread) on 2026-12-02 with commit 04eb807, as the
+// median of 3 runs of the objectives experiment's former per-run timing (steps/s of DSM ÷ steps/s of the
+// objective). An objective trains for train.steps / cost steps: about DSM's wall time, but the same steps on
+// every machine.
 struct Variant {
   std::string key, label;
   std::vector<std::string> sets;
+  double cost_mog2, cost_swiss_roll;
 };
 
 const std::vector<Variant>& variants() {
   static const std::vector<Variant> all = {
-      {"dsm-gaussian", "DSM, Gaussian", {"objective.name=dsm", "objective.kernel=gaussian"}},
-      {"dsm-laplace", "DSM, Laplace", {"objective.name=dsm", "objective.kernel=laplace"}},
-      {"dsm-student-t", "DSM, Student-t", {"objective.name=dsm", "objective.kernel=student-t"}},
-      {"esm", "ESM", {"objective.name=esm"}},
-      {"ism", "ISM", {"objective.name=ism"}},
-      {"ssm", "SSM", {"objective.name=ssm"}},
-      {"ssm-vr", "SSM-VR", {"objective.name=ssm-vr"}},
-      {"sure", "SURE", {"objective.name=sure"}},
+      {"dsm-gaussian", "DSM, Gaussian", {"objective.name=dsm", "objective.kernel=gaussian"}, 1.0, 1.0},
+      {"dsm-laplace", "DSM, Laplace", {"objective.name=dsm", "objective.kernel=laplace"}, COST_LAPLACE},
+      {"dsm-student-t", "DSM, Student-t", {"objective.name=dsm", "objective.kernel=student-t"}, COST_STUDENT},
+      {"esm", "ESM", {"objective.name=esm"}, COST_ESM},
+      {"ism", "ISM", {"objective.name=ism"}, COST_ISM},
+      {"ssm", "SSM", {"objective.name=ssm"}, COST_SSM},
+      {"ssm-vr", "SSM-VR", {"objective.name=ssm-vr"}, COST_SSMVR},
+      {"sure", "SURE", {"objective.name=sure"}, COST_SURE},
   };
   return all;
 }
@@ -43,8 +50,10 @@ nlohmann::json run_objectives(const ExperimentContext& ctx) {
   Report report("Objectives of the score-matching family compared (seeds 001-004)");
   report.paragraph(
       "Each objective trains the dataset's preset model (noise-conditional MLP, σ² weighting, the preset's noise "
-      "levels) for the same wall time: the time DSM with the Gaussian kernel needs for the preset's `train.steps`. "
-      "Each objective's steps/s is measured first, and its step count is that budget times its rate. Then, with the "
+      "levels) for about the same wall time: the time DSM with the Gaussian kernel needs for the preset's "
+      "`train.steps`. Its step count is `train.steps` divided by its cost per step relative to DSM, a fixed number "
+      "measured once on the project's machine (column 'cost'), so that a seed fixes the run on any machine; the "
+      "steps/s column is this run's own measurement. Then, with the "
       "EMA weights: the Fisher divergence E‖s_θ(x̃, σ_min) − ∇log p_σmin(x̃)‖² on 5 000 held-out noisy points "
       "(exact for mog2; for the Swiss roll the reference is its 4 000-component fine mixture), and the sliced "
       "Wasserstein distance of annealed-Langevin samples to fresh data next to the data-vs-data floor.");
@@ -60,17 +69,15 @@ nlohmann::json run_objectives(const ExperimentContext& ctx) {
   for (const std::string& dataset : datasets) {
     const Variant& reference_variant = all.front();
     Config dsm = experiment_config(dataset, ctx, {}, reference_variant.sets);
-    const double dsm_rate = measure_steps_per_second(dsm);
-    const double budget = static_cast<double>(dsm.train.steps) / dsm_rate;
-    report.heading(fmt::format("{}: {:.1f} s of training each", dataset, budget));
+    report.heading(fmt::format("{}: {} DSM steps' worth of training each", dataset, dsm.train.steps));
     std::vector<std::vector<std::string>> rows;
     torch::Tensor data;
     Range range{};
     for (size_t v = 0; v < all.size(); ++v) {
       const Variant& variant = all[v];
       Config c = experiment_config(dataset, ctx, {}, variant.sets);
-      const double rate = v == 0 ? dsm_rate : measure_steps_per_second(c);
-      c.train.steps = std::max<int64_t>(20, std::llround(budget * rate));
+      const double cost = dataset == "mog2" ? variant.cost_mog2 : variant.cost_swiss_roll;
+      c.train.steps = std::max<int64_t>(1, std::llround(static_cast<double>(dsm.train.steps) / cost));
       c.train.warmup = std::min(c.train.warmup, c.train.steps / 10);
       if (!ctx.quiet) fmt::print(stderr, "objectives: {} / {}: {} steps\n", dataset, variant.key, c.train.steps);
       TrainedRun run = train_run(c, ctx.out / "runs" / dataset / variant.key, {false, ctx.quiet});
@@ -88,11 +95,12 @@ nlohmann::json run_objectives(const ExperimentContext& ctx) {
       m["swd_data_vs_data"][dataset] = s.metrics.swd_data_vs_data;
       m["steps_per_s"][dataset] = steps_per_s;
       m["steps"][dataset] = run.config.train.steps;
+      m["cost"][dataset] = cost;
       m["train_seconds"][dataset] = run.seconds;
       m["nan_count"][dataset] = s.metrics.nan_count;
       m["max_radius_ratio"][dataset] = s.metrics.max_radius_ratio;
       if (!s.metrics.mode_weights.empty()) m["mode_weights"][dataset] = s.metrics.mode_weights;
-      rows.push_back({variant.label, std::to_string(run.config.train.steps), fmt::format("{:.0f}", steps_per_s),
+      rows.push_back({variant.label, num(cost), std::to_string(run.config.train.steps), fmt::format("{:.0f}", steps_per_s),
                       num(f.divergence), num(f.divergence / f.scale), num(s.metrics.swd),
                       num(s.metrics.swd / s.metrics.swd_data_vs_data), num(s.metrics.max_radius_ratio)});
       if (!s.metrics.mode_weights.empty()) rows.back().push_back(fmt::format("{:.3f}", s.metrics.mode_weights.front()));
@@ -104,7 +112,7 @@ nlohmann::json run_objectives(const ExperimentContext& ctx) {
       fig.scatter(row * cols + static_cast<int>(v) + 2, fmt::format("{}: {:.2f}", variant.key, s.metrics.swd),
                   {{s.result.samples, "", palette(3)}}, range);
     }
-    std::vector<std::string> header = {"objective", "steps", "steps/s", "Fisher at σ_min", "relative", "SWD", "SWD / floor",
+    std::vector<std::string> header = {"objective", "cost", "steps", "steps/s", "Fisher at σ_min", "relative", "SWD", "SWD / floor",
                                        "max radius ratio"};
     if (rows.front().size() > header.size()) header.push_back("weight of (5,5), true 0.2");
     report.table(header, rows);

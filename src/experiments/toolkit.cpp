@@ -47,8 +47,10 @@ Fisher fisher_divergence(const ScoreFn& model, const ScoreFn& truth, const Noise
                          const ToyDataset& dataset, double sigma, int64_t n, uint64_t seed) {
   at::Generator gen = make_generator(derive_seed(seed, "fisher"));
   torch::Tensor x0 = dataset.sample(n, gen).to(torch::kFloat64);
-  torch::Tensor noisy = x0 + sigma * torch::randn(x0.sizes(), gen, x0.options());
   torch::Tensor t = torch::full({n}, process.t_at_sigma(sigma), torch::kFloat64);
+  // x_t = m(t) (x₀ + σ ε): the process' own marginal at the time where σ(t) = sigma (m = 1 for VE and the ladder).
+  const double m = process.mean_coef(t.narrow(0, 0, 1)).item<double>();
+  torch::Tensor noisy = m * (x0 + sigma * torch::randn(x0.sizes(), gen, x0.options()));
   torch::Tensor exact = truth(noisy, t).to(torch::kFloat64);
   torch::Tensor learned;
   {

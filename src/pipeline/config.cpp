@@ -43,6 +43,10 @@ void Config::validate() {
   parse_device(run.device);
   resolve(data);
   scorediff::validate(process);
+  require(sample.s_tmin <= sample.s_tmax, "sample.s_tmin ({}) must not exceed sample.s_tmax ({})", sample.s_tmin,
+          sample.s_tmax);
+  require(train.weight_decay * train.lr < 1, "train.weight_decay * train.lr = {} must be < 1 (each step scales weights by 1 - lr wd)",
+          train.weight_decay * train.lr);
   require(sample.init_low < sample.init_high, "sample.init_low ({}) must be smaller than sample.init_high ({})",
           sample.init_low, sample.init_high);
   require(sample.guidance == 1.0 || !sample.guide.empty(),

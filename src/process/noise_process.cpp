@@ -168,7 +168,7 @@ void bind(Schema& s, ProcessOptions& o) {
   s.add("process.name", &o.name, "noise process").one_of(processes().names());
   s.add("process.sigma_min", &o.sigma_min, "smallest noise level").positive();
   s.add("process.sigma_max", &o.sigma_max, "largest noise level").positive();
-  s.add("process.levels", &o.levels, "number of ladder levels L (also the bins of per-level logs)").at_least(2);
+  s.add("process.levels", &o.levels, "number of ladder levels L (also the bins of per-level logs)").in_range(2, 100000);
   s.add("process.beta_min", &o.beta_min, "vp, subvp: beta(0)").positive();
   s.add("process.beta_max", &o.beta_max, "vp, subvp: beta(1)").positive();
   s.add("process.t_min", &o.t_min, "ve, vp, subvp: smallest time (0 = default: ve 1e-5, vp/subvp 1e-3)").in_range(0, 1);

@@ -10,7 +10,7 @@ void bind(Schema& s, SampleOptions& o) {
   s.add("sample.eps", &o.eps, "ald: step size at the smallest level").positive();
   s.add("sample.steps_per_level", &o.steps_per_level, "ald: steps per noise level").at_least(1);
   s.add("sample.step_size", &o.step_size, "langevin: step size").positive();
-  s.add("sample.steps", &o.steps, "langevin: steps").at_least(0);
+  s.add("sample.steps", &o.steps, "langevin: steps").at_least(1);
   s.add("sample.nfe", &o.nfe, "reverse-time samplers: score evaluations (0 = the sampler's default)").at_least(0);
   s.add("sample.grid", &o.grid, "reverse-time samplers: time grid").one_of({"default", "karras", "log-snr", "uniform"});
   s.add("sample.rho", &o.rho, "karras grid: rho").positive();
@@ -25,8 +25,8 @@ void bind(Schema& s, SampleOptions& o) {
   s.add("sample.s_tmin", &o.s_tmin, "edm: smallest sigma with churn").non_negative();
   s.add("sample.s_tmax", &o.s_tmax, "edm: largest sigma with churn").non_negative();
   s.add("sample.s_noise", &o.s_noise, "edm: noise inflation").positive();
-  s.add("sample.rtol", &o.rtol, "ode-rk45: relative tolerance").positive();
-  s.add("sample.atol", &o.atol, "ode-rk45: absolute tolerance").positive();
+  s.add("sample.rtol", &o.rtol, "ode-rk45: relative tolerance").positive().below(1.0);
+  s.add("sample.atol", &o.atol, "ode-rk45: absolute tolerance").positive().below(1.0);
   s.add("sample.denoise", &o.denoise, "finish with a Tweedie denoising step");
   s.add("sample.use_ema", &o.use_ema, "sample with the EMA weights");
   s.add("sample.guide", &o.guide,

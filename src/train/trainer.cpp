@@ -68,18 +68,18 @@ void level_sums(const torch::Tensor& loss, const torch::Tensor& level, int64_t l
 }  // namespace
 
 void bind(Schema& s, TrainOptions& o) {
-  s.add("train.steps", &o.steps, "optimisation steps").at_least(0);
+  s.add("train.steps", &o.steps, "optimisation steps").at_least(1);
   s.add("train.batch", &o.batch, "batch size").at_least(1);
-  s.add("train.lr", &o.lr, "peak learning rate").positive();
+  s.add("train.lr", &o.lr, "peak learning rate").positive().at_most(10.0);
   s.add("train.warmup", &o.warmup, "linear warm-up steps").at_least(0);
   s.add("train.schedule", &o.schedule, "learning rate after warm-up").one_of({"constant", "cosine"});
   s.add("train.lr_final_ratio", &o.lr_final_ratio, "cosine: final lr as a fraction of train.lr").in_range(0.0, 1.0);
   s.add("train.grad_clip", &o.grad_clip, "max gradient norm, 0 = off").non_negative();
   s.add("train.ema_decay", &o.ema_decay, "EMA decay").in_range(0.0, 1.0);
-  s.add("train.beta1", &o.beta1, "Adam beta1").in_range(0.0, 1.0);
-  s.add("train.beta2", &o.beta2, "Adam beta2").in_range(0.0, 1.0);
-  s.add("train.adam_eps", &o.adam_eps, "Adam epsilon").positive();
-  s.add("train.weight_decay", &o.weight_decay, "decoupled weight decay (AdamW)").non_negative();
+  s.add("train.beta1", &o.beta1, "Adam beta1").non_negative().below(1.0);
+  s.add("train.beta2", &o.beta2, "Adam beta2").non_negative().below(1.0);
+  s.add("train.adam_eps", &o.adam_eps, "Adam epsilon").positive().at_most(1.0);
+  s.add("train.weight_decay", &o.weight_decay, "decoupled weight decay (AdamW)").non_negative().below(1.0);
   s.add("train.log_every", &o.log_every, "steps per train.jsonl line").at_least(1);
   s.add("train.sample_every", &o.sample_every, "image datasets: steps between sample grids (samples/step-N.png); 0 = none")
       .non_negative();

@@ -30,11 +30,14 @@ class Field {
 
   Field(std::string key, Target target, std::string help);
 
-  // Constraints, checked by Schema::check(); numbers apply to every element of a list.
+  // Constraints, checked by Schema::check(); numbers apply to every element of a list. Every number must
+  // also be finite (no NaN, no ±inf).
   Field& positive();
   Field& non_negative();
   Field& at_least(double low);
   Field& in_range(double low, double high);
+  Field& at_most(double high);
+  Field& below(double high);  // < high
   Field& one_of(std::vector<std::string> choices);
 
   const std::string& key() const { return key_; }
@@ -53,7 +56,7 @@ class Field {
   Target target_;
   std::string help_;
   std::optional<double> low_, high_;
-  bool low_open_ = false;
+  bool low_open_ = false, high_open_ = false;
   std::vector<std::string> choices_;
 };
 

@@ -26,7 +26,7 @@ Sampled sample_and_measure(const Config& config, const Prepared& prepared, const
                            const std::string& stream = "sample");
 
 struct Fisher {
-  double divergence = 0;  // E‖s_model − s_true‖² over x̃ = x + σε, x fresh data
+  double divergence = 0;  // E‖s_model − s_true‖² over x_t = m(t)(x + σε), x fresh data, σ(t) = sigma
   double scale = 0;       // E‖s_true‖² on the same points: divergence/scale is the relative error
 };
 Fisher fisher_divergence(const ScoreFn& model, const ScoreFn& truth, const NoiseProcess& process,
