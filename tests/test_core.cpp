@@ -1,7 +1,11 @@
 // core: Schema (TOML + --set + validation), Registry, seeds, progress formatting.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "scorediff/core/error.hpp"
@@ -163,4 +167,20 @@ TEST(Progress, ResumedWorkIsLeftOutOfTheRate) {
   const std::string text(buffer, n);
   EXPECT_NE(text.find("3000/3000"), std::string::npos) << text;
   EXPECT_NE(text.find("0.00 step/s"), std::string::npos) << text;
+}
+
+TEST(Sources, NoFileIsLongerThan400Lines) {
+  // STYLE.md: one concept per file, files under ~400 lines.
+  namespace fs = std::filesystem;
+  int files = 0;
+  for (const char* top : {"src", "include", "bench", "tests"})
+    for (const auto& entry : fs::recursive_directory_iterator(fs::path(SCOREDIFF_SOURCE_DIR) / top)) {
+      const auto ext = entry.path().extension();
+      if (ext != ".cpp" && ext != ".hpp") continue;
+      std::ifstream in(entry.path());
+      const auto lines = std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+      EXPECT_LE(lines, 400) << entry.path();
+      ++files;
+    }
+  EXPECT_GT(files, 100);
 }

@@ -1,10 +1,11 @@
-// experiments: the three foundation experiments at their default settings meet the issue's bounds.
-// These are end-to-end runs (training included), each a few seconds on one core.
+// experiments: each one end to end (training included), at its default settings where that takes a few
+// seconds, shortened with --set otherwise, with assertions that fail when its result is wrong.
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "scorediff/experiments/experiment.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "test_util.hpp"
 
 using namespace scorediff;
@@ -20,12 +21,23 @@ nlohmann::json run(const std::string& name, const TempDir& dir, std::vector<std:
   return metrics;
 }
 
+// metrics.json carries the experiment's acceptance verdicts, and every one holds.
+void expect_checks_hold(const nlohmann::json& m, size_t count) {
+  ASSERT_TRUE(m.contains("checks")) << m.dump();
+  EXPECT_EQ(m["checks"].size(), count) << m["checks"].dump();
+  for (const auto& [name, check] : m["checks"].items()) {
+    EXPECT_TRUE(check["holds"].get<bool>()) << name << ": " << check.dump();
+    EXPECT_TRUE(check.contains("value") && check.contains("bound") && check.contains("relation")) << name;
+  }
+}
+
 }  // namespace
 
 TEST(Experiments, CircleScoreMatchesTheExactOne) {
   TempDir dir;
   auto m = run("circle", dir);
   EXPECT_GE(m["score_cosine"].get<double>(), 0.9);
+  expect_checks_hold(m, 1);
   EXPECT_TRUE(std::filesystem::exists(dir / "score_field.png"));
 }
 
@@ -37,6 +49,7 @@ TEST(Experiments, MogMixingShowsLangevinFailAndAnnealingRecover) {
   EXPECT_NEAR(weights("ald_trained")[0], 0.2, 0.05);
   EXPECT_GT(std::abs(weights("langevin_analytic")[0] - 0.2), 0.10);
   EXPECT_GT(std::abs(weights("langevin_trained")[0] - 0.2), 0.10);
+  expect_checks_hold(m, 4);
   EXPECT_TRUE(std::filesystem::exists(dir / "mixing.png"));
 }
 
@@ -56,69 +69,121 @@ TEST(Experiments, SwissRollSamplesMatchTheData) {
   EXPECT_LE(m["swd"].get<double>(), 2 * m["swd_data_vs_data"].get<double>());
   EXPECT_EQ(m["nan_count"], 0);
   EXPECT_LE(m["max_radius_ratio"].get<double>(), 1.5);
-  EXPECT_GT(m["train_seconds"].get<double>(), 0.0);
+  expect_checks_hold(m, 3);
 }
 
-// The issue-4 experiments, shortened with --set: every variant runs, trains, samples and reports.
-// Their full-length figures are in docs/objectives.md (quality is a property of the full runs).
+// The comparison experiments, shortened with --set.
 
-TEST(Experiments, ObjectivesCoversEveryObjectiveOnBothDatasets) {
+TEST(Experiments, ObjectivesTrainEachObjectiveForItsFixedStepsAndLearnTheScore) {
   TempDir dir;
-  auto m = run("objectives", dir, {"train.steps=60", "sample.n=200", "sample.steps_per_level=5", "data.n_train=500"});
+  auto m = run("objectives", dir, {"train.steps=600", "sample.n=200", "sample.steps_per_level=5", "data.n_train=500"});
   for (const char* key : {"dsm-gaussian", "dsm-laplace", "dsm-student-t", "esm", "ism", "ssm", "ssm-vr", "sure"})
     for (const char* dataset : {"mog2", "swiss-roll"}) {
       ASSERT_TRUE(m.contains(key)) << key;
-      EXPECT_TRUE(std::isfinite(m[key]["fisher"][dataset].get<double>())) << key << " " << dataset;
-      EXPECT_GT(m[key]["steps_per_s"][dataset].get<double>(), 0.0) << key;
-      EXPECT_GE(m[key]["steps"][dataset].get<int64_t>(), 20) << key;
+      // The steps follow from the fixed relative cost, not from this machine's speed.
+      const double cost = m[key]["cost"][dataset].get<double>();
+      EXPECT_EQ(m[key]["steps"][dataset].get<int64_t>(), std::llround(600 / cost)) << key << " " << dataset;
       EXPECT_EQ(m[key]["nan_count"][dataset], 0) << key << " " << dataset;
     }
+  EXPECT_EQ(m["dsm-gaussian"]["cost"]["mog2"].get<double>(), 1.0);
+  // On mog2 the reference is the exact score: DSM and ESM learn it (a zero score has relative Fisher
+  // divergence 1), and annealed Langevin with the DSM model puts about 0.2 of the samples on (5, 5).
+  EXPECT_LT(m["dsm-gaussian"]["relative_fisher"]["mog2"].get<double>(), 0.2);
+  EXPECT_LT(m["esm"]["relative_fisher"]["mog2"].get<double>(), 0.2);
+  EXPECT_NEAR(m["dsm-gaussian"]["mode_weights"]["mog2"][0].get<double>(), 0.2, 0.08);
   EXPECT_TRUE(std::filesystem::exists(dir / "samples.png"));
 }
 
-TEST(Experiments, NoiseLevelsAndWeightingReportEveryVariant) {
+TEST(Experiments, NoiseLevelsAndWeightingShowWhatTheyReport) {
   TempDir a, b;
-  auto levels = run("noise-levels", a, {"train.steps=50", "sample.n=200", "sample.steps=50", "data.n_train=500"});
+  auto levels = run("noise-levels", a,
+                    {"train.steps=300", "train.warmup=10", "sample.n=500", "sample.steps=300", "data.n_train=1000"});
   for (const char* sigma : {"0.1", "0.3", "0.5", "1"}) {
     ASSERT_TRUE(levels.contains(sigma)) << levels.dump();
     EXPECT_EQ(levels[sigma]["nan_count"], 0);
   }
+  // A model trained at one σ learns that σ's score: the larger σ, the smoother the target and the smaller the
+  // relative error; and the Tweedie step brings the σ = 1 samples closer to the clean data.
+  EXPECT_LT(levels["1"]["relative_fisher"].get<double>(), levels["0.1"]["relative_fisher"].get<double>());
+  EXPECT_LT(levels["1"]["relative_fisher"].get<double>(), 0.1);
+  EXPECT_LT(levels["1"]["swd"].get<double>(), levels["1"]["swd_without_tweedie"].get<double>());
   EXPECT_TRUE(std::filesystem::exists(a / "noise_levels.png"));
-  auto weighting = run("weighting", b, {"train.steps=50", "sample.n=200", "sample.steps_per_level=5", "data.n_train=500"});
+  auto weighting = run("weighting", b,
+                       {"train.steps=300", "train.warmup=10", "sample.n=200", "sample.steps_per_level=5", "data.n_train=500"});
   for (const char* key : {"uniform", "sigma2", "snr"}) {
     ASSERT_TRUE(weighting.contains(key));
     EXPECT_EQ(weighting[key]["loss_per_level"].size(), 10u);
     EXPECT_EQ(weighting[key]["relative_fisher_per_level"].size(), 10u);
   }
+  // At the largest level (σ = 5) σ² weighting has learned the score (a zero score costs D/2 = 1 there) and the
+  // unweighted loss has not; its samples are correspondingly far better.
+  EXPECT_LT(weighting["sigma2"]["loss_per_level"][0].get<double>(), 0.5);
+  EXPECT_LT(weighting["sigma2"]["loss_per_level"][0].get<double>(),
+            weighting["uniform"]["loss_per_level"][0].get<double>() - 0.2);
+  EXPECT_LT(weighting["sigma2"]["swd"].get<double>(), 0.5 * weighting["uniform"]["swd"].get<double>());
   EXPECT_TRUE(std::filesystem::exists(b / "loss_per_scale.png"));
 }
 
-TEST(Experiments, CostVsDimTimesEveryObjectiveAndDimension) {
-  // Timing ratios are reported, never asserted (speed is measured, not tested).
+TEST(Experiments, CostVsDimShowsIsmGrowingWithTheDimension) {
   TempDir dir;
   auto m = run("cost-vs-dim", dir);
   for (const char* key : {"dsm", "ssm", "ism"})
-    for (const char* dim : {"2", "8", "32", "128", "512"}) EXPECT_GT(m[key][dim].get<double>(), 0.0) << key << dim;
+    for (const char* dim : {"2", "8", "32", "128", "512"}) EXPECT_TRUE(m[key].contains(dim)) << key << dim;
+  // ISM's exact trace costs D backward passes: its cost relative to DSM grows about 250-fold from D = 2 to
+  // D = 512 (145× measured). A tenfold bound is far from any timing noise and fails only when ISM stops
+  // computing the trace pass by pass.
+  EXPECT_GE(m["ism_ratio_growth"].get<double>(), 10);
+  EXPECT_EQ(m["checks"].size(), 2u);
   EXPECT_TRUE(std::filesystem::exists(dir / "cost.png"));
 }
 
 TEST(Experiments, SamplersSweepEverySamplerAndLikelihoodMeetsTheBound) {
   TempDir a, b;
   auto samplers = run("samplers", a, {"train.steps=50", "sample.n=200", "data.n_train=500"});
-  for (const char* name : {"ancestral", "ddim", "dpm-solver++", "edm", "em", "langevin-corrector", "ode-euler",
-                           "ode-heun", "ode-rk45", "pc", "reverse-diffusion"}) {
+  const double floor = samplers["swd_data_vs_data"]["8gaussians"].get<double>();
+  for (const auto& name : samplers_for(*make_process(load_config("swiss-roll-vp").process))) {
+    if (name == "langevin") continue;
     ASSERT_TRUE(samplers["8gaussians"].contains(name)) << name;
     ASSERT_TRUE(samplers["swiss-roll"].contains(name)) << name;
+    // With the exact score every sampler reaches the data at its largest budget (200 points: a noisy floor).
+    const auto& sweep = samplers["8gaussians"][name];
+    double last = NAN;
+    int64_t largest = 0;
+    for (const auto& [nfe, swd] : sweep.items())
+      if (std::stoll(nfe) > largest) largest = std::stoll(nfe), last = swd.get<double>();
+    EXPECT_LT(last, 2.0 * floor) << name << " at " << largest << " NFE";
   }
-  // With the exact score, dpm-solver++ at 100 NFE is at the floor whatever the model does.
-  EXPECT_LT(samplers["8gaussians"]["dpm-solver++"]["100"].get<double>(),
-            1.5 * samplers["swd_data_vs_data"]["8gaussians"].get<double>());
-  EXPECT_TRUE(samplers["swiss_roll_bound"]["ve"].contains("ode-rk45"));
+  // The NFE reaches the sampler: 10 Euler-Maruyama steps are far worse than 1 000.
+  EXPECT_GT(samplers["8gaussians"]["em"]["10"].get<double>(), 2 * samplers["8gaussians"]["em"]["1000"].get<double>());
+  EXPECT_LT(samplers["8gaussians"]["dpm-solver++"]["100"].get<double>(), 1.5 * floor);
+  // VP and VE models with em and ode-rk45, three bounds each; and every sampler with the exact score.
+  EXPECT_EQ(samplers["checks"].size(), 12u + samplers["8gaussians"].size());
   EXPECT_TRUE(std::filesystem::exists(a / "swd_vs_nfe.png"));
   auto likelihood = run("likelihood", b);
-  for (const auto& [key, value] : likelihood.items()) {
-    EXPECT_LT(value["abs_gap_per_dim"].get<double>(), 0.01) << key;
-    EXPECT_LT(std::abs(value["hutchinson_minus_exact"].get<double>()), 3 * value["hutchinson_minus_exact_se"].get<double>())
-        << key;
+  expect_checks_hold(likelihood, 12);
+  for (const char* key : {"gaussian-d2-vp", "gaussian-d16-vp", "gaussian-d2-ve", "gaussian-d16-ve", "mog2-d2-vp",
+                          "mog2-d2-ve"}) {
+    ASSERT_TRUE(likelihood.contains(key)) << key;
+    EXPECT_LT(likelihood[key]["abs_gap_per_dim"].get<double>(), 0.01) << key;
   }
+}
+
+TEST(Experiments, LikelihoodUsesTheConfiguredProcess) {
+  // --set process.* reaches the experiment: a VP with a smaller β_max changes every VP number.
+  TempDir a, b;
+  auto base = run("likelihood", a);
+  auto changed = run("likelihood", b, {"process.beta_max=10"});
+  EXPECT_NE(base["gaussian-d2-vp"]["nll_ode_exact"], changed["gaussian-d2-vp"]["nll_ode_exact"]);
+  EXPECT_EQ(base["gaussian-d2-ve"]["nll_ode_exact"], changed["gaussian-d2-ve"]["nll_ode_exact"]);
+}
+
+TEST(Experiments, EbmNormalisesItsEnergyAndIsNoBetterThanTheTruth) {
+  TempDir dir;
+  auto m = run("ebm", dir, {"train.steps=1500", "sample.n=500", "sample.steps_per_level=20"});
+  // mog2 at σ_min: the exact NLL is log(2πe(1 + σ²)) + H(0.2, 0.8) per point, about 3.345 nats. No normalised
+  // density beats the truth on its own samples (Gibbs' inequality): a wrong log Z fails this.
+  const auto& mog2 = m["mog2"];
+  EXPECT_NEAR(mog2["nll_true"].get<double>(), 3.345, 0.05);
+  EXPECT_GE(mog2["nll"].get<double>(), mog2["nll_true"].get<double>() - 3 * mog2["nll_standard_error"].get<double>() - 0.02);
+  EXPECT_LT(mog2["total_variation"].get<double>(), 0.5);
 }

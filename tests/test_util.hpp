@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <string>
 
+#include <torch/types.h>
+
 #include "scorediff/core/error.hpp"
 
 namespace scorediff {
@@ -47,5 +49,10 @@ struct CliResult {
 CliResult run_cli(const std::string& args, const std::filesystem::path& cwd = std::filesystem::current_path());
 // Runs a shell command line in `cwd`, capturing its exit status, stdout and stderr.
 CliResult run_command(const std::string& command, const std::filesystem::path& cwd = std::filesystem::current_path());
+
+// An image [C, H, W] with every pixel distinct: (k·H·W·C + c·H·W + y·W + x) / 255, modulo 256 levels.
+inline torch::Tensor test_image(int64_t c, int64_t h, int64_t w, int64_t k = 0) {
+  return ((torch::arange(c * h * w) + k * c * h * w).remainder(256).to(torch::kFloat32) / 255.0).view({c, h, w});
+}
 
 }  // namespace scorediff

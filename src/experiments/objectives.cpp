@@ -14,9 +14,9 @@ namespace scorediff {
 namespace {
 
 // cost: seconds per step relative to DSM with the Gaussian kernel on each dataset's preset (mog2, Swiss roll),
-// measured on the project's machine (2 cores, AVX-512; 1 thread) on 2026-12-02 with commit 04eb807, as the
-// median of 3 runs of the objectives experiment's former per-run timing (steps/s of DSM ÷ steps/s of the
-// objective). An objective trains for train.steps / cost steps: about DSM's wall time, but the same steps on
+// measured on the project's machine (2 cores, AVX-512; 1 thread) on 2026-12-02 with commit 04eb807 by the
+// experiment's former per-run timing (the step counts of `scorediff experiment objectives` at seed 0 then:
+// DSM's steps ÷ the objective's steps). An objective trains for train.steps / cost steps: about DSM's wall time, but the same steps on
 // every machine.
 struct Variant {
   std::string key, label;
@@ -27,13 +27,13 @@ struct Variant {
 const std::vector<Variant>& variants() {
   static const std::vector<Variant> all = {
       {"dsm-gaussian", "DSM, Gaussian", {"objective.name=dsm", "objective.kernel=gaussian"}, 1.0, 1.0},
-      {"dsm-laplace", "DSM, Laplace", {"objective.name=dsm", "objective.kernel=laplace"}, COST_LAPLACE},
-      {"dsm-student-t", "DSM, Student-t", {"objective.name=dsm", "objective.kernel=student-t"}, COST_STUDENT},
-      {"esm", "ESM", {"objective.name=esm"}, COST_ESM},
-      {"ism", "ISM", {"objective.name=ism"}, COST_ISM},
-      {"ssm", "SSM", {"objective.name=ssm"}, COST_SSM},
-      {"ssm-vr", "SSM-VR", {"objective.name=ssm-vr"}, COST_SSMVR},
-      {"sure", "SURE", {"objective.name=sure"}, COST_SURE},
+      {"dsm-laplace", "DSM, Laplace", {"objective.name=dsm", "objective.kernel=laplace"}, 1.170, 2.053},
+      {"dsm-student-t", "DSM, Student-t", {"objective.name=dsm", "objective.kernel=student-t"}, 1.188, 2.064},
+      {"esm", "ESM", {"objective.name=esm"}, 1.375, 125.0},
+      {"ism", "ISM", {"objective.name=ism"}, 8.801, 7.947},
+      {"ssm", "SSM", {"objective.name=ssm"}, 5.606, 6.326},
+      {"ssm-vr", "SSM-VR", {"objective.name=ssm-vr"}, 5.246, 6.764},
+      {"sure", "SURE", {"objective.name=sure"}, 8.439, 12.32},
   };
   return all;
 }

@@ -150,6 +150,10 @@ nlohmann::json run_samplers(const ExperimentContext& ctx) {
     }
   }
 
+  // With the exact score every sampler must reach the data at its largest budget (DESIGN §6: 1.5× the floor).
+  for (const Curve& c : analytic.curves)
+    if (c.label != "data vs data" && !c.y.empty())
+      checks.at_most(c.label + "_exact_score_swd_ratio_at_largest_nfe", c.y.back() / analytic.floor, 1.5);
   Figure fig(ctx.out / "swd_vs_nfe.png", 1400, 600, 2, 1);
   fig.curves(1, "8 Gaussians, exact score (VP)", "NFE", "SWD", analytic.curves, true, true);
   fig.curves(2, "Swiss roll, trained VP model", "NFE", "SWD", trained.curves, true, true);

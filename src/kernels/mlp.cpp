@@ -122,7 +122,7 @@ void mlp_silu_dsm_gradients(const torch::Tensor& input, const std::vector<torch:
                             torch::Tensor& loss, std::vector<torch::Tensor>& grads) {
   const int64_t rows = input.size(0);
   require(input.scalar_type() == torch::kFloat32 && input.device().is_cpu() && input.dim() == 2 && rows > 0 &&
-              !weights.empty() && weights.size() == biases.size() && fused_mlp_available(),
+              !weights.empty() && weights.size() == biases.size() && fast_gemm_available(),
           "mlp_silu_dsm_gradients: expects a float32 CPU [B, n] input, one bias per weight, and AVX-512 or BLAS");
   const int64_t cols = weights.back().size(0);
   auto row_vector = [&](const torch::Tensor& v) {
