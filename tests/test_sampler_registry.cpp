@@ -28,11 +28,11 @@ std::shared_ptr<const GaussianMixture> two_modes() {
 }
 
 // A small, cheap run of `o` (n = 64, few steps) with a fixed seed; counts score evaluations.
-struct Run {
+struct SmallRun {
   torch::Tensor samples;
   int64_t nfe = 0, calls = 0;
 };
-Run small_run(SampleOptions o, const std::shared_ptr<const NoiseProcess>& process, uint64_t seed = 3) {
+SmallRun small_run(SampleOptions o, const std::shared_ptr<const NoiseProcess>& process, uint64_t seed = 3) {
   o.n = 64;
   ScoreFn exact = mixture_score_fn(two_modes(), process);
   auto calls = std::make_shared<int64_t>(0);
@@ -103,7 +103,7 @@ TEST(SamplerRegistry, KeysASpecDoesNotListDoNotChangeItsSamples) {
     const SamplerSpec& spec = samplers().get(name);
     auto process = process_for(spec);
     const SampleOptions base = small_options(name);
-    const Run reference = small_run(base, process);
+    const SmallRun reference = small_run(base, process);
     int listed_changes = 0;
     for (const auto& assignment : perturbations()) {
       const std::string key = assignment.substr(7, assignment.find('=') - 7);
@@ -113,7 +113,7 @@ TEST(SamplerRegistry, KeysASpecDoesNotListDoNotChangeItsSamples) {
       schema.set(assignment);
       const bool listed = std::find(spec.keys.begin(), spec.keys.end(), key) != spec.keys.end();
       if (!listed) {
-        const Run other = small_run(changed, process);
+        const SmallRun other = small_run(changed, process);
         EXPECT_TRUE(torch::equal(other.samples, reference.samples)) << name << ": unlisted " << assignment << " changed the samples";
         EXPECT_EQ(unread_sample_keys(changed, {"sample." + key}).size(), 1u) << name << " " << key;
       } else {
@@ -126,7 +126,9 @@ TEST(SamplerRegistry, KeysASpecDoesNotListDoNotChangeItsSamples) {
         }
       }
     }
-    if (!spec.keys.empty()) EXPECT_GT(listed_changes, 0) << name << ": none of its keys changed anything";
+    if (!spec.keys.empty()) {
+      EXPECT_GT(listed_changes, 0) << name << ": none of its keys changed anything";
+    }
   }
 }
 
@@ -134,7 +136,7 @@ TEST(SamplerRegistry, NfeAccountingMatchesTheScoreCalls) {
   for (const auto& name : samplers_for(*process_named("vp"))) {
     const SamplerSpec& spec = samplers().get(name);
     SampleOptions o = small_options(name);
-    Run r = small_run(o, process_named("vp"));
+    SmallRun r = small_run(o, process_named("vp"));
     EXPECT_EQ(r.nfe, r.calls) << name;
     if (spec.kind == SamplerKind::ReverseSde || spec.kind == SamplerKind::Ode) {
       GridOptions grid = grid_options(o, *process_named("vp"));

@@ -66,13 +66,18 @@ torch::Tensor to_unit_images(const ToyDataset& dataset, const torch::Tensor& sam
 }
 
 ImageEvaluation evaluate_images(const ToyDataset& dataset, const torch::Tensor& samples, LoadedClassifier& classifier,
-                                uint64_t seed) {
+                                uint64_t seed, HeldOut part) {
   const ImageData* data = dataset.images();
   require(data != nullptr, "evaluate_images needs an image dataset");
   at::Generator gen = make_generator(derive_seed(seed, "eval"));
   torch::Tensor reference = subset(data->train.images, kReferenceImages, gen);
   torch::Tensor images = to_unit_images(dataset, samples);
-  torch::Tensor held_out = subset(data->test.images, images.size(0), gen);
+  const int64_t half = data->test.images.size(0) / 2;
+  const torch::Tensor& test = data->test.images;
+  torch::Tensor pool = part == HeldOut::All         ? test
+                       : part == HeldOut::FirstHalf ? test.narrow(0, 0, half)
+                                                    : test.narrow(0, half, test.size(0) - half);
+  torch::Tensor held_out = subset(pool, images.size(0), gen);
   ImageEvaluation out;
   out.classifier = classifier.path;
   out.samples = image_quality(classifier.classifier, images, reference, data->classes, 0.9, seed);

@@ -62,6 +62,7 @@ nlohmann::json run_ebm(const ExperimentContext& context);
 nlohmann::json run_samplers(const ExperimentContext& context);
 nlohmann::json run_likelihood(const ExperimentContext& context);
 nlohmann::json run_fashion_coverage(const ExperimentContext& context);
+nlohmann::json run_fashion_guidance(const ExperimentContext& context);
 nlohmann::json run_mnist_ema(const ExperimentContext& context);
 nlohmann::json run_eps_t_sweep(const ExperimentContext& context);
 nlohmann::json run_mnist_mlp(const ExperimentContext& context);

@@ -29,10 +29,14 @@ struct ImageEvaluation {
   nlohmann::json to_json() const;  // fd_cls, kid_cls, ..., and the same with a _real suffix
 };
 
+// Which held-out images give the floor: all of them, or one half, so that a setting chosen on one half is
+// reported on the other (the first half: the images the dataset holds out first).
+enum class HeldOut { All, FirstHalf, SecondHalf };
+
 // samples [N, C·H·W] in the dataset's pixel range; reference: up to 10 000 training images drawn with
-// the "eval" stream of seed, the held-out images likewise.
+// the "eval" stream of seed, the held-out images likewise (from `part` of them).
 ImageEvaluation evaluate_images(const ToyDataset& dataset, const torch::Tensor& samples, LoadedClassifier& classifier,
-                                uint64_t seed);
+                                uint64_t seed, HeldOut part = HeldOut::All);
 
 // Flat samples [N, C·H·W] in the dataset's pixel range -> images [N, C, H, W] in [0, 1].
 torch::Tensor to_unit_images(const ToyDataset& dataset, const torch::Tensor& samples);
