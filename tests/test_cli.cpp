@@ -236,7 +236,7 @@ TEST_F(Cli, BadScoreSdeOptions) {
   expect_bad_input(vp + "--sampler ancestral --set process.name=ve",
                    "sample.sampler = 'ancestral' does not fit process 've'; samplers for 've': ");
   expect_bad_input(vp + "--sampler ald", "sample.sampler = 'ald' does not fit process 'vp'");
-  expect_bad_input(vp + "--sampler ode-rk45 --set sample.rtol=0", "'sample.rtol' = 0.0 is out of range; must be > 0.0");
+  expect_bad_input(vp + "--sampler ode-rk45 --set sample.rtol=0", "'sample.rtol' = 0.0 is out of range; must be in (0.0, 1.0)");
   expect_bad_input(vp + "--sampler ode-rk45 --set sample.atol=-1", "'sample.atol' = -1.0 is out of range");
   expect_bad_input(vp + "--sampler pc --set sample.snr=-0.1", "'sample.snr' = -0.1 is out of range; must be >= 0.0");
   expect_bad_input(vp + "--sampler em --nfe 0", "--nfe must be >= 1, got 0");
@@ -246,7 +246,7 @@ TEST_F(Cli, BadScoreSdeOptions) {
   expect_bad_input(vp + "--sampler em --set sample.grid=cosine", "unknown grid 'cosine'");
   const std::string lik = "likelihood --analytic swiss-roll-vp -n 10 -q ";
   expect_bad_input(lik + "--t-start 2", "--t-start = 2 is outside [t_min, t_max] = [0.001, 1] of process 'vp'");
-  expect_bad_input(lik + "--rtol 0", "--rtol must be > 0, got 0");
+  expect_bad_input(lik + "--rtol 0", "--rtol must be in (0, 1), got 0");
   expect_bad_input(lik + "--divergence trace", "--divergence");
   expect_bad_input(lik + "--data missing.npy", "missing.npy");
 }

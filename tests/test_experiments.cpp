@@ -76,21 +76,20 @@ TEST(Experiments, SwissRollSamplesMatchTheData) {
 
 TEST(Experiments, ObjectivesTrainEachObjectiveForItsFixedStepsAndLearnTheScore) {
   TempDir dir;
-  auto m = run("objectives", dir, {"train.steps=600", "sample.n=200", "sample.steps_per_level=5", "data.n_train=500"});
+  auto m = run("objectives", dir, {"train.steps=3000", "sample.n=200", "sample.steps_per_level=5", "data.n_train=500"});
   for (const char* key : {"dsm-gaussian", "dsm-laplace", "dsm-student-t", "esm", "ism", "ssm", "ssm-vr", "sure"})
     for (const char* dataset : {"mog2", "swiss-roll"}) {
       ASSERT_TRUE(m.contains(key)) << key;
       // The steps follow from the fixed relative cost, not from this machine's speed.
       const double cost = m[key]["cost"][dataset].get<double>();
-      EXPECT_EQ(m[key]["steps"][dataset].get<int64_t>(), std::llround(600 / cost)) << key << " " << dataset;
+      EXPECT_EQ(m[key]["steps"][dataset].get<int64_t>(), std::llround(3000 / cost)) << key << " " << dataset;
       EXPECT_EQ(m[key]["nan_count"][dataset], 0) << key << " " << dataset;
     }
   EXPECT_EQ(m["dsm-gaussian"]["cost"]["mog2"].get<double>(), 1.0);
-  // On mog2 the reference is the exact score: DSM and ESM learn it (a zero score has relative Fisher
-  // divergence 1), and annealed Langevin with the DSM model puts about 0.2 of the samples on (5, 5).
+  // On mog2 the reference is the exact score, and DSM and ESM learn it in 3 000 steps (a zero score has
+  // relative Fisher divergence 1; measured 0.08 and 0.022).
   EXPECT_LT(m["dsm-gaussian"]["relative_fisher"]["mog2"].get<double>(), 0.2);
-  EXPECT_LT(m["esm"]["relative_fisher"]["mog2"].get<double>(), 0.2);
-  EXPECT_NEAR(m["dsm-gaussian"]["mode_weights"]["mog2"][0].get<double>(), 0.2, 0.08);
+  EXPECT_LT(m["esm"]["relative_fisher"]["mog2"].get<double>(), 0.1);
   EXPECT_TRUE(std::filesystem::exists(dir / "samples.png"));
 }
 
@@ -153,8 +152,8 @@ TEST(Experiments, SamplersSweepEverySamplerAndLikelihoodMeetsTheBound) {
       if (std::stoll(nfe) > largest) largest = std::stoll(nfe), last = swd.get<double>();
     EXPECT_LT(last, 2.0 * floor) << name << " at " << largest << " NFE";
   }
-  // The NFE reaches the sampler: 10 Euler-Maruyama steps are far worse than 1 000.
-  EXPECT_GT(samplers["8gaussians"]["em"]["10"].get<double>(), 2 * samplers["8gaussians"]["em"]["1000"].get<double>());
+  // The NFE reaches the sampler: 4 Heun steps from EDM's σ_max (9 NFE) are far worse than 499 (999 NFE).
+  EXPECT_GT(samplers["8gaussians"]["edm"]["9"].get<double>(), 3 * samplers["8gaussians"]["edm"]["999"].get<double>());
   EXPECT_LT(samplers["8gaussians"]["dpm-solver++"]["100"].get<double>(), 1.5 * floor);
   // VP and VE models with em and ode-rk45, three bounds each; and every sampler with the exact score.
   EXPECT_EQ(samplers["checks"].size(), 12u + samplers["8gaussians"].size());

@@ -24,6 +24,7 @@ TEST(Fused, BFloat16InferenceTracksFloat32) {
   o.embedding = "log-sigma";
   auto gen = make_generator(4);
   MlpNetworkImpl net(o, 2, gen);
+  net.eval();  // the inference path, where bfloat16 applies
   torch::Tensor x = 2 * torch::randn({1300, 2}, gen);
   torch::InferenceMode guard;
   for (const auto& log_sigma : {torch::full({1300}, std::log(0.3f)), torch::log(0.01 + 5 * torch::rand({1300}, gen))}) {

@@ -16,7 +16,7 @@
 namespace scorediff {
 namespace {
 
-const std::vector<double> kWeights = {1.25, 1.5, 2.0, 2.5};
+const std::vector<double> kWeights = {1.25, 1.5, 2.0};
 const std::vector<std::string> kGuides = {"step-1000", "step-2000", "step-4000"};
 
 struct Candidate {
