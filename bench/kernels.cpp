@@ -18,69 +18,122 @@ namespace {
 
 using namespace scorediff;
 
-// The hidden layer's product at batch b and width w: C [b, w] = A [b, w] · B [w, w] (row-major, B as stored for
-// the forward pass with Wᵀ precomputed, the layout every backend runs without a copy).
+// The three products of a hidden layer of width w at batch b, row-major, as the MLP runs them:
+//   layout 0, forward:       Z [b, w] = H [b, w] · Wᵀ  (W stored [w, w])
+//   layout 1, weight grad:  dW [w, w] = Gᵀ · H        (G, H stored [b, w])
+//   layout 2, input grad:   dH [b, w] = G · W
+const char* kLayouts[] = {"forward x.Wt", "weight grad Gt.H", "input grad G.W"};
+
 struct Operands {
-  torch::Tensor a, b, c;
+  torch::Tensor h, g, w, out_rows, out_square;
   Operands(int64_t batch, int64_t width)
-      : a(torch::randn({batch, width})), b(torch::randn({width, width})), c(torch::empty({batch, width})) {}
+      : h(torch::randn({batch, width})), g(torch::randn({batch, width})), w(torch::randn({width, width})),
+        out_rows(torch::empty({batch, width})), out_square(torch::empty({width, width})) {}
 };
 
 void set_flops(benchmark::State& state, int64_t batch, int64_t width) {
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * batch * width * width * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(kLayouts[state.range(2)]);
 }
 
 void GemmScorediff(benchmark::State& state) {
-  const int64_t batch = state.range(0), width = state.range(1);
-  Operands o(batch, width);
-  for (auto _ : state) {
-    gemm(false, false, batch, width, width, o.a.data_ptr<float>(), width, o.b.data_ptr<float>(), width, 0.0f,
-         o.c.data_ptr<float>(), width);
-    benchmark::DoNotOptimize(o.c.data_ptr<float>());
+  const int64_t b = state.range(0), w = state.range(1), layout = state.range(2);
+  Operands o(b, w);
+  float *h = o.h.data_ptr<float>(), *g = o.g.data_ptr<float>(), *wt = o.w.data_ptr<float>();
+  auto run = [&] {
+    if (layout == 0) gemm(false, true, b, w, w, h, w, wt, w, 0.0f, o.out_rows.data_ptr<float>(), w);
+    if (layout == 1) gemm(true, false, w, w, b, g, w, h, w, 0.0f, o.out_square.data_ptr<float>(), w);
+    if (layout == 2) gemm(false, false, b, w, w, g, w, wt, w, 0.0f, o.out_rows.data_ptr<float>(), w);
+  };
+  run();
+  torch::Tensor expected = layout == 0 ? o.h.matmul(o.w.t()) : layout == 1 ? o.g.t().matmul(o.h) : o.g.matmul(o.w);
+  if (!torch::allclose(layout == 1 ? o.out_square : o.out_rows, expected, 1e-4, 1e-3)) {
+    state.SkipWithError("scorediff's result differs from ATen's");
+    return;
   }
-  set_flops(state, batch, width);
-  state.SetLabel(fast_gemm_available() ? "own AVX-512 kernel where the CPU has it, else BLAS" : "unavailable");
+  for (auto _ : state) {
+    run();
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, b, w);
 }
 
 void GemmOpenBlas(benchmark::State& state) {
-  const int64_t batch = state.range(0), width = state.range(1);
-  Operands o(batch, width);
+  const int64_t b = state.range(0), w = state.range(1), layout = state.range(2);
+  Operands o(b, w);
   for (auto _ : state) {
-    at::mm_out(o.c, o.a, o.b);
-    benchmark::DoNotOptimize(o.c.data_ptr<float>());
+    if (layout == 0) at::mm_out(o.out_rows, o.h, o.w.t());
+    if (layout == 1) at::mm_out(o.out_square, o.g.t(), o.h);
+    if (layout == 2) at::mm_out(o.out_rows, o.g, o.w);
+    benchmark::ClobberMemory();
   }
-  set_flops(state, batch, width);
+  set_flops(state, b, w);
 }
 
 #if SCOREDIFF_HAVE_LIBXSMM
-// Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: one JIT kernel for m = width, n = 64 rows, k = width.
+// libxsmm's JIT kernels are column-major: row-major C [m, n] = A · B is column-major Cᵀ = Bᵀ · Aᵀ. Each
+// product is cut into blocks of 64 rows (forward and input gradient) or 64 of the batch's rows summed into
+// the weight gradient (beta = 1 after the first), one kernel per block shape, dispatched once.
+libxsmm_smmfunction dispatch(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc, float beta,
+                             int flags) {
+  const libxsmm_blasint M = m, N = n, K = k, LDA = lda, LDB = ldb, LDC = ldc;
+  const float alpha = 1;
+  const int prefetch = LIBXSMM_PREFETCH_NONE;
+  return libxsmm_smmdispatch(M, N, K, &LDA, &LDB, &LDC, &alpha, &beta, &flags, &prefetch);
+}
+
 void GemmLibxsmm(benchmark::State& state) {
-  const int64_t batch = state.range(0), width = state.range(1);
+  const int64_t b = state.range(0), w = state.range(1), layout = state.range(2);
   constexpr int64_t kRows = 64;
-  Operands o(batch, width);
-  const libxsmm_blasint m = width, n = kRows, k = width, lda = width, ldb = width, ldc = width;
-  const float alpha = 1, beta = 0;
-  const int flags = LIBXSMM_GEMM_FLAG_NONE, prefetch = LIBXSMM_PREFETCH_NONE;
-  libxsmm_smmfunction kernel = libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
-  if (kernel == nullptr) {
-    state.SkipWithError("libxsmm has no JIT kernel for this shape");
+  Operands o(b, w);
+  float *h = o.h.data_ptr<float>(), *g = o.g.data_ptr<float>(), *wt = o.w.data_ptr<float>();
+  // Column-major, per block of 64 rows: forward Zᵀ = W · Hᵀ needs W transposed (libxsmm 1.17 has no JIT kernel
+  // with a transposed first operand), so it is transposed into a buffer at every call, as scorediff's GEMM does;
+  // weight grad dWᵀ = Hᵀ_block · G_block summed over the batch's blocks; input grad dHᵀ = Wᵀ · Gᵀ.
+  libxsmm_smmfunction rows_kernel = dispatch(w, kRows, w, w, w, w, 0.0f, LIBXSMM_GEMM_FLAG_NONE);
+  libxsmm_smmfunction first = dispatch(w, w, kRows, w, w, w, 0.0f, LIBXSMM_GEMM_FLAG_TRANS_B);
+  libxsmm_smmfunction rest = dispatch(w, w, kRows, w, w, w, 1.0f, LIBXSMM_GEMM_FLAG_TRANS_B);
+  if (rows_kernel == nullptr || first == nullptr || rest == nullptr) {
+    state.SkipWithError("libxsmm has no JIT kernel for these shapes");
     return;
   }
-  const float *a = o.a.data_ptr<float>(), *b = o.b.data_ptr<float>();
-  float* c = o.c.data_ptr<float>();
-  for (auto _ : state) {
-    for (int64_t i = 0; i < batch; i += kRows) kernel(b, a + i * width, c + i * width);
-    benchmark::DoNotOptimize(c);
+  torch::Tensor transposed = torch::empty({w, w});
+  float *rows = o.out_rows.data_ptr<float>(), *square = o.out_square.data_ptr<float>(), *tp = transposed.data_ptr<float>();
+  auto run = [&] {
+    if (layout == 0) {
+      constexpr int64_t kBlock = 16;  // in 16×16 blocks, as scorediff's GEMM transposes
+      for (int64_t i0 = 0; i0 < w; i0 += kBlock)
+        for (int64_t j0 = 0; j0 < w; j0 += kBlock)
+          for (int64_t i = i0; i < std::min(w, i0 + kBlock); ++i)
+            for (int64_t j = j0; j < std::min(w, j0 + kBlock); ++j) tp[j * w + i] = wt[i * w + j];
+      for (int64_t i = 0; i < b; i += kRows) rows_kernel(tp, h + i * w, rows + i * w);
+    }
+    if (layout == 1)
+      for (int64_t i = 0; i < b; i += kRows) (i == 0 ? first : rest)(h + i * w, g + i * w, square);
+    if (layout == 2)
+      for (int64_t i = 0; i < b; i += kRows) rows_kernel(wt, g + i * w, rows + i * w);
+  };
+  // The same numbers as ATen's product, or the timing means nothing.
+  run();
+  torch::Tensor expected = layout == 0 ? o.h.matmul(o.w.t()) : layout == 1 ? o.g.t().matmul(o.h) : o.g.matmul(o.w);
+  torch::Tensor got = layout == 1 ? o.out_square : o.out_rows;
+  if (!torch::allclose(got, expected, 1e-4, 1e-3)) {
+    state.SkipWithError("libxsmm's result differs from ATen's");
+    return;
   }
-  set_flops(state, batch, width);
-  state.SetLabel(libxsmm_get_target_arch());
+  for (auto _ : state) {
+    run();
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, b, w);
+  state.SetLabel(std::string(kLayouts[layout]) + ", " + libxsmm_get_target_arch());
 }
-BENCHMARK(GemmLibxsmm)->ArgsProduct({{256, 4096}, {128, 256}});
+BENCHMARK(GemmLibxsmm)->ArgsProduct({{256, 4096}, {128, 256}, {0, 1, 2}});
 #endif
 
-BENCHMARK(GemmScorediff)->ArgsProduct({{256, 4096}, {128, 256}});
-BENCHMARK(GemmOpenBlas)->ArgsProduct({{256, 4096}, {128, 256}});
+BENCHMARK(GemmScorediff)->ArgsProduct({{256, 4096}, {128, 256}, {0, 1, 2}});
+BENCHMARK(GemmOpenBlas)->ArgsProduct({{256, 4096}, {128, 256}, {0, 1, 2}});
 
 // The hidden layer's bias + sigmoid + SiLU pass (training) and bias + SiLU (sampling) on [batch, width].
 void BiasSigmoidSilu(benchmark::State& state) {

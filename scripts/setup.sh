@@ -2,7 +2,7 @@
 # Installs what scorediff needs on Debian 12 and does nothing when all is there.
 #   scripts/setup.sh          build + test dependencies (python3-torch: a test checks the U-Net's Python
 #                             twin in bench/peers against scorediff), data
-#   scripts/setup.sh --bench  also GNU time for the benchmark scripts and libxsmm for the kernel benchmark
+#   scripts/setup.sh --bench  also GNU time for the benchmark scripts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ packages=(
   libtorch-dev libopenblas0-pthread          # LibTorch 1.13 on OpenBLAS (reference BLAS is ~5x slower)
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libxsmm-dev                                # JIT kernels for the small MLPs' matrix products
   libpng-dev zlib1g-dev
   libplplot-dev plplot-driver-cairo
   libgloo-dev
@@ -19,7 +20,7 @@ packages=(
   nodejs
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(time libxsmm-dev)
+  packages+=(time)
 fi
 
 missing=()

@@ -77,7 +77,7 @@ TEST(Fused, MlpInferencePathEqualsTheAutogradPath) {
 }
 
 TEST(Fused, MlpTrainingNodeEqualsTheAutogradPath) {
-  if (!fused_mlp_available()) GTEST_SKIP() << "no AVX-512 and no BLAS sgemm: the fused node cannot run here";
+  if (!fused_mlp_available()) GTEST_SKIP() << "no libxsmm and no BLAS sgemm: the fused node cannot run here";
   // Output and every parameter gradient of the fused forward/backward node against ATen's autograd graph,
   // for one to three hidden layers, widths that are and are not multiples of the vector width, both
   // embeddings, and batch sizes of the peer (256) and of the roofline (4096).
@@ -195,7 +195,7 @@ std::string describe(const DsmCase& c) {
 }  // namespace
 
 TEST(Fused, DsmTrainerStepEqualsTheAutogradStep) {
-  if (!fused_mlp_available()) GTEST_SKIP() << "no AVX-512 and no BLAS sgemm: both sides would be the autograd step";
+  if (!fused_mlp_available()) GTEST_SKIP() << "no libxsmm and no BLAS sgemm: both sides would be the autograd step";
   // Two trainers from the same seed and initial weights, one taking the fused DSM step (train/fused_dsm.hpp),
   // one the objective + autograd path, two steps each: the same draws (equal generator states), level counts,
   // and losses, per-level sums and parameter gradients to 1e-5, over processes, σ sampling, weightings,
@@ -273,7 +273,7 @@ TEST(Fused, DsmTrainerStepEqualsTheAutogradStep) {
 }
 
 TEST(Fused, DsmStepAppliesOnlyWhereItComputesTheSameLoss) {
-  if (!fused_mlp_available()) GTEST_SKIP() << "no AVX-512 and no BLAS sgemm: the fused step never applies here";
+  if (!fused_mlp_available()) GTEST_SKIP() << "no libxsmm and no BLAS sgemm: the fused step never applies here";
   // The Trainer falls back to autograd for what the fused step does not cover.
   auto data_gen = make_generator(5);
   const torch::Tensor data = torch::randn({50, 2}, data_gen);
