@@ -37,17 +37,10 @@ SampleResult sample_dpm_solver(const ScoreFn& score, const NoiseProcess& process
   return run.finish(score, x_hat * grid::at(process, run.grid.back()).m);
 }
 
+// Lu et al.: 15-20 NFE for guided sampling.
 SamplerSpec dpm_solver_spec() {
-  SamplerSpec s;
-  s.name = "dpm-solver++";
-  s.help = "DPM-Solver++(2M) in sigma, for vp, ve, subvp, edm";
-  s.kind = SamplerKind::Ode;
-  s.default_nfe = 20;  // Lu et al.: 15-20 for guided sampling
-  s.default_grid = GridKind::LogSnr;
-  s.keys = grid_sample_keys();
-  s.run = [](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions&,
-             const SamplerCall& call) { return sample_dpm_solver(score, process, std::move(x), call.grid, call.callback); };
-  return s;
+  return ode_grid_spec("dpm-solver++", "DPM-Solver++(2M) in sigma, for vp, ve, subvp, edm", sample_dpm_solver, 20,
+                       GridKind::LogSnr);
 }
 
 }  // namespace scorediff

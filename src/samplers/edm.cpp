@@ -37,14 +37,10 @@ SampleResult sample_edm(const ScoreFn& score, const NoiseProcess& process, torch
 }
 
 SamplerSpec edm_spec() {
-  SamplerSpec s;
-  s.name = "edm";
-  s.help = "EDM 2nd-order Heun with churn, Karras grid";
-  s.kind = SamplerKind::ReverseSde;
+  // Karras et al.: 18 Heun steps on CIFAR-10.
+  SamplerSpec s = sde_grid_spec("edm", "EDM 2nd-order Heun with churn, Karras grid", nullptr, 35);
   s.nfe_per_step = [](const SampleOptions&) { return int64_t{2}; };
-  s.default_nfe = 35;  // Karras et al.: 18 Heun steps on CIFAR-10
   s.default_grid = GridKind::Karras;
-  s.keys = grid_sample_keys();
   s.keys.insert(s.keys.end(), {"s_churn", "s_tmin", "s_tmax", "s_noise"});
   s.run = [](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions& o,
              const SamplerCall& call) {

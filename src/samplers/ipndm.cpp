@@ -41,16 +41,8 @@ SampleResult sample_ipndm(const ScoreFn& score, const NoiseProcess& process, tor
 }  // namespace
 
 SamplerSpec ipndm_spec() {
-  SamplerSpec s;
-  s.name = "ipndm";
-  s.help = "iPNDM: 4th-order Adams-Bashforth on the PF-ODE in sigma, Karras grid";
-  s.kind = SamplerKind::Ode;
-  s.default_nfe = 20;
-  s.default_grid = GridKind::Karras;
-  s.keys = grid_sample_keys();
-  s.run = [](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions&,
-             const SamplerCall& call) { return sample_ipndm(score, process, std::move(x), call.grid, call.callback); };
-  return s;
+  return ode_grid_spec("ipndm", "iPNDM: 4th-order Adams-Bashforth on the PF-ODE in sigma, Karras grid", sample_ipndm,
+                       20, GridKind::Karras);
 }
 
 }  // namespace scorediff

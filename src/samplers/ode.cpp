@@ -56,15 +56,8 @@ SampleResult sample_ode_rk45(const ScoreFn& score, const NoiseProcess& process, 
 }
 
 SamplerSpec ode_heun_spec() {
-  SamplerSpec s;
-  s.name = "ode-heun";
-  s.help = "probability-flow ODE, Heun (2nd order)";
-  s.kind = SamplerKind::Ode;
+  SamplerSpec s = ode_grid_spec("ode-heun", "probability-flow ODE, Heun (2nd order)", sample_ode_heun, 201);
   s.nfe_per_step = [](const SampleOptions&) { return int64_t{2}; };
-  s.default_nfe = 201;
-  s.keys = grid_sample_keys();
-  s.run = [](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions&,
-             const SamplerCall& call) { return sample_ode_heun(score, process, std::move(x), call.grid, call.callback); };
   return s;
 }
 

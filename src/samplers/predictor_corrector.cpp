@@ -191,22 +191,6 @@ SampleResult sample_pc_inpaint(const ScoreFn& score, const NoiseProcess& process
 
 namespace {
 
-using GridFn = SampleResult (*)(const ScoreFn&, const NoiseProcess&, torch::Tensor, const GridOptions&,
-                                at::Generator&, const StepCallback&);
-
-// A stochastic sampler that reads only the grid keys.
-SamplerSpec stochastic_grid_spec(std::string name, std::string help, GridFn fn) {
-  SamplerSpec s;
-  s.name = std::move(name);
-  s.help = std::move(help);
-  s.kind = SamplerKind::ReverseSde;
-  s.default_nfe = 1000;  // score_sde's N = 1000
-  s.keys = grid_sample_keys();
-  s.run = [fn](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions&,
-               const SamplerCall& call) { return fn(score, process, std::move(x), call.grid, *call.gen, call.callback); };
-  return s;
-}
-
 CorrectorOptions corrector_options(const SampleOptions& o, const GridOptions& grid) {
   CorrectorOptions c;
   static_cast<GridOptions&>(c) = grid;
@@ -231,21 +215,21 @@ PcOptions pc_options(const SampleOptions& o, const GridOptions& grid) {
   return p;
 }
 
-SamplerSpec em_spec() { return stochastic_grid_spec("em", "Euler-Maruyama on the reverse SDE", sample_em); }
+SamplerSpec em_spec() { return sde_grid_spec("em", "Euler-Maruyama on the reverse SDE", sample_em, 1000); }
 
 SamplerSpec reverse_diffusion_spec() {
-  return stochastic_grid_spec("reverse-diffusion", "reverse-diffusion predictor (score_sde)", sample_reverse_diffusion);
+  return sde_grid_spec("reverse-diffusion", "reverse-diffusion predictor (score_sde)", sample_reverse_diffusion, 1000);
 }
 
 SamplerSpec ancestral_spec() {
-  SamplerSpec s = stochastic_grid_spec("ancestral", "DDPM ancestral sampling (vp only)", sample_ancestral);
+  SamplerSpec s = sde_grid_spec("ancestral", "DDPM ancestral sampling (vp only)", sample_ancestral, 1000);
   s.fits = [](const NoiseProcess& p) { return p.name() == "vp"; };
   s.fits_text = "vp";
   return s;
 }
 
 SamplerSpec langevin_corrector_spec() {
-  SamplerSpec s = stochastic_grid_spec("langevin-corrector", "Langevin corrector alone, snr-scaled steps", nullptr);
+  SamplerSpec s = sde_grid_spec("langevin-corrector", "Langevin corrector alone, snr-scaled steps", nullptr, 1000);
   s.keys = with(grid_sample_keys(), {"snr", "corrector_steps"});
   s.nfe_per_step = [](const SampleOptions& o) { return o.corrector_steps; };
   s.run = [](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions& o,
@@ -257,7 +241,7 @@ SamplerSpec langevin_corrector_spec() {
 }
 
 SamplerSpec pc_spec() {
-  SamplerSpec s = stochastic_grid_spec("pc", "predictor-corrector: sample.predictor + sample.corrector", nullptr);
+  SamplerSpec s = sde_grid_spec("pc", "predictor-corrector: sample.predictor + sample.corrector", nullptr, 1000);
   s.keys = with(grid_sample_keys(), {"predictor", "corrector", "snr", "corrector_steps", "eta"});
   s.nfe_per_step = [](const SampleOptions& o) {
     return (o.predictor == "none" ? 0 : 1) + (o.corrector == "none" ? 0 : o.corrector_steps);
@@ -275,9 +259,8 @@ SamplerSpec pc_spec() {
 }
 
 SamplerSpec ddim_spec() {
-  SamplerSpec s = stochastic_grid_spec("ddim", "DDIM with sample.eta, any process", nullptr);
+  SamplerSpec s = sde_grid_spec("ddim", "DDIM with sample.eta, any process", nullptr, 100);
   s.keys = with(grid_sample_keys(), {"eta"});
-  s.default_nfe = 100;
   s.run = [](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions& o,
              const SamplerCall& call) {
     DdimOptions d;
@@ -289,15 +272,7 @@ SamplerSpec ddim_spec() {
 }
 
 SamplerSpec ode_euler_spec() {
-  SamplerSpec s;
-  s.name = "ode-euler";
-  s.help = "probability-flow ODE, Euler";
-  s.kind = SamplerKind::Ode;
-  s.default_nfe = 1000;
-  s.keys = grid_sample_keys();
-  s.run = [](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions&,
-             const SamplerCall& call) { return sample_ode_euler(score, process, std::move(x), call.grid, call.callback); };
-  return s;
+  return ode_grid_spec("ode-euler", "probability-flow ODE, Euler", sample_ode_euler, 1000);
 }
 
 }  // namespace scorediff

@@ -31,6 +31,32 @@ const std::vector<std::string>& grid_sample_keys() {
 
 const Registry<SamplerSpec>& samplers() { return builtin_registry<SamplerSpec>("sampler"); }
 
+SamplerSpec ode_grid_spec(std::string name, std::string help, OdeGridFn fn, int64_t default_nfe, GridKind grid) {
+  SamplerSpec s;
+  s.name = std::move(name);
+  s.help = std::move(help);
+  s.kind = SamplerKind::Ode;
+  s.default_nfe = default_nfe;
+  s.default_grid = grid;
+  s.keys = grid_sample_keys();
+  s.run = [fn](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions&,
+               const SamplerCall& call) { return fn(score, process, std::move(x), call.grid, call.callback); };
+  return s;
+}
+
+SamplerSpec sde_grid_spec(std::string name, std::string help, SdeGridFn fn, int64_t default_nfe) {
+  SamplerSpec s;
+  s.name = std::move(name);
+  s.help = std::move(help);
+  s.kind = SamplerKind::ReverseSde;
+  s.default_nfe = default_nfe;
+  s.keys = grid_sample_keys();
+  if (fn)
+    s.run = [fn](const ScoreFn& score, const NoiseProcess& process, torch::Tensor x, const SampleOptions&,
+                 const SamplerCall& call) { return fn(score, process, std::move(x), call.grid, *call.gen, call.callback); };
+  return s;
+}
+
 namespace {
 
 bool is_grid(const SamplerSpec& spec) { return spec.kind != SamplerKind::Langevin; }

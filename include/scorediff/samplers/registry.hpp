@@ -57,6 +57,16 @@ const std::vector<std::string>& common_sample_keys();
 // Keys every grid sampler reads: nfe, grid, rho, t_end.
 const std::vector<std::string>& grid_sample_keys();
 
+// Spec helpers for the common cases: a grid sampler that reads only the grid keys. The ODE form calls fn without
+// a generator; the reverse-SDE form with one. Callers adjust the rest (nfe_per_step, fits, keys, check).
+using OdeGridFn = SampleResult (*)(const ScoreFn&, const NoiseProcess&, torch::Tensor, const GridOptions&,
+                                   const StepCallback&);
+using SdeGridFn = SampleResult (*)(const ScoreFn&, const NoiseProcess&, torch::Tensor, const GridOptions&,
+                                   at::Generator&, const StepCallback&);
+SamplerSpec ode_grid_spec(std::string name, std::string help, OdeGridFn fn, int64_t default_nfe,
+                          GridKind default_grid = GridKind::Uniform);
+SamplerSpec sde_grid_spec(std::string name, std::string help, SdeGridFn fn, int64_t default_nfe);
+
 void register_builtins(Registry<SamplerSpec>& registry);
 const Registry<SamplerSpec>& samplers();
 
