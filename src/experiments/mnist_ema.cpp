@@ -63,7 +63,10 @@ nlohmann::json run_mnist_ema(const ExperimentContext& ctx) {
 
   nlohmann::json metrics = nlohmann::json::object();
   for (size_t i = 0; i < steps.size(); ++i)
-    metrics[std::to_string(steps[i])] = {{"fd_raw", fd_raw[i]}, {"fd_ema", fd_ema[i]}, {"loss", loss[i]}};
+    // No log record yet at an early evaluation: null, as the JSON file would hold it.
+    metrics[std::to_string(steps[i])] = {{"fd_raw", fd_raw[i]},
+                                         {"fd_ema", fd_ema[i]},
+                                         {"loss", std::isfinite(loss[i]) ? nlohmann::json(loss[i]) : nlohmann::json()}};
 
   std::vector<double> x(steps.begin(), steps.end());
   {
