@@ -301,3 +301,22 @@ TEST_F(Cli, BadImageInputs) {
   expect_bad_input("eval --samples mnist14.npy --data mnist --set data.image_size=14 --classifier mnist7.safetensors",
                    "was trained on mnist 1x7x7, not mnist 1x14x14");
 }
+
+TEST_F(Cli, SampleKeysTheSamplerDoesNotReadGetAWarning) {
+  // The swiss-roll preset samples with ald, which has no churn: one warning line naming what ald reads.
+  CliResult r = run_cli("train --dry-run --config swiss-roll --set sample.s_churn=1");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("scorediff: warning: sampler 'ald' does not read sample.s_churn (set but ignored); it reads "
+                       "sample.eps, sample.steps_per_level"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // A key the sampler reads, or one read for every sampler, gives none; nor does a checkpoint's stored config.
+  CliResult quiet = run_cli("train --dry-run --config swiss-roll --set sample.eps=1e-5 --set sample.n=10");
+  EXPECT_TRUE(quiet.err.empty()) << quiet.err;
+  CliResult from_ckpt = run_cli("sample -q --ckpt run/last.safetensors -n 5 --out w.npy", dir_->path());
+  EXPECT_EQ(from_ckpt.status, 0) << from_ckpt.err;
+  EXPECT_TRUE(from_ckpt.err.empty()) << from_ckpt.err;
+  CliResult with_set = run_cli("sample -q --ckpt run/last.safetensors -n 5 --out w.npy --set sample.eta=0.5", dir_->path());
+  EXPECT_NE(with_set.err.find("does not read sample.eta"), std::string::npos) << with_set.err;
+}
