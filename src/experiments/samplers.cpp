@@ -29,7 +29,10 @@ struct Sweep {
 Sweep sweep(const Config& base, const Prepared& p, const ScoreFn& score, bool quiet, const std::string& what) {
   Sweep out;
   auto names = samplers_for(*p.process);
-  names.erase(std::remove(names.begin(), names.end(), "langevin"), names.end());
+  // Langevin samplers have their own step counts, not an NFE budget.
+  names.erase(std::remove_if(names.begin(), names.end(),
+                             [](const std::string& n) { return samplers().get(n).kind == SamplerKind::Langevin; }),
+              names.end());
   Progress progress("samplers " + what, static_cast<int64_t>(names.size()), "sampler", quiet);
   int colour = 0;
   for (const auto& name : names) {
@@ -39,7 +42,7 @@ Sweep sweep(const Config& base, const Prepared& p, const ScoreFn& score, bool qu
     Curve curve{name, {}, {}, shade};
     ++colour;
     std::vector<std::string> row = {name};
-    const bool adaptive = name == "ode-rk45";
+    const bool adaptive = samplers().get(name).kind == SamplerKind::Adaptive;
     const size_t runs = adaptive ? kTolerances.size() : kNfe.size();
     for (size_t i = 0; i < runs; ++i) {
       Config c = base;
