@@ -141,7 +141,7 @@ TEST(Experiments, SamplersSweepEverySamplerAndLikelihoodMeetsTheBound) {
   auto samplers = run("samplers", a, {"train.steps=50", "sample.n=200", "data.n_train=500"});
   const double floor = samplers["swd_data_vs_data"]["8gaussians"].get<double>();
   for (const auto& name : samplers_for(*make_process(load_config("swiss-roll-vp").process))) {
-    if (samplers().get(name).kind == SamplerKind::Langevin) continue;
+    if (scorediff::samplers().get(name).kind == SamplerKind::Langevin) continue;
     ASSERT_TRUE(samplers["8gaussians"].contains(name)) << name;
     ASSERT_TRUE(samplers["swiss-roll"].contains(name)) << name;
     // With the exact score every sampler reaches the data at its largest budget (200 points: a noisy floor).
