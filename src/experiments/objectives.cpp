@@ -14,9 +14,9 @@ namespace scorediff {
 namespace {
 
 // cost: seconds per step relative to DSM with the Gaussian kernel on each dataset's preset (mog2, Swiss roll),
-// measured on the project's machine (2 cores, AVX-512; 1 thread) on 2026-12-02 with commit 04eb807 by the
-// experiment's former per-run timing (the step counts of `scorediff experiment objectives` at seed 0 then:
-// DSM's steps ÷ the objective's steps). An objective trains for train.steps / cost steps: about DSM's wall time, but the same steps on
+// measured on the project's machine (2 cores, AVX-512; 1 thread, the other core training a U-Net) on 2026-12-02
+// at commit d5c4cee: DSM's steps/s ÷ the objective's steps/s over the training runs of `scorediff experiment
+// objectives` (seed 0), one run. An objective trains for train.steps / cost steps: about DSM's wall time, but the same steps on
 // every machine.
 struct Variant {
   std::string key, label;
@@ -27,13 +27,13 @@ struct Variant {
 const std::vector<Variant>& variants() {
   static const std::vector<Variant> all = {
       {"dsm-gaussian", "DSM, Gaussian", {"objective.name=dsm", "objective.kernel=gaussian"}, 1.0, 1.0},
-      {"dsm-laplace", "DSM, Laplace", {"objective.name=dsm", "objective.kernel=laplace"}, 1.170, 2.053},
-      {"dsm-student-t", "DSM, Student-t", {"objective.name=dsm", "objective.kernel=student-t"}, 1.188, 2.064},
-      {"esm", "ESM", {"objective.name=esm"}, 1.375, 125.0},
-      {"ism", "ISM", {"objective.name=ism"}, 8.801, 7.947},
-      {"ssm", "SSM", {"objective.name=ssm"}, 5.606, 6.326},
-      {"ssm-vr", "SSM-VR", {"objective.name=ssm-vr"}, 5.246, 6.764},
-      {"sure", "SURE", {"objective.name=sure"}, 8.439, 12.32},
+      {"dsm-laplace", "DSM, Laplace", {"objective.name=dsm", "objective.kernel=laplace"}, 1.2, 1.358},
+      {"dsm-student-t", "DSM, Student-t", {"objective.name=dsm", "objective.kernel=student-t"}, 1.225, 1.424},
+      {"esm", "ESM", {"objective.name=esm"}, 1.41, 102.9},
+      {"ism", "ISM", {"objective.name=ism"}, 8.848, 8.943},
+      {"ssm", "SSM", {"objective.name=ssm"}, 5.795, 5.762},
+      {"ssm-vr", "SSM-VR", {"objective.name=ssm-vr"}, 5.668, 5.868},
+      {"sure", "SURE", {"objective.name=sure"}, 9.361, 12.3},
   };
   return all;
 }
