@@ -1,7 +1,8 @@
 // Google Benchmark of scorediff's CPU kernels (src/kernels) at the MLPs' shapes, next to what could replace
 // them: OpenBLAS sgemm (through ATen) and, when built with libxsmm (Debian libxsmm-dev), its JIT kernels
-// dispatched per block of 64 rows. LIBXSMM_TARGET=hsw forces libxsmm's AVX2 code (a CPU without AVX-512);
-// scorediff's GEMM then has no kernel of its own and calls BLAS sgemm (OPENBLAS_CORETYPE picks its code).
+// dispatched per block of 64 rows. GemmScorediff is scorediff's gemm (libxsmm per block of 512 rows, with its
+// transposes and dispatches); GemmLibxsmm is the bare kernel loop. LIBXSMM_TARGET=hsw forces libxsmm's AVX2 code
+// (a CPU without AVX-512); OPENBLAS_CORETYPE picks OpenBLAS' code.
 //   build/scorediff_kernel_bench --benchmark_filter=Gemm --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>

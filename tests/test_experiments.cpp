@@ -85,7 +85,10 @@ TEST(Experiments, ObjectivesTrainEachObjectiveForItsFixedStepsAndLearnTheScore) 
       EXPECT_EQ(m[key]["steps"][dataset].get<int64_t>(), std::llround(3000 / cost)) << key << " " << dataset;
       EXPECT_EQ(m[key]["nan_count"][dataset], 0) << key << " " << dataset;
     }
-  EXPECT_EQ(m["dsm-gaussian"]["cost"]["mog2"].get<double>(), 1.0);
+  // The fixed costs of src/experiments/objectives.cpp, so the same seed trains the same steps on any machine.
+  EXPECT_EQ(m["dsm-gaussian"]["steps"]["mog2"], 3000);
+  EXPECT_EQ(m["ism"]["steps"]["mog2"], 339);         // 3 000 / 8.848
+  EXPECT_EQ(m["esm"]["steps"]["swiss-roll"], 29);    // 3 000 / 102.9
   // On mog2 the reference is the exact score, and DSM and ESM learn it in 3 000 steps (a zero score has
   // relative Fisher divergence 1; measured 0.08 and 0.022).
   EXPECT_LT(m["dsm-gaussian"]["relative_fisher"]["mog2"].get<double>(), 0.2);
@@ -128,11 +131,10 @@ TEST(Experiments, CostVsDimShowsIsmGrowingWithTheDimension) {
   auto m = run("cost-vs-dim", dir);
   for (const char* key : {"dsm", "ssm", "ism"})
     for (const char* dim : {"2", "8", "32", "128", "512"}) EXPECT_TRUE(m[key].contains(dim)) << key << dim;
-  // ISM's exact trace costs D backward passes: its cost relative to DSM grows about 250-fold from D = 2 to
-  // D = 512 (145× measured). A tenfold bound is far from any timing noise and fails only when ISM stops
-  // computing the trace pass by pass.
-  EXPECT_GE(m["ism_ratio_growth"].get<double>(), 10);
+  // Its results are timings, which tests do not assert (STYLE 10): the experiment's own checks carry the
+  // verdict into metrics.json, and here only that they are there and consistent with the table.
   EXPECT_EQ(m["checks"].size(), 2u);
+  EXPECT_DOUBLE_EQ(m["checks"]["ism_ratio_growth"]["value"].get<double>(), m["ism_ratio_growth"].get<double>());
   EXPECT_TRUE(std::filesystem::exists(dir / "cost.png"));
 }
 

@@ -57,11 +57,19 @@ TEST(Fused, MlpInferencePathEqualsTheAutogradPath) {
       torch::Tensor x = torch::randn({1300, 2}, gen);  // not a multiple of the chunk
       torch::Tensor shared = torch::full({1300}, std::log(0.3f));
       torch::Tensor varying = torch::log(0.01 + 5 * torch::rand({1300}, gen));
-      // The path follows the module's mode and the inputs, not the grad mode: eval mode is the inference path.
+      // The path follows the module's mode and the inputs: training mode is the fused node; eval mode is the
+      // inference path, unless the caller records a graph for the weights (grad mode on, trainable weights).
       EXPECT_EQ(net.path_for(x, shared), activation == "silu" && fused_mlp_available() ? MlpPath::Fused : MlpPath::Graph);
       net.eval();
+      EXPECT_EQ(net.path_for(x, shared), MlpPath::Graph);
+      {
+        torch::NoGradGuard no_grad;
+        EXPECT_EQ(net.path_for(x, shared), MlpPath::Inference);
+        EXPECT_EQ(net.path_for(x.clone().requires_grad_(true), shared), MlpPath::Graph);
+      }
+      for (auto& w : net.parameters()) w.requires_grad_(false);
       EXPECT_EQ(net.path_for(x, shared), MlpPath::Inference);
-      EXPECT_EQ(net.path_for(x.clone().requires_grad_(true), shared), MlpPath::Graph);
+      for (auto& w : net.parameters()) w.requires_grad_(true);
       for (const auto& log_sigma : {shared, varying}) {
         torch::Tensor reference = net.forward_autograd(x, log_sigma);
         torch::Tensor fast;

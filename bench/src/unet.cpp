@@ -28,7 +28,7 @@ BenchResult bench_unet(const BenchOptions& args) {
   for (int64_t i = 0; i < steps; ++i) trainer.step();
   const double train_s = seconds_since(start);
   model->eval();
-  at::Generator gen = make_generator(derive_seed(seed, "sample"));
+  at::Generator gen = make_generator(derive_seed(seed, "sample"), p.train_data.device());
   start = std::chrono::steady_clock::now();
   SampleResult result =
       run_sampler(config.sample, model_score_fn(model, p.process), *p.process, p.train_data.size(1), gen, true);

@@ -63,11 +63,14 @@ nlohmann::json run_mog_mixing(const ExperimentContext& ctx) {
                                {"langevin_trained", "Langevin, trained model", {}, {}},
                                {"ald_trained", "ALD, trained model", {}, {}}};
   for (size_t i = 0; i < chains.size(); ++i) {
-    at::Generator gen = make_generator(derive_seed(seed, "sample-" + chains[i].key));
+    // The exact score runs on the CPU, the trained model on the run's device.
+    const c10::Device device = i < 2 ? c10::Device(c10::kCPU) : p.train_data.device();
+    at::Generator gen = make_generator(derive_seed(seed, "sample-" + chains[i].key), device);
     const ScoreFn& score = i < 2 ? analytic : trained;
-    torch::Tensor start = x0.clone();
+    torch::Tensor start = x0.to(device, /*non_blocking=*/false, /*copy=*/true);
     chains[i].result = i % 2 == 0 ? sample_langevin(score, *p.process, start, langevin, gen)
                                   : sample_annealed_langevin(score, *p.process, start, ald, gen);
+    chains[i].result.samples = chains[i].result.samples.to(torch::kCPU);
     chains[i].weights = mode_weights(chains[i].result.samples, mixture.means());
   }
 

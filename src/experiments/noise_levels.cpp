@@ -36,7 +36,7 @@ nlohmann::json run_noise_levels(const ExperimentContext& ctx) {
     ScoreFn score = model_score_fn(run.ema_model, p.process);
 
     // Langevin at σ from the same uniform start for every σ, then the Tweedie step x + σ² s(x, σ).
-    at::Generator gen = make_generator(derive_seed(seed, "noise-levels-sample"));
+    at::Generator gen = make_generator(derive_seed(seed, "noise-levels-sample"), p.train_data.device());
     SampleOptions& s = run.config.sample;
     torch::Tensor start = initial_state(s, *p.process, s.n, 2, gen);
     LangevinOptions langevin;

@@ -59,7 +59,8 @@ Sweep sweep(const Config& base, const Prepared& p, const ScoreFn& score, bool qu
         row.push_back("–");
         continue;
       }
-      at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(c.run.seed), "samplers-" + what));
+      at::Generator gen =
+          make_generator(derive_seed(static_cast<uint64_t>(c.run.seed), "samplers-" + what), p.train_data.device());
       SampleResult r = run_sampler(c.sample, score, *p.process, p.train_data.size(1), gen, true);
       SampleMetrics m = evaluate_samples(*p.dataset, r.samples.to(torch::kCPU), static_cast<uint64_t>(c.run.seed),
                                          kProjections);
@@ -134,7 +135,8 @@ nlohmann::json run_samplers(const ExperimentContext& ctx) {
     for (std::string sampler : {"em", "ode-rk45"}) {
       Config c = r->config;
       c.sample.sampler = sampler;
-      at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(c.run.seed), "samplers-bound"));
+      at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(c.run.seed), "samplers-bound"),
+                                         r->prepared.train_data.device());
       SampleResult out = run_sampler(c.sample, model_score_fn(r->ema_model, r->prepared.process), *r->prepared.process,
                                      2, gen, true);
       SampleMetrics m = evaluate_samples(*r->prepared.dataset, out.samples.to(torch::kCPU),
@@ -163,15 +165,17 @@ nlohmann::json run_samplers(const ExperimentContext& ctx) {
   fig.save();
 
   Report report("Samplers: quality against score evaluations (seed 003)");
+  const ProcessOptions& vp = run.config.process;
   report.paragraph(fmt::format(
-      "Every reverse-time sampler on the VP SDE (β from 0.1 to 20, t from 1 to 10⁻³), each with its default options "
-      "and NFE score evaluations including the final Tweedie step; ode-rk45 sets its own NFE from rtol = atol ∈ "
-      "{{10⁻¹ … 10⁻⁵}}. SWD of 5 000 samples against fresh data, the mean over {} reference sets ({} projections); "
-      "'–' marks budgets too small for a sampler's steps. The same prior draw starts every run.",
-      kReferenceSets, kProjections));
+      "Every reverse-time sampler on the {} process (β from {} to {}, t from {} to {}), each with its default options "
+      "and NFE score evaluations including the final Tweedie step; the adaptive samplers set their own NFE from "
+      "rtol = atol ∈ {{10⁻¹ … 10⁻⁵}}. SWD of {} samples against fresh data, the mean over {} reference sets ({} "
+      "projections); '–' marks budgets too small for a sampler's steps. The same prior draw starts every run.",
+      vp.name, num(vp.beta_min), num(vp.beta_max), num(run.prepared.process->t_max()),
+      num(run.prepared.process->t_min()), run.config.sample.n, kReferenceSets, kProjections));
   report.heading("8 Gaussians with the exact score");
-  report.paragraph(fmt::format("Data vs data SWD at 5 000 points: {}; the acceptance bound is 1.5× that, {}.",
-                               num(analytic.floor), num(1.5 * analytic.floor)));
+  report.paragraph(fmt::format("Data vs data SWD at {} points: {}; the acceptance bound is 1.5× that, {}.",
+                               mixture_config.sample.n, num(analytic.floor), num(1.5 * analytic.floor)));
   report.table(header(), analytic.rows);
   report.heading("Swiss roll with a trained VP model");
   report.paragraph(fmt::format("{} steps of continuous DSM ({} s). Data vs data SWD: {}.", run.config.train.steps,
@@ -181,12 +185,13 @@ nlohmann::json run_samplers(const ExperimentContext& ctx) {
   report.heading("Trained VP and VE models against the Swiss-roll bound");
   report.paragraph(fmt::format(
       "The foundation issue's bound: SWD ≤ 2× data vs data, no NaN, largest sample norm ≤ 1.5× the data's. The VP "
-      "model is the one above; the VE model (σ from 0.01 to 10) trains {} steps ({} s). Reverse SDE: em with 1 000 "
-      "NFE; ODE: ode-rk45 at rtol = atol = 10⁻⁵. SWD with 1 000 projections.",
-      ve_run.config.train.steps, num(ve_run.seconds)));
+      "model is the one above; the VE model (σ from {} to {}) trains {} steps ({} s). Reverse SDE: em with its "
+      "default budget; ODE: ode-rk45 at rtol = {}, atol = {}. NFE as in the table.",
+      num(ve_run.config.process.sigma_min), num(ve_run.config.process.sigma_max), ve_run.config.train.steps,
+      num(ve_run.seconds), num(ve_run.config.sample.rtol), num(ve_run.config.sample.atol)));
   report.table({"process", "sampler", "NFE", "SWD", "SWD / floor", "max radius ratio", "NaN", "holds"}, bound_rows);
   report.paragraph(
-      "At 5 000 points one sample set's SWD moves with the draw (the mode weights of 8 Gaussians fluctuate "
+      "At this sample size one sample set's SWD moves with the draw (the mode weights of 8 Gaussians fluctuate "
       "multinomially), which is why the 8-Gaussians rows sit on either side of the floor and why runs that share a "
       "prior draw (every ODE solver) share their error.");
   report.paragraph(reading(trained));

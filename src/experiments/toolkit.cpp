@@ -54,7 +54,8 @@ Fisher fisher_divergence(const ScoreFn& model, const ScoreFn& truth, const Noise
   torch::Tensor exact = truth(noisy, t).to(torch::kFloat64);
   torch::Tensor learned;
   {
-    // Energy models need autograd for their score; everything else runs without a graph.
+    // No graph: energy models turn autograd on for their own −∇E.
+    torch::NoGradGuard no_grad;
     torch::Tensor x = noisy.to(torch::kFloat32);
     learned = model(x, t.to(torch::kFloat32)).detach().to(torch::kCPU, torch::kFloat64);
   }

@@ -3,7 +3,7 @@
 // libxsmm replaced scorediff's own AVX-512 register-tiled kernel on 2026-12-02: at the MLPs' shapes (batch 256
 // and 4 096, widths 128 and 256, the three layouts of a layer) it ran within 10 % of ours at one thread, and a
 // whole toy training step and sampling step ran at the same speed (docs/performance.md, "libxsmm"). It also
-// has AVX2 code, where ours fell back to OpenBLAS: 5-25 % faster there.
+// has AVX2 code, where ours fell back to OpenBLAS: 1.03-1.40x OpenBLAS' speed there.
 #include "scorediff/kernels/gemm.hpp"
 
 #include <dlfcn.h>

@@ -123,7 +123,7 @@ void mlp_silu_dsm_gradients(const torch::Tensor& input, const std::vector<torch:
   const int64_t rows = input.size(0);
   require(input.scalar_type() == torch::kFloat32 && input.device().is_cpu() && input.dim() == 2 && rows > 0 &&
               !weights.empty() && weights.size() == biases.size() && fast_gemm_available(),
-          "mlp_silu_dsm_gradients: expects a float32 CPU [B, n] input, one bias per weight, and AVX-512 or BLAS");
+          "mlp_silu_dsm_gradients: expects a float32 CPU [B, n] input, one bias per weight, and libxsmm or BLAS");
   const int64_t cols = weights.back().size(0);
   auto row_vector = [&](const torch::Tensor& v) {
     return v.scalar_type() == torch::kFloat32 && v.device().is_cpu() && v.is_contiguous() && v.numel() == rows;
@@ -143,11 +143,10 @@ void mlp_silu_dsm_gradients(const torch::Tensor& input, const std::vector<torch:
   const float *ep = eps.data_ptr<float>(), *ap = k.alpha.data_ptr<float>(), *bp = k.beta.data_ptr<float>(),
               *wp = k.omega.data_ptr<float>();
   const float inv_rows = 1.0f / static_cast<float>(rows);
-  // Wᵀ once per call rather than once per chunk, which gemm would do; not for outputs narrower than 8 columns (the
-  // score layer of 2-D data), which gemm computes as dot products of W's rows.
+  // Wᵀ once per call rather than once per chunk, which gemm would do (its kernels read B untransposed).
   std::vector<torch::Tensor> transposed;
   if (rows > kChunk)
-    for (const auto& w : weights) transposed.push_back(w.size(0) >= 8 ? w.t().contiguous() : torch::Tensor());
+    for (const auto& w : weights) transposed.push_back(w.t().contiguous());
   for (int64_t start = 0; start < rows; start += kChunk) {
     const int64_t len = std::min(kChunk, rows - start);
     mlp_forward(in.narrow(0, start, len), params, acts, out, transposed);

@@ -76,9 +76,13 @@ MlpPath MlpNetworkImpl::path_for(const torch::Tensor& x, const torch::Tensor& lo
   // Inputs that need their own gradient (implicit and sliced score matching, energies, exact divergences)
   // keep the ATen graph, which can be differentiated twice.
   if (!cpu_float || x.requires_grad() || log_sigma.requires_grad()) return MlpPath::Graph;
-  // Evaluation (eval mode): no graph at all. Training on the inputs' values only (DSM and its kin): the
-  // whole MLP as one fused autograd node, where this network allows it.
-  if (!is_training()) return MlpPath::Inference;
+  // Evaluation (eval mode): no graph at all, unless the caller records one for the parameters (grad mode on
+  // and trainable weights), which only the ATen graph gives. Training on the inputs' values only (DSM and its
+  // kin): the whole MLP as one fused autograd node, where this network allows it.
+  if (!is_training()) {
+    const bool graph_wanted = torch::GradMode::is_enabled() && layers_.front()->weight.requires_grad();
+    return graph_wanted ? MlpPath::Graph : MlpPath::Inference;
+  }
   return activation_ == Activation::SiLU && fused_training() ? MlpPath::Fused : MlpPath::Graph;
 }
 

@@ -102,7 +102,9 @@ Config load_config(const std::string& name_or_path, const std::vector<std::strin
   if (looks_like_path) fail("config file '{}' not found", name_or_path);
   if (std::find(names.begin(), names.end(), name_or_path) == names.end())
     fail("unknown preset '{}' (and no such file); presets: {}", name_or_path, join_names(names));
-  Config config = read_config(&preset_text(name_or_path), "preset " + name_or_path, assignments, &assigned);
+  Config config = read_config(&preset_text(name_or_path), "preset " + name_or_path, assignments);
+  // A preset is not the user's choice: only the keys the assignments set are checked.
+  for (const auto& assignment : assignments) assigned.push_back(assignment.substr(0, assignment.find('=')));
   warn_unread_sample_keys(config.sample, assigned);
   return config;
 }

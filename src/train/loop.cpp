@@ -15,11 +15,12 @@ TrainingLoop::TrainingLoop(Trainer& trainer, int64_t last_step, ProcessGroup* gr
 void TrainingLoop::run() {
   using Clock = std::chrono::steady_clock;
   StepEvent event;
+  StepStats stats;  // the last step's, alive for finish()
   event.step = trainer_.steps_done();
   event.last_step = last_step_;
   while (trainer_.steps_done() < last_step_) {
     const auto start = Clock::now();
-    StepStats stats = trainer_.step();
+    stats = trainer_.step();
     train_seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
     event.step = trainer_.steps_done();
     event.last_step = last_step_;

@@ -19,7 +19,6 @@ class Checks {
   Checks& above(const std::string& name, double value, double bound);
   Checks& equal(const std::string& name, double value, double bound);
   bool all_hold() const;
-  bool empty() const { return items_.empty(); }
   nlohmann::json to_json() const;
   // A "check | value | bound | holds" table (nothing when there are no checks).
   void add_to(Report& report) const;

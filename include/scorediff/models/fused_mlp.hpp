@@ -30,7 +30,7 @@ class BFloat16Inference {
 // Not differentiable twice. Undefined Tensor when BLAS' sgemm cannot be found: use the ATen path then.
 torch::Tensor mlp_silu_fused(const torch::Tensor& input, const std::vector<torch::Tensor>& weights,
                              const std::vector<torch::Tensor>& biases);
-// Whether this build and CPU can run it (AVX-512, or BLAS sgemm found at run time).
+// Whether this build can run it (libxsmm built in, or BLAS sgemm found at run time).
 bool fused_mlp_available();
 
 }  // namespace scorediff

@@ -26,7 +26,7 @@ TORCH_MODULE(FourierFeatures);
 
 // How forward() runs (path_for): Graph, the differentiable ATen composition; Fused, one autograd node
 // with scorediff's kernels (training, SiLU, inputs without grad); Inference, no graph at all (eval mode,
-// inputs without grad: sampling and evaluation; parameters then get no gradient either).
+// inputs without grad, and no graph asked for the parameters: sampling and evaluation).
 enum class MlpPath { Graph, Fused, Inference };
 
 class MlpNetworkImpl : public ScoreNetworkImpl {

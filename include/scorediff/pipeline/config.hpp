@@ -44,8 +44,8 @@ std::optional<int64_t> guide_step(const std::string& guide);
 // Loads a preset by name (configs/<name>.toml, embedded in the binary) or a TOML file by path, then
 // applies the --set assignments in order and validates.
 
-// A sample.* key that the file or an assignment sets but the chosen sampler does not read gets one warning
-// line on stderr (unread_keys_warning).
+// A sample.* key that a TOML file or an assignment sets (not an embedded preset) but the chosen sampler does not
+// read gets one warning line on stderr (unread_keys_warning).
 Config load_config(const std::string& name_or_path, const std::vector<std::string>& assignments = {});
 Config config_from_toml(const std::string& text, const std::string& origin,
                         const std::vector<std::string>& assignments = {});

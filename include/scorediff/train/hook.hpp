@@ -12,7 +12,7 @@ struct StepEvent {
   int64_t last_step = 0;    // the loop ends after this step
   const StepStats* stats = nullptr;  // null in finish() when the loop had no step left to take
   bool stopping = false;    // asked to stop after this step (Ctrl-C; in data parallel: on any rank)
-  double train_seconds = 0;          // wall time of this process' optimisation steps so far (hooks left out)
+  double train_seconds = 0;          // wall time inside trainer.step() so far (hooks and the loop's bookkeeping left out)
   double communication_seconds = 0;  // of which in the gradient all-reduce
   bool last() const { return step == last_step; }
   // Stopped early: the loop ends after this step although last_step was not reached.

@@ -36,7 +36,7 @@ bool LogWindow::after_step(const StepEvent& e) {
 
 void LogWindow::write(const StepEvent& e) {
   const double seconds = e.train_seconds - window_start_seconds_;
-  const int64_t in_window = e.step % log_every_ == 0 ? log_every_ : e.step % log_every_;
+  const int64_t in_window = steps_ + skipped_;  // steps since the last record (also right after a resume)
   nlohmann::json per_level = nlohmann::json::array();
   for (size_t l = 0; l < level_sum_.size(); ++l)
     per_level.push_back(level_count_[l] > 0 ? nlohmann::json(level_sum_[l] / static_cast<double>(level_count_[l]))

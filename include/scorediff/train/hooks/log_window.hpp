@@ -27,7 +27,6 @@ class LogWindow : public TrainingHook {
   JsonlWriter* log_;
   Progress* progress_;
   int world_size_;
-  int64_t first_step_ = -1;
   double loss_ = 0, grad_ = 0;
   int64_t steps_ = 0, skipped_ = 0;
   std::vector<double> level_sum_;
