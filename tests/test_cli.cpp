@@ -130,6 +130,9 @@ TEST_F(Cli, BadObjectiveOptions) {
   expect_bad_input("train --dry-run --set objective.laplace_b=-1", "'objective.laplace_b' = -1.0 is out of range");
   expect_bad_input("train --dry-run --set objective.projections=0", "'objective.projections' = 0 is out of range");
   expect_bad_input("train --dry-run --set objective.projection=uniform", "unknown projection 'uniform'");
+  expect_bad_input("train --dry-run --set objective.name=gsm --set objective.operator=laplacian",
+                   "unknown operator 'laplacian'");
+  expect_bad_input("train --dry-run --set objective.operator=tweedie", "objective.operator = 'tweedie' applies to gsm only");
   expect_bad_input("train --out esm --set data.name=two-moons --set model.name=energy-mlp --set objective.name=esm "
                    "--set train.steps=1",
                    "objective 'esm' needs the true score of the data, and this dataset has none");

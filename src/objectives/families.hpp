@@ -10,5 +10,12 @@ Objective make_ism(const ObjectiveOptions& options, const ScoreFn* reference);
 Objective make_ssm(const ObjectiveOptions& options, const ScoreFn* reference);
 Objective make_ssm_vr(const ObjectiveOptions& options, const ScoreFn* reference);
 Objective make_sure(const ObjectiveOptions& options, const ScoreFn* reference);
+Objective make_gsm(const ObjectiveOptions& options, const ScoreFn* reference);
+
+// tr ∇ₓ s per sample [B] for a score s computed from x (which requires grad): exactly (D backward passes) or,
+// with objective.divergence = hutchinson, by E_v[vᵀ(∇s)v] over objective.projections vectors. training:
+// keep the graph so the trace can be differentiated in the parameters.
+torch::Tensor score_trace(const ObjectiveOptions& options, const torch::Tensor& s, const torch::Tensor& x,
+                          at::Generator& gen, bool training);
 
 }  // namespace scorediff

@@ -151,6 +151,8 @@ void validate(const ObjectiveOptions& o, const NoiseProcess& process) {
     require(!process.levels().empty(),
             "objective.sigma_sampling = 'ladder' needs a process with levels (process.name = 'ladder'), not '{}'",
             process.name());
+  if (o.name != "gsm")
+    require(o.op == "gradient", "objective.operator = '{}' applies to gsm only", o.op);
   if (o.name != "dsm")
     require(o.kernel == "gaussian", "objective.kernel = '{}' applies to dsm only; '{}' noises with the Gaussian kernel",
             o.kernel, o.name);
@@ -163,6 +165,7 @@ void register_builtins(Registry<ObjectiveFactory>& r) {
   r.add("ssm", make_ssm, "sliced score matching with random projections");
   r.add("ssm-vr", make_ssm_vr, "sliced score matching, variance reduced");
   r.add("sure", make_sure, "Stein's unbiased risk estimate of the Tweedie denoiser");
+  r.add("gsm", make_gsm, "generalized score matching of Lp/p for a first-order operator L (objective.operator)");
 }
 
 const Registry<ObjectiveFactory>& objectives() { return builtin_registry<ObjectiveFactory>("objective"); }
@@ -177,9 +180,10 @@ void bind(Schema& s, ObjectiveOptions& o) {
   s.add("objective.kernel", &o.kernel, "dsm noise kernel").one_of({"gaussian", "laplace", "student-t"});
   s.add("objective.laplace_b", &o.laplace_b, "dsm laplace: scale b as a fraction of sigma").positive();
   s.add("objective.nu", &o.nu, "dsm student-t: degrees of freedom").positive();
-  s.add("objective.projections", &o.projections, "ssm, ssm-vr, sure (hutchinson): projections per sample").at_least(1);
+  s.add("objective.projections", &o.projections, "ssm, ssm-vr, sure and gsm (hutchinson): projections per sample").at_least(1);
   s.add("objective.projection", &o.projection, "distribution of projection vectors").one_of({"gaussian", "rademacher"});
-  s.add("objective.divergence", &o.divergence, "sure: divergence estimate").one_of({"exact", "hutchinson"});
+  s.add("objective.divergence", &o.divergence, "sure, gsm: divergence estimate").one_of({"exact", "hutchinson"});
+  s.add("objective.operator", &o.op, "gsm: the linear operator L").one_of({"gradient", "tweedie"});
   s.add("objective.p_mean", &o.p_mean, "log-normal sampling: mean of ln sigma");
   s.add("objective.p_std", &o.p_std, "log-normal sampling: std of ln sigma").positive();
   s.add("objective.sigma_data", &o.sigma_data, "edm weighting: data std").positive();

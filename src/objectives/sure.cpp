@@ -15,6 +15,15 @@ torch::Tensor sure_value(const torch::Tensor& denoised, const torch::Tensor& x_n
   return (denoised - x_noisy).pow(2).flatten(1).sum(1) + 2 * s2 * divergence - dim * s2;
 }
 
+torch::Tensor score_trace(const ObjectiveOptions& o, const torch::Tensor& s, const torch::Tensor& x, at::Generator& gen,
+                          bool training) {
+  if (o.divergence == "exact") return jacobian_trace(s, x, training);
+  torch::Tensor trace = torch::zeros({x.size(0)}, x.options());
+  for (int64_t p = 0; p < o.projections; ++p)
+    trace = trace + projected_jacobian(s, x, projection_vectors(o.projection, x.sizes(), gen, x.options()), training);
+  return trace / static_cast<double>(o.projections);
+}
+
 Objective make_sure(const ObjectiveOptions& o, const ScoreFn*) {
   return [o](const ScoreFn& score, const NoiseProcess& process, const torch::Tensor& x0, at::Generator& gen) {
     const bool training = torch::GradMode::is_enabled();
@@ -26,18 +35,9 @@ Objective make_sure(const ObjectiveOptions& o, const ScoreFn*) {
     torch::Tensor s = score(x, b.t);
     torch::Tensor s2 = per_sample(b.std * b.std, x);
     torch::Tensor denoised = x + s2 * s;
-    // div D = D + σ² tr ∇s: exactly, or by Hutchinson's estimator E_v[vᵀ(∇s)v].
-    torch::Tensor trace;
-    if (o.divergence == "exact") {
-      trace = jacobian_trace(s, x, training);
-    } else {
-      trace = torch::zeros({x.size(0)}, x.options());
-      for (int64_t p = 0; p < o.projections; ++p)
-        trace = trace + projected_jacobian(s, x, projection_vectors(o.projection, x.sizes(), gen, x.options()), training);
-      trace = trace / static_cast<double>(o.projections);
-    }
+    // div D = D + σ² tr ∇s.
     const auto dim = static_cast<double>(x[0].numel());
-    torch::Tensor divergence = dim + b.std * b.std * trace;
+    torch::Tensor divergence = dim + b.std * b.std * score_trace(o, s, x, gen, training);
     torch::Tensor value = sure_value(denoised, x, divergence, b.std);
     LossTerms out;
     // Scaled by 1/(2σ⁴) so that the loss is ISM's plus D/(2σ²), then weighted like every objective.

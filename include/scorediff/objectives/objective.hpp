@@ -38,7 +38,8 @@ struct ObjectiveOptions {
   double nu = 4.0;                        // dsm student-t: degrees of freedom ν
   int64_t projections = 1;                // ssm, ssm-vr, sure with hutchinson: random vectors per sample
   std::string projection = "rademacher";  // gaussian or rademacher
-  std::string divergence = "exact";       // sure: exact (D backward passes) or hutchinson
+  std::string divergence = "exact";       // sure, gsm: exact (D backward passes) or hutchinson
+  std::string op = "gradient";            // gsm (objective.operator): gradient (ISM) or tweedie (𝓛 = x̃ + σ²∇)
   double p_mean = -1.2;                   // log-normal sampling (EDM)
   double p_std = 1.2;
   double sigma_data = 0.5;                // edm weighting
