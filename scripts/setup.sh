@@ -16,6 +16,7 @@ packages=(
   libplplot-dev plplot-driver-cairo
   libgloo-dev
   python3-torch python3-numpy                # bench/peers/unet_peer.py, checked by a test
+  python3-sklearn                            # its data: the tables of `experiment tables`
   dataset-fashion-mnist
   nodejs
 )

@@ -66,7 +66,7 @@ TEST_F(Cli, UnknownNamesListTheValidOnes) {
   expect_bad_input("train --dry-run --set train.stpes=5", "unknown config key 'train.stpes'; valid keys in [train]: steps");
   expect_bad_input("train --dry-run --set trian.steps=5", "unknown config section 'trian'");
   expect_bad_input("sample --ckpt run/last.safetensors --sampler pcc", "unknown sampler 'pcc' for config key 'sample.sampler'; valid: ald, ancestral, ddim, dpm-solver++, edm, em, ");
-  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: circle, cost-vs-dim, ebm, eps-t-sweep, fashion-coverage, fashion-guidance, inpainting, likelihood, mnist-ema, mnist-mlp, mog-mixing, noise-levels, objectives, samplers, swiss-roll, weighting");
+  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: circle, cost-vs-dim, ebm, eps-t-sweep, fashion-coverage, fashion-guidance, inpainting, likelihood, mnist-ema, mnist-mlp, mog-mixing, noise-levels, objectives, samplers, swiss-roll, tables, weighting");
   expect_bad_input("frobnicate", "unknown command 'frobnicate'; valid: train, train-classifier, sample");
   expect_bad_input("train --dry-run --config nosuchpreset", "unknown preset 'nosuchpreset'");
 }
@@ -322,4 +322,12 @@ TEST_F(Cli, SampleKeysTheSamplerDoesNotReadGetAWarning) {
   EXPECT_TRUE(from_ckpt.err.empty()) << from_ckpt.err;
   CliResult with_set = run_cli("sample -q --ckpt run/last.safetensors -n 5 --out w.npy --set sample.eta=0.5", dir_->path());
   EXPECT_NE(with_set.err.find("does not read sample.eta"), std::string::npos) << with_set.err;
+}
+
+TEST_F(Cli, BadTableFiles) {
+  write_file_atomic(path("word.csv"), "1,2\n3,x\n4,5\n");
+  expect_bad_input("train --config table --set data.path=word.csv --set train.steps=1", "line 2, column 2: 'x' is not a number");
+  expect_bad_input("train --config table --set data.path=missing.csv --set train.steps=1", "table 'missing.csv' not found");
+  expect_bad_input("train --config table --set data.path=word.csv --set data.label_column=1 --set data.labels=y.npy",
+                   "not both");
 }

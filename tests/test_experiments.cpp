@@ -206,3 +206,18 @@ TEST(Experiments, MnistEmaWritesWhatItReturnsAndFdFallsAlongTraining) {
   EXPECT_LT(m["fd_cls_real"].get<double>(), last);  // held-out digits sit below an 80-step model
   EXPECT_EQ(m["checks"]["evaluations"]["value"].get<double>(), 10.0);
 }
+
+TEST(Experiments, TablesMatchTheirHeldOutRows) {
+  // The full experiment (three tables, about 40 s): SWD and correlation error within 1.5x of the
+  // train-vs-held-out floor; 30 training steps instead of 6000 break the correlation checks (ratios
+  // 2.3 to 3.8, docs/tables.md).
+  TempDir dir;
+  auto m = run("tables", dir);
+  expect_checks_hold(m, 9);
+  for (const char* table : {"breast-cancer", "wine", "digits"}) {
+    EXPECT_LE(m[table]["swd_ratio"].get<double>(), 1.5) << table;
+    EXPECT_LE(m[table]["correlation_error"].get<double>(), 1.5 * m[table]["correlation_error_floor"].get<double>()) << table;
+    EXPECT_TRUE(std::filesystem::exists(dir / (std::string(table) + "-marginals.png"))) << table;
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir / "digits-samples.png"));
+}

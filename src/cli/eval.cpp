@@ -56,7 +56,7 @@ void add_eval_command(CLI::App& app) {
       config.validate();
       dataset = make_dataset(config.data);
       data_options = config.data;
-      x = read_points(args->samples, dataset->dim(), !dataset->image_shape().empty());
+      x = dataset->to_model_units(read_points(args->samples, dataset->dim(), !dataset->image_shape().empty()));
     }
     if (dataset->images()) {
       LoadedClassifier classifier = classifier_for(*dataset, data_options, args->classifier);

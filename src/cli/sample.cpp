@@ -45,7 +45,7 @@ void add_sample_command(CLI::App& app) {
     auto start = std::chrono::steady_clock::now();
     SampleResult result = run_sampler(config.sample, source.score, *p.process, p.train_data.size(1), gen, args->quiet);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    write_npy(args->out, result.samples.to(torch::kCPU));
+    write_npy(args->out, p.dataset->to_data_units(result.samples.to(torch::kCPU)));
     fmt::print("{}\n", nlohmann::json({{"samples", args->out},
                                         {"n", result.samples.size(0)},
                                         {"sampler", config.sample.sampler},

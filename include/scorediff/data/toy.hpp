@@ -24,6 +24,13 @@ struct DataOptions {
   std::string path;                  // "" = the dataset's default location (png-folder requires one)
   int64_t image_size = 0;            // resize to image_size × image_size; 0 = native size
   std::string pixels = "minus-one-one";  // minus-one-one ([−1, 1]: VP, VE, EDM) or zero-one ([0, 1]: NCSN)
+  // Table datasets only (table; data.path is its file).
+  std::string header = "auto";  // CSV: auto (a first row with a non-number is a header), yes, no
+  int64_t label_column = -1;    // the column of integer labels, taken out of the features; -1 = none
+  std::string labels;           // .npy of one integer label per row, for a table without a label column
+  // The standardisation x_model = (x − mean)/scale; empty = from the training rows. A run records them in
+  // its configuration, so a checkpoint samples in the units it was trained in.
+  std::vector<double> column_mean, column_scale;
 };
 
 class ToyDataset {
@@ -38,7 +45,21 @@ class ToyDataset {
   virtual std::vector<int64_t> image_shape() const { return {}; }  // [C, H, W]; empty for point sets
   virtual const ImageData* images() const { return nullptr; }      // the loaded splits, in [0, 1]
   virtual std::string pixel_range() const { return ""; }
+  // Finite tables: the held-out rows [M, D] in model units, the reference of evaluate_samples; undefined
+  // for sets that draw fresh points and for images (their test split is in images()).
+  virtual torch::Tensor held_out() const { return {}; }
+  virtual torch::Tensor train_labels() const { return {}; }  // [N] int64 where the set has labels
+  // Between the units a model works in and the data's own (a table's standardisation); identity here.
+  virtual torch::Tensor to_data_units(const torch::Tensor& x) const { return x; }
+  virtual torch::Tensor to_model_units(const torch::Tensor& x) const { return x; }
+  // Writes back the options the data itself decided (a table's column statistics), so that the run's
+  // configuration, stored in its checkpoints, rebuilds exactly this dataset.
+  virtual void record(DataOptions&) const {}
 };
+
+// All of `rows` [N, D] (stored order) when n >= N, else n of them drawn without replacement by `gen`;
+// float32, contiguous: how the finite sets (images, tables) sample.
+torch::Tensor draw_rows(const torch::Tensor& rows, int64_t n, at::Generator& gen);
 
 using DatasetFactory = std::function<std::shared_ptr<const ToyDataset>(const DataOptions&)>;
 

@@ -67,5 +67,6 @@ nlohmann::json run_mnist_ema(const ExperimentContext& context);
 nlohmann::json run_eps_t_sweep(const ExperimentContext& context);
 nlohmann::json run_mnist_mlp(const ExperimentContext& context);
 nlohmann::json run_inpainting(const ExperimentContext& context);
+nlohmann::json run_tables(const ExperimentContext& context);
 
 }  // namespace scorediff

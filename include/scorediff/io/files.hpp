@@ -30,6 +30,9 @@ class AtomicFile {
 
 void write_file_atomic(const fs::path& path, const std::string& bytes);
 std::string read_file(const fs::path& path, const std::string& what = "file");
+// The whole content of a gzipped or plain file (zlib tells them apart); a corrupt or cut-off stream
+// fails with one line naming the file.
+std::string read_maybe_gzipped(const fs::path& path, const std::string& what = "file");
 
 // Checks, before any work is done, that a file can be written at `path`: its directory exists and is
 // writable and `path` is not a directory.

@@ -17,13 +17,16 @@ struct SampleMetrics {
   int64_t n = 0;
   int64_t nan_count = 0;
   double swd = 0;                // samples vs fresh data of the same size (mean over reference sets)
-  double swd_data_vs_data = 0;   // fresh data vs fresh data of that size: the floor (mean over pairs)
+  double swd_data_vs_data = 0;   // fresh data vs fresh data of that size: the floor (mean over pairs);
+                                 // tables: samples vs held-out rows, and training vs held-out rows
   double max_radius_ratio = 0;   // largest sample norm / largest data norm
   std::vector<double> mode_weights, true_weights;  // mixtures only, in the order of data.means
   nlohmann::json to_json() const;
 };
 
-// Fresh reference data comes from the "eval" stream of `seed`; SWD uses `projections` directions.
+// Fresh reference data comes from the "eval" stream of `seed`; SWD uses `projections` directions. A table
+// (a dataset with held-out rows) is measured against its held-out rows instead, and its floor is the
+// SWD between its training rows and the held-out ones.
 SampleMetrics evaluate_samples(const ToyDataset& dataset, const torch::Tensor& samples, uint64_t seed,
                                int64_t projections = 1000);
 
