@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "scorediff/pipeline/prepared.hpp"
+
 namespace scorediff::cli {
 
 const CLI::Validator& finite() {
@@ -42,6 +44,11 @@ Config resolve_config(const ConfigArgs& args) {
 
 bool dry_run(const ConfigArgs& args, Config& config) {
   if (!args.dry_run) return false;
+  const ProcessOptions& o = config.process;
+  if (o.sigma_min_auto || o.sigma_max_auto || o.levels_auto || config.sample.eps_auto) {
+    // "auto" settings come from the data: prepare it and say where each value came from.
+    for (const auto& note : prepare(config).notes) fmt::print("# {}\n", note);
+  }
   fmt::print("{}", config.to_toml());
   return true;
 }

@@ -104,7 +104,15 @@ Field& Field::one_of(std::vector<std::string> choices) {
   return *this;
 }
 
+Field& Field::or_auto(bool* is_auto) {
+  require(std::holds_alternative<double*>(target_) || std::holds_alternative<int64_t*>(target_),
+          "config key '{}': only numbers may be auto", key_);
+  is_auto_ = is_auto;
+  return *this;
+}
+
 std::string Field::type_name() const {
+  if (is_auto_ != nullptr) return std::holds_alternative<int64_t*>(target_) ? "int|auto" : "num|auto";
   return std::visit(Overloaded{[](int64_t*) { return "integer"; }, [](double*) { return "number"; },
                                [](bool*) { return "boolean"; }, [](std::string*) { return "string"; },
                                [](std::vector<double>*) { return "list"; }, [](Matrix*) { return "list of lists"; }},
@@ -112,6 +120,7 @@ std::string Field::type_name() const {
 }
 
 std::string Field::value_text() const {
+  if (is_auto_ != nullptr && *is_auto_) return quote("auto");
   auto list_text = [](const std::vector<double>& v) {
     std::string out = "[";
     for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + format_double(v[i]);
@@ -143,6 +152,12 @@ std::string Field::constraint_text() const {
 }
 
 void Field::assign(const toml::node& node) const {
+  if (is_auto_ != nullptr) {
+    *is_auto_ = node.is_string() && *node.value<std::string>() == "auto";
+    if (*is_auto_) return;
+    if (node.is_string())
+      fail("config key '{}' expects a number or \"auto\", got '{}'", key_, *node.value<std::string>());
+  }
   std::visit(Overloaded{[&](int64_t* v) {
                           if (!node.is_integer()) fail("config key '{}' expects an integer, got {}", key_, node_kind(node));
                           *v = *node.value<int64_t>();
@@ -169,6 +184,10 @@ void Field::assign_text(const std::string& text) const {
     *std::get<std::string*>(target_) = value;
     return;
   }
+  if (is_auto_ != nullptr && (text == "auto" || text == "\"auto\"" || text == "'auto'")) {
+    *is_auto_ = true;
+    return;
+  }
   toml::table parsed;
   try {
     parsed = toml::parse("value = " + text);
@@ -191,6 +210,7 @@ void Field::check_number(double value) const {
 }
 
 void Field::check() const {
+  if (is_auto_ != nullptr && *is_auto_) return;
   std::visit(Overloaded{[&](int64_t* v) { check_number(static_cast<double>(*v)); }, [&](double* v) { check_number(*v); },
                         [](bool*) {},
                         [&](std::string* v) {

@@ -54,7 +54,14 @@ void Config::validate() {
           sample.guidance);
   if (auto step = guide_step(sample.guide))
     require(*step <= train.steps, "sample.guide = {} is beyond the run's train.steps = {}", sample.guide, train.steps);
-  auto noise = make_process(process);
+  // "auto" noise levels are known only once the data is drawn (prepare); stand-ins of the same kind
+  // check that the objective and the sampler fit the process.
+  ProcessOptions shape = process;
+  if (shape.sigma_min_auto) shape.sigma_min = shape.sigma_max_auto ? 0.01 : shape.sigma_max / 1000;
+  if (shape.sigma_max_auto) shape.sigma_max = shape.sigma_min * 1000;
+  if (shape.levels_auto) shape.levels = 10;
+  shape.sigma_min_auto = shape.sigma_max_auto = shape.levels_auto = false;
+  auto noise = make_process(shape);
   scorediff::validate(objective, *noise);
   check_sampler(sample, *noise);
 }

@@ -7,8 +7,54 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/core/runtime.hpp"
 #include "scorediff/models/analytic.hpp"
+#include "scorediff/process/auto_noise.hpp"
 
 namespace scorediff {
+
+std::vector<std::string> resolve_auto_noise(Config& config, const torch::Tensor& train_data, at::Generator& gen) {
+  ProcessOptions& o = config.process;
+  SampleOptions& sample = config.sample;
+  std::vector<std::string> notes;
+  if (!o.sigma_min_auto && !o.sigma_max_auto && !o.levels_auto && !sample.eps_auto) return notes;
+  torch::Tensor points = train_data.to(torch::kCPU, torch::kFloat64);
+  const int64_t n = points.size(0);
+  torch::Tensor subset =
+      n > kAutoNoisePoints ? points.index_select(0, torch::randperm(n, gen, torch::kInt64).slice(0, 0, kAutoNoisePoints)) : points;
+  const std::string from = fmt::format("{} of the {} training points", subset.size(0), n);
+  if (o.sigma_max_auto) {
+    o.sigma_max = largest_pairwise_distance(subset);
+    o.sigma_max_auto = false;
+    notes.push_back(fmt::format("process.sigma_max = {:.6g}: auto, the largest distance between two of {} (Song & "
+                                "Ermon 2020, technique 1; seed 001 §9.2)", o.sigma_max, from));
+  }
+  if (o.sigma_min_auto) {
+    const double nn = median_nearest_neighbour(subset, points);
+    o.sigma_min = 0.5 * nn;
+    o.sigma_min_auto = false;
+    notes.push_back(fmt::format("process.sigma_min = {:.6g}: auto, half the median distance ({:.6g}) from {} to their "
+                                "nearest training neighbour (seed 001 §9.2)", o.sigma_min, nn, from));
+  }
+  require(o.sigma_min < o.sigma_max, "process.sigma_min ({}) must be smaller than process.sigma_max ({})", o.sigma_min,
+          o.sigma_max);
+  const int64_t dim = train_data.size(1);
+  if (o.levels_auto) {
+    const double gamma = level_ratio(dim);
+    o.levels = std::max<int64_t>(2, ladder_levels(o.sigma_max, o.sigma_min, gamma));
+    o.levels_auto = false;
+    notes.push_back(fmt::format("process.levels = {}: auto, ratio at most {:.6g} between levels for D = {}: a sample "
+                                "of one level lies in the next level's typical shell with probability 1/2 (Song & "
+                                "Ermon 2020, technique 2, with the exact chi distribution)", o.levels, gamma, dim));
+  }
+  if (sample.eps_auto) {
+    const double ratio = std::pow(o.sigma_max / o.sigma_min, 1.0 / static_cast<double>(o.levels - 1));
+    sample.eps = langevin_step(ratio, o.sigma_min, sample.steps_per_level);
+    sample.eps_auto = false;
+    notes.push_back(fmt::format("sample.eps = {:.6g}: auto, for ratio {:.6g}, sigma_min {:.6g} and {} steps per level: "
+                                "the step that brings each level's variance closest to the next one's (Song & Ermon "
+                                "2020, technique 4)", sample.eps, ratio, o.sigma_min, sample.steps_per_level));
+  }
+  return notes;
+}
 
 Prepared prepare(Config& config) {
   set_threads(static_cast<int>(config.run.threads), workload_of(config.model));
@@ -22,9 +68,11 @@ Prepared prepare(Config& config) {
   Prepared p;
   p.dataset = make_dataset(config.data);
   p.dataset->record(config.data);
-  p.process = make_process(config.process);
   at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "data"));
   p.train_data = p.dataset->sample(config.data.n_train, gen);
+  at::Generator auto_gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "auto-noise"));
+  p.notes = resolve_auto_noise(config, p.train_data, auto_gen);
+  p.process = make_process(config.process);
   config.model.image_shape = p.dataset->image_shape();
   if (config.model.sigma_data == 0.0) {
     torch::Tensor centred = p.train_data - p.train_data.mean(0, true);

@@ -43,6 +43,8 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   const int64_t dim = p.train_data.size(1);
   const bool lead = options.dist.rank == 0;  // writes the run directory; the other ranks only train
   const bool quiet = options.quiet || !lead;
+  if (!quiet)
+    for (const auto& note : p.notes) fmt::print(stderr, "{}\n", note);
   std::shared_ptr<ProcessGroup> group;
   if (options.dist.active()) {
     require(config.train.batch >= options.dist.world_size, "train.batch = {} is smaller than the {} workers",

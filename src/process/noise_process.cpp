@@ -166,16 +166,22 @@ const Registry<ProcessFactory>& processes() { return builtin_registry<ProcessFac
 
 void bind(Schema& s, ProcessOptions& o) {
   s.add("process.name", &o.name, "noise process").one_of(processes().names());
-  s.add("process.sigma_min", &o.sigma_min, "smallest noise level").positive();
-  s.add("process.sigma_max", &o.sigma_max, "largest noise level").positive();
-  s.add("process.levels", &o.levels, "number of ladder levels L (also the bins of per-level logs)").in_range(2, 100000);
+  s.add("process.sigma_min", &o.sigma_min, "smallest noise level; auto = half the median nearest-neighbour distance")
+      .positive()
+      .or_auto(&o.sigma_min_auto);
+  s.add("process.sigma_max", &o.sigma_max, "largest noise level; auto = the largest pairwise distance of the data")
+      .positive()
+      .or_auto(&o.sigma_max_auto);
+  s.add("process.levels", &o.levels, "number of ladder levels L (also the bins of per-level logs); auto = from the dimension")
+      .in_range(2, 100000)
+      .or_auto(&o.levels_auto);
   s.add("process.beta_min", &o.beta_min, "vp, subvp: beta(0)").positive();
   s.add("process.beta_max", &o.beta_max, "vp, subvp: beta(1)").positive();
   s.add("process.t_min", &o.t_min, "ve, vp, subvp: smallest time (0 = default: ve 1e-5, vp/subvp 1e-3)").in_range(0, 1);
 }
 
 void validate(const ProcessOptions& o) {
-  require(o.sigma_min < o.sigma_max, "process.sigma_min ({}) must be smaller than process.sigma_max ({})", o.sigma_min,
+  require(o.sigma_min_auto || o.sigma_max_auto || o.sigma_min < o.sigma_max, "process.sigma_min ({}) must be smaller than process.sigma_max ({})", o.sigma_min,
           o.sigma_max);
   require(o.beta_min < o.beta_max, "process.beta_min ({}) must be smaller than process.beta_max ({})", o.beta_min,
           o.beta_max);
@@ -183,6 +189,8 @@ void validate(const ProcessOptions& o) {
 }
 
 std::shared_ptr<const NoiseProcess> make_process(const ProcessOptions& options) {
+  require(!options.sigma_min_auto && !options.sigma_max_auto && !options.levels_auto,
+          "process.sigma_min, sigma_max and levels = \"auto\" are resolved from the data when a run is prepared");
   validate(options);
   return processes().get(options.name)(options);
 }

@@ -39,6 +39,9 @@ class Field {
   Field& at_most(double high);
   Field& below(double high);  // < high
   Field& one_of(std::vector<std::string> choices);
+  // A number that may also be the string "auto": sets *is_auto (and leaves the number) for "auto",
+  // clears it for a number. Whoever owns the options replaces auto by a derived number later.
+  Field& or_auto(bool* is_auto);
 
   const std::string& key() const { return key_; }
   const std::string& help() const { return help_; }
@@ -58,6 +61,7 @@ class Field {
   std::optional<double> low_, high_;
   bool low_open_ = false, high_open_ = false;
   std::vector<std::string> choices_;
+  bool* is_auto_ = nullptr;
 };
 
 class Schema {

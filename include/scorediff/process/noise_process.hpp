@@ -145,6 +145,8 @@ struct ProcessOptions {
   double beta_min = 0.1;    // vp, subvp
   double beta_max = 20.0;   // vp, subvp
   double t_min = 0.0;       // ve, vp, subvp: smallest time; 0 = the process' default (ve 1e-5, vp 1e-3)
+  // "auto": derived from the training data when the run is prepared (process/auto_noise.hpp).
+  bool sigma_min_auto = false, sigma_max_auto = false, levels_auto = false;
 };
 
 using ProcessFactory = std::function<std::shared_ptr<const NoiseProcess>(const ProcessOptions&)>;

@@ -13,6 +13,7 @@ struct SampleOptions {
   std::string sampler = "ald";
   int64_t n = 2000;
   double eps = 2e-5;              // ald: step at the smallest level
+  bool eps_auto = false;          // "auto": Song & Ermon 2020's technique 4, when the run is prepared
   int64_t steps_per_level = 100;  // ald: T
   double step_size = 0.01;        // langevin: η
   int64_t steps = 1000;           // langevin: steps
