@@ -7,6 +7,7 @@
 #include "scorediff/experiments/toolkit.hpp"
 #include "scorediff/io/report.hpp"
 #include "scorediff/plot/figure.hpp"
+#include "scorediff/process/auto_noise.hpp"
 
 namespace scorediff {
 
@@ -49,13 +50,17 @@ nlohmann::json run_auto_noise(const ExperimentContext& ctx) {
     }
   }
   figure.save();
-  report.paragraph(
-      "The `swiss-roll` preset (NCSN ladder, DSM with σ² weighting, annealed Langevin, 12 000 steps) on each data set, "
-      "once with its hand-set σ_max = 5, σ_min = 0.01, L = 10 and ε = 1e-5, once with all four set to \"auto\": σ_max "
+  const Config preset = experiment_config("swiss-roll", ctx);
+  const ProcessOptions& pp = preset.process;
+  report.paragraph(fmt::format(
+      "The `swiss-roll` preset (NCSN ladder, DSM with σ² weighting, annealed Langevin, {} steps) on each data set, "
+      "once with its hand-set σ_max = {}, σ_min = {}, L = {} and ε = {}, once with all four set to \"auto\": σ_max "
       "the largest distance between two training points, σ_min half the median nearest-neighbour distance, the level "
       "ratio from the dimension, ε from the ladder (Song & Ermon 2020, techniques 1, 2 and 4; seed 001 §9.2). Same "
       "seed, steps and sampler otherwise. Song & Ermon derived their techniques for images (D in the thousands); "
-      "in 2-D the level ratio they imply is about 3, against the preset's 2.");
+      "in 2-D the level ratio they imply is {}, against the preset's {}.",
+      preset.train.steps, num(pp.sigma_max), num(pp.sigma_min), pp.levels, num(preset.sample.eps), num(level_ratio(2)),
+      num(std::pow(pp.sigma_max / pp.sigma_min, 1.0 / static_cast<double>(pp.levels - 1)))));
   report.table({"data", "setting", "σ_max", "σ_min", "levels", "ε", "SWD", "floor", "SWD / floor", "NaN"}, rows);
   report.heading("Where the auto values came from");
   std::string lines;

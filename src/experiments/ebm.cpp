@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include "scorediff/core/rng.hpp"
+#include "scorediff/experiments/checks.hpp"
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/experiments/toolkit.hpp"
 #include "scorediff/io/report.hpp"
+#include "scorediff/io/safetensors.hpp"
 #include "scorediff/likelihood/line_integral.hpp"
 #include "scorediff/plot/figures.hpp"
 
@@ -164,6 +166,135 @@ nlohmann::json run_ebm(const ExperimentContext& ctx) {
   fig.save();
   report.image("ebm.png", "Energy, learned density exp(−U)/Z, reference density and samples (mog2 top, two moons bottom)");
   report.save(ctx.out / "report.md");
+  write_metrics(ctx, metrics);
+  return metrics;
+}
+
+// Seed 002's EBM by maximum likelihood. The same energy MLP on mog2 three ways: multi-scale DSM (as in
+// `ebm`), contrastive divergence with short-run Langevin chains in a replay buffer (Du & Mordatch 2019),
+// and the same with Metropolis–Hastings moves between the modes. Each normalised on the grid at σ = 0.1
+// against the true p_σ: the weight of the (5,5) mode and the held-out NLL.
+nlohmann::json run_ebm_cd(const ExperimentContext& ctx) {
+  struct Variant {
+    std::string key, title, preset;
+    std::vector<std::string> forced;
+  };
+  const std::vector<Variant> variants = {
+      {"dsm", "DSM (multi-scale ladder)", "mog2", {"model.name=energy-mlp"}},
+      {"cd-short-run", "CD, short-run Langevin", "mog2-cd", {"objective.global_moves=0"}},
+      {"cd", "CD, Langevin + MH moves", "mog2-cd", {}}};
+  constexpr double kWeight = 0.2, kWeightTolerance = 0.05, kNllTolerance = 0.1;
+  const Range range{-10, 10, -10, 10};
+  Report report("Energy-based models by contrastive divergence (seed 002)");
+  nlohmann::json metrics = nlohmann::json::object();
+  Checks checks;
+  Figure fig(ctx.out / "ebm_cd.png", 4 * 420, 2 * 420, 4, 2);
+  std::vector<std::vector<std::string>> rows;
+  torch::Tensor test, true_log_density;
+  for (size_t v = 0; v < variants.size(); ++v) {
+    const Variant& variant = variants[v];
+    std::vector<std::string> forced = variant.forced;
+    forced.push_back("run.name=" + variant.key);
+    Config c = experiment_config(variant.preset, ctx, {}, forced);
+    TrainedRun run = train_run(c, ctx.out / variant.key, {false, ctx.quiet});
+    const Prepared& p = run.prepared;
+    const GaussianMixture* mixture = p.dataset->mixture();
+    require(mixture != nullptr, "ebm-cd needs a mixture dataset (data.name = mog2), not '{}'", c.data.name);
+    const bool contrastive = c.objective.name == "cd";
+    const double sigma = contrastive ? c.objective.sigma : p.process->sigma_min();
+    const torch::Tensor t = torch::full({1}, p.process->t_at_sigma(sigma), torch::kFloat64);
+    const torch::Tensor m_t = p.process->mean_coef(t), s_t = p.process->std(t);
+    if (v == 0) {
+      // The true density on the grid, and held-out points, at the same σ for every variant.
+      at::Generator held = make_generator(derive_seed(static_cast<uint64_t>(c.run.seed), "ebm-held-out"));
+      test = p.dataset->sample(5000, held).to(torch::kFloat64);
+      test = test * m_t + s_t * torch::randn(test.sizes(), held, test.options());
+      GridDensity truth = make_grid(range.x0, range.x1, range.y0, range.y1, kGrid, kGrid);
+      normalise_on_grid(truth, mixture->log_prob(truth.points, m_t, s_t));
+      const double true_nll = (-mixture->log_prob(test, m_t, s_t)).mean().item<double>();
+      const double true_weight = mode_mass(truth, truth.log_density, *mixture, 0);
+      metrics["truth"] = {{"nll", true_nll}, {"weight_55", true_weight}, {"sigma", sigma}};
+      rows.push_back({"true p_σ", num(true_weight), num(true_nll), "0", "", ""});
+      fig.heatmap(1, fmt::format("true density, #gs = {}", num(sigma)), range, kGrid, kGrid, torch::exp(truth.log_density));
+      fig.scatter(5, "held-out data", {{test.to(torch::kFloat32).slice(0, 0, 2000), "", palette(0)}}, range);
+      true_log_density = truth.log_density;
+    }
+    Learned learned = learned_density(run.ema_model, *p.process, range, sigma);
+    torch::Tensor nll = energy_at_sigma(run.ema_model, *p.process, test, sigma) + learned.log_z;
+    nlohmann::json& m = metrics[variant.key];
+    m["weight_55"] = mode_mass(learned.grid, learned.grid.log_density, *mixture, 0);
+    m["nll"] = nll.mean().item<double>();
+    m["nll_standard_error"] = nll.std().item<double>() / std::sqrt(static_cast<double>(nll.size(0)));
+    m["nll_gap"] = m["nll"].get<double>() - metrics["truth"]["nll"].get<double>();
+    m["total_variation"] = total_variation(learned.grid, learned.grid.log_density, true_log_density);
+    m["train_seconds"] = run.seconds;
+    m["steps"] = run.steps;
+    torch::Tensor shown;
+    std::string shown_title;
+    if (contrastive) {
+      // The negatives themselves: the replay buffer the run ended with.
+      TensorFile last = read_safetensors(ctx.out / variant.key / "last.safetensors");
+      torch::Tensor buffer = last.at("objective.buffer").to(torch::kCPU, torch::kFloat32);
+      m["buffer_weight_55"] = (mixture->nearest_mean(buffer) == 0).to(torch::kFloat64).mean().item<double>();
+      shown = buffer.slice(0, 0, 2000);
+      shown_title = fmt::format("replay buffer: {:.3f} at (5,5)", m["buffer_weight_55"].get<double>());
+    } else {
+      Sampled sampled = sample_and_measure(run.config, p, run.ema_model, ctx.quiet);
+      m["ald_weight_55"] = sampled.metrics.mode_weights.front();
+      shown = sampled.result.samples;
+      shown_title = fmt::format("annealed Langevin: {:.3f} at (5,5)", m["ald_weight_55"].get<double>());
+    }
+    const int panel = static_cast<int>(v) + 2;
+    fig.heatmap(panel, fmt::format("{}: {:.3f} at (5,5)", variant.key, m["weight_55"].get<double>()), range, kGrid,
+                kGrid, torch::exp(learned.grid.log_density));
+    fig.scatter(panel + 4, shown_title, {{shown, "", palette(static_cast<int>(v) + 1)}}, range);
+    rows.push_back({variant.title, num(m["weight_55"].get<double>()),
+                    fmt::format("{} ± {}", num(m["nll"].get<double>()), num(m["nll_standard_error"].get<double>())),
+                    num(m["total_variation"].get<double>()), std::to_string(run.steps),
+                    fmt::format("{:.1f}", run.seconds)});
+    if (variant.key == "cd") {
+      checks.at_least("cd_weight_55_low", m["weight_55"].get<double>(), kWeight - kWeightTolerance);
+      checks.at_most("cd_weight_55_high", m["weight_55"].get<double>(), kWeight + kWeightTolerance);
+      checks.at_most("cd_nll_gap", std::abs(m["nll_gap"].get<double>()), kNllTolerance);
+    }
+  }
+  fig.save();
+  const Config cd = experiment_config("mog2-cd", ctx);
+  const ObjectiveOptions& o = cd.objective;
+  report.paragraph(fmt::format(
+      "One energy MLP E(x, σ) (`model.name = energy-mlp`) on seed 000's mixture 1/5 N((5,5), I) + 4/5 N((−5,−5), I), "
+      "three ways. **DSM**: the `mog2` preset's multi-scale denoising score matching, as in `ebm`. **CD**: maximum "
+      "likelihood by contrastive divergence at σ = {} (preset `mog2-cd`, objective `cd`): the loss U(x⁺) − U(x⁻) + "
+      "{}·(U(x⁺)² + U(x⁻)²) with x⁺ the data and x⁻ chains of a replay buffer of {} (Du & Mordatch 2019), each drawn "
+      "chain moved by {} Langevin steps x ← x − ε∇U + √(2ε) z with ε = {}, a fraction {} restarted uniformly on the "
+      "data's box. **CD + MH** adds {} Metropolis–Hastings moves per chain and step, proposed uniformly on the box and "
+      "accepted with probability min(1, exp(U(x) − U(y))): exact moves between the modes. {} steps of batch {} each. "
+      "Z = Σ exp(−U)·ΔA on a {}² grid over [−10, 10]²; NLL on 5 000 held-out points noised at σ.",
+      num(o.sigma), num(o.energy_reg), o.buffer, o.sgld_steps, num(o.sgld_step), num(o.reinit), o.global_moves,
+      cd.train.steps, cd.train.batch, kGrid));
+  report.table({"model", "weight of (5,5) under exp(−U)/Z", "held-out NLL (nats)", "TV to p_σ", "steps", "train s"},
+               rows);
+  report.image("ebm_cd.png",
+               "Top: the true p_σ and each model's exp(−U(·, σ))/Z. Bottom: held-out data, DSM's annealed-Langevin "
+               "samples, and the CD runs' replay buffers");
+  report.paragraph(fmt::format(
+      "Why the three differ. The CD gradient of the energy offset between the modes is p_data(mode) − p_chains(mode): "
+      "maximum likelihood is reached when the chains carry the model's weights. Short-run Langevin chains do not cross "
+      "the barrier of about 25 nats between the modes, so their split is that of the restarts falling into each basin "
+      "(this run's buffer holds {} at (5,5)), whatever the model says. While the chains hold more of the (5,5) mode than "
+      "the data do, every step raises its energy, and nothing the chains do can stop it: the model ends with {} of its "
+      "mass there. The Metropolis–Hastings moves let each chain jump between the modes with the model's own odds, so "
+      "the chains follow the model (buffer {}), and the fixed point is the data's weights ({} in the model). DSM fits "
+      "the gradient of the energy where noisy data fall and leaves the offset between the basins at σ_min "
+      "unconstrained; its weight there is whatever training left ({} here; `ebm` and docs/objectives.md measure it "
+      "level by level).",
+      num(metrics["cd-short-run"]["buffer_weight_55"].get<double>()), num(metrics["cd-short-run"]["weight_55"].get<double>()),
+      num(metrics["cd"]["buffer_weight_55"].get<double>()), num(metrics["cd"]["weight_55"].get<double>()),
+      num(metrics["dsm"]["weight_55"].get<double>())));
+  report.heading("Acceptance");
+  checks.add_to(report);
+  report.save(ctx.out / "report.md");
+  metrics["checks"] = checks.to_json();
   write_metrics(ctx, metrics);
   return metrics;
 }

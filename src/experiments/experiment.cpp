@@ -16,6 +16,10 @@ void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("noise-levels", {run_noise_levels, "swiss-roll"}, "seed 001 ex. 2: single-σ DSM at σ = 0.1, 0.3, 0.5, 1");
   r.add("weighting", {run_weighting, "swiss-roll"}, "seed 001 ex. 3: uniform vs σ² vs SNR weighting, loss per scale");
   r.add("ebm", {run_ebm, "mog2"}, "seed 002: energy model by DSM on mog2 and two moons, exp(-E)/Z, NLL");
+  r.add("ebm-cd", {run_ebm_cd, "mog2-cd"},
+        "seed 002: energy MLP on mog2 by DSM, by contrastive divergence, and by CD with MH moves: mode weight, NLL");
+  r.add("ebm-mnist", {run_ebm_mnist, "mnist-cd"},
+        "seed 002: energy CNN by contrastive divergence on MNIST: Langevin samples, denoising, OOD AUROC vs Fashion-MNIST");
   r.add("samplers", {run_samplers, "swiss-roll-vp"},
         "seed 003: SWD vs NFE of every reverse-time sampler, exact 8-Gaussians score and a trained Swiss-roll model");
   r.add("likelihood", {run_likelihood, "swiss-roll-vp"},

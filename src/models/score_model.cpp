@@ -19,7 +19,7 @@ Parametrisation parse_parametrisation(const std::string& name) {
 }
 
 torch::Tensor ScoreNetworkImpl::energy(const torch::Tensor&, const torch::Tensor&) {
-  fail("this model has no energy: only energy models (model.name = 'energy-mlp') define one");
+  fail("this model has no energy: only energy models (model.name = 'energy-mlp' or 'energy-cnn') define one");
 }
 
 ScoreModelImpl::ScoreModelImpl(std::shared_ptr<ScoreNetworkImpl> network, Parametrisation param,
@@ -98,6 +98,9 @@ void register_builtins(Registry<ModelFactory>& r) {
   r.add("energy-mlp", [](const ModelOptions& o, int64_t dim, at::Generator& gen) -> std::shared_ptr<ScoreNetworkImpl> {
     return std::make_shared<EnergyMlpImpl>(o, dim, gen);
   }, "energy-based model: an MLP energy E(x, σ), score −∇ₓE by autograd");
+  r.add("energy-cnn", [](const ModelOptions& o, int64_t dim, at::Generator& gen) -> std::shared_ptr<ScoreNetworkImpl> {
+    return std::make_shared<EnergyCnnImpl>(o, dim, gen);
+  }, "energy-based model for images: a convolutional energy E(x, σ), score −∇ₓE by autograd");
   r.add("unet", [](const ModelOptions& o, int64_t dim, at::Generator& gen) -> std::shared_ptr<ScoreNetworkImpl> {
     return std::make_shared<UnetImpl>(o, dim, gen);
   }, "U-Net for images: residual blocks, GroupNorm, Fourier noise embedding, self-attention");
@@ -132,7 +135,7 @@ ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
   require(!o.input_scaling || o.sigma_data > 0, "model.sigma_data must be > 0 when model.input_scaling is on");
   require(o.param != "denoiser" || o.input_scaling,
           "model.param = 'denoiser' is EDM's preconditioning: it needs model.input_scaling = true");
-  require(o.param != "denoiser" || o.name != "energy-mlp", "energy models do not support model.param = 'denoiser'");
+  require(o.param != "denoiser" || o.name.rfind("energy-", 0) != 0, "energy models do not support model.param = 'denoiser'");
   auto network = models().get(o.name)(o, dim, gen);
   return ScoreModel(network, parse_parametrisation(o.param), o.input_scaling ? o.sigma_data : 0.0,
                     o.condition == "time");
@@ -147,7 +150,7 @@ constexpr int64_t kCpuChunkElements = 1 << 15;
 }  // namespace
 
 Workload workload_of(const ModelOptions& options) {
-  return options.name == "unet" ? Workload::Convolution : Workload::Dense;
+  return options.name == "unet" || options.name == "energy-cnn" ? Workload::Convolution : Workload::Dense;
 }
 
 ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process) {

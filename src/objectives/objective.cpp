@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "families.hpp"
+#include "scorediff/objectives/contrastive.hpp"
 
 namespace scorediff {
 
@@ -153,6 +154,10 @@ void validate(const ObjectiveOptions& o, const NoiseProcess& process) {
             process.name());
   if (o.name != "gsm")
     require(o.op == "gradient", "objective.operator = '{}' applies to gsm only", o.op);
+  if (o.name == "cd")
+    require(o.sigma_sampling == "single",
+            "objective.name = 'cd' trains the energy at one noise level: set objective.sigma_sampling = 'single' "
+            "(and objective.sigma)");
   if (o.name != "dsm")
     require(o.kernel == "gaussian", "objective.kernel = '{}' applies to dsm only; '{}' noises with the Gaussian kernel",
             o.kernel, o.name);
@@ -165,6 +170,7 @@ void register_builtins(Registry<ObjectiveFactory>& r) {
   r.add("ssm", make_ssm, "sliced score matching with random projections");
   r.add("ssm-vr", make_ssm_vr, "sliced score matching, variance reduced");
   r.add("sure", make_sure, "Stein's unbiased risk estimate of the Tweedie denoiser");
+  r.add("cd", make_contrastive, "contrastive divergence for energy models: SGLD negatives from a replay buffer");
   r.add("gsm", make_gsm, "generalized score matching of Lp/p for a first-order operator L (objective.operator)");
 }
 
@@ -187,6 +193,16 @@ void bind(Schema& s, ObjectiveOptions& o) {
   s.add("objective.p_mean", &o.p_mean, "log-normal sampling: mean of ln sigma");
   s.add("objective.p_std", &o.p_std, "log-normal sampling: std of ln sigma").positive();
   s.add("objective.sigma_data", &o.sigma_data, "edm weighting: data std").positive();
+  s.add("objective.sgld_steps", &o.sgld_steps, "cd: Langevin steps per training step").at_least(1);
+  s.add("objective.sgld_step", &o.sgld_step, "cd: Langevin step size epsilon").positive();
+  s.add("objective.sgld_noise", &o.sgld_noise, "cd: Langevin noise std; auto = sqrt(2 epsilon)")
+      .non_negative()
+      .or_auto(&o.sgld_noise_auto);
+  s.add("objective.buffer", &o.buffer, "cd: replay-buffer chains").at_least(1);
+  s.add("objective.reinit", &o.reinit, "cd: fraction of drawn chains restarted from uniform noise").in_range(0, 1);
+  s.add("objective.energy_reg", &o.energy_reg, "cd: weight of the energy regulariser U(x+)^2 + U(x-)^2").non_negative();
+  s.add("objective.global_moves", &o.global_moves,
+        "cd: Metropolis-Hastings moves per chain proposed from the restart distribution").non_negative();
 }
 
 Objective make_objective(const ObjectiveOptions& options, const ScoreFn* reference) {

@@ -63,6 +63,13 @@ void Config::validate() {
   shape.sigma_min_auto = shape.sigma_max_auto = shape.levels_auto = false;
   auto noise = make_process(shape);
   scorediff::validate(objective, *noise);
+  if (objective.name == "cd") {
+    require(model.name.rfind("energy-", 0) == 0,
+            "objective.name = 'cd' trains an energy model (model.name = 'energy-mlp' or 'energy-cnn'), not '{}'",
+            model.name);
+    require(objective.buffer >= train.batch, "objective.buffer = {} must hold at least train.batch = {} chains",
+            objective.buffer, train.batch);
+  }
   check_sampler(sample, *noise);
 }
 

@@ -8,6 +8,7 @@
 #include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/models/batch_shard.hpp"
+#include "scorediff/objectives/contrastive.hpp"
 #include "scorediff/train/data_parallel.hpp"
 #include "scorediff/train/fused_dsm.hpp"
 
@@ -130,6 +131,8 @@ StepStats Trainer::step() {
   int64_t begin = 0, end = batch_size;
   if (parallel) std::tie(begin, end) = shard_rows(batch_size, group_->rank(), group_->world_size());
   const DsmObjective* fused = parallel ? nullptr : fused_dsm_objective(model_, objective_, data_);
+  ContrastiveDivergence* contrastive = objective_.target<ContrastiveDivergence>();
+  require(contrastive == nullptr || !parallel, "objective.name = 'cd' trains in one process (its replay buffer is not shared)");
   LossTerms terms;
   torch::Tensor loss;
   if (fused != nullptr) {
@@ -138,7 +141,8 @@ StepStats Trainer::step() {
   } else {
     ScoreFn score = model_score_fn(model_, process_);
     if (parallel) score = shard_score(std::move(score), batch_size, begin, end);
-    terms = objective_(score, *process_, batch, gen_);
+    terms = contrastive != nullptr ? contrastive->loss(model_, *process_, batch, gen_)
+                                   : objective_(score, *process_, batch, gen_);
     // One process: the batch mean. Data parallel: this rank's share of the global batch's mean, summed below.
     loss = parallel ? terms.loss.slice(0, begin, end).sum() / static_cast<double>(batch_size) : terms.loss.mean();
     // Gradients start undefined, so that autograd moves each one in instead of adding it to zeros (two ATen
@@ -201,6 +205,7 @@ TensorFile Trainer::state() const {
   file.tensors.emplace_back("optim.steps", torch::tensor({adam_.steps()}, torch::kInt64));
   file.tensors.emplace_back("train.step", torch::tensor({step_}, torch::kInt64));
   file.tensors.emplace_back("train.consecutive_skips", torch::tensor({consecutive_skips_}, torch::kInt64));
+  if (const auto* contrastive = objective_.target<ContrastiveDivergence>()) contrastive->save(file);
   at::Generator gen = gen_;
   std::lock_guard<std::mutex> lock(gen.mutex());
   file.tensors.emplace_back("rng.train", gen.get_state());
@@ -231,6 +236,7 @@ void Trainer::restore(const TensorFile& file) {
   adam_.set_steps(scalar("optim.steps"));
   step_ = scalar("train.step");
   consecutive_skips_ = scalar("train.consecutive_skips");
+  if (auto* contrastive = objective_.target<ContrastiveDivergence>()) contrastive->restore(file, origin);
   if (!file.contains("rng.train")) fail("{} has no tensor 'rng.train'", origin);
   std::lock_guard<std::mutex> lock(gen_.mutex());
   try {

@@ -70,5 +70,7 @@ nlohmann::json run_inpainting(const ExperimentContext& context);
 nlohmann::json run_tables(const ExperimentContext& context);
 nlohmann::json run_auto_noise(const ExperimentContext& context);
 nlohmann::json run_lambda_t(const ExperimentContext& context);
+nlohmann::json run_ebm_cd(const ExperimentContext& context);
+nlohmann::json run_ebm_mnist(const ExperimentContext& context);
 
 }  // namespace scorediff

@@ -43,6 +43,16 @@ struct ObjectiveOptions {
   double p_mean = -1.2;                   // log-normal sampling (EDM)
   double p_std = 1.2;
   double sigma_data = 0.5;                // edm weighting
+  // Contrastive divergence (objective.name = cd, objectives/contrastive.hpp): negatives are SGLD chains
+  // x ← x − ε∇U(x) + η z from a replay buffer, a fraction reinitialised from uniform noise on each draw.
+  int64_t sgld_steps = 40;       // Langevin steps per training step
+  double sgld_step = 0.01;       // ε
+  double sgld_noise = 0.0;       // η; with sgld_noise_auto, √(2ε) (exact Langevin)
+  bool sgld_noise_auto = true;
+  int64_t buffer = 10000;        // replay-buffer chains
+  double reinit = 0.05;          // fraction of drawn chains restarted from noise
+  double energy_reg = 0.1;       // α of the regulariser α(U(x⁺)² + U(x⁻)²)
+  int64_t global_moves = 0;      // Metropolis–Hastings proposals per chain from the restart distribution
 };
 
 // score is differentiable in the network's parameters (and in x); x0 [B, D] is a batch of clean data.
