@@ -61,6 +61,9 @@ nlohmann::json run_ebm_mnist(const ExperimentContext& ctx) {
   sampler.move(energy, chains, gen);
   save_image_grid(ctx.out / "sgld_samples.png", data, chains.cpu().clamp(0, 1));
   save_image_grid(ctx.out / "buffer.png", data, cd.buffer().slice(0, 0, 64).cpu().clamp(0, 1));
+  // Chains that left their uniform restarts (mean pixel 0.5 of [0, 1]) for digits have the data's ink.
+  metrics["buffer_mean_pixel"] = cd.buffer().mean().item<double>();
+  metrics["train_mean_pixel"] = p.train_data.mean().item<double>();
 
   // Denoising: gradient descent on U (no noise) from held-out digits plus N(0, 0.2²) noise.
   torch::Tensor clean = held_out_images(data, 16, seed).to(device);
@@ -160,6 +163,11 @@ nlohmann::json run_ebm_mnist(const ExperimentContext& ctx) {
       num(o.sgld_noise_auto ? std::sqrt(2 * o.sgld_step) : o.sgld_noise), num(o.reinit), num(cd.box_low()),
       num(cd.box_high())));
   report.heading("Samples");
+  report.paragraph(fmt::format(
+      "Mean pixel of the replay buffer at the end: {:.3f}, against {:.3f} for the training digits and {:.3f} for a "
+      "uniform restart: the chains left the noise they started from.",
+      metrics["buffer_mean_pixel"].get<double>(), metrics["train_mean_pixel"].get<double>(),
+      0.5 * (cd.box_low() + cd.box_high())));
   report.image("sgld_samples.png", fmt::format("64 chains from uniform noise after {} Langevin steps", long_run.sgld_steps));
   report.image("buffer.png", "64 chains of the replay buffer at the end of training");
   report.heading("Denoising by descending the energy");
