@@ -69,10 +69,7 @@ nlohmann::json run_auto_noise(const ExperimentContext& ctx) {
   report.heading("Acceptance");
   checks.add_to(report);
   report.image("samples.png", "Training data and annealed-Langevin samples, preset and auto");
-  report.save(ctx.out / "report.md");
-  metrics["checks"] = checks.to_json();
-  write_metrics(ctx, metrics);
-  return metrics;
+  return finish_experiment(report, checks, std::move(metrics), ctx);
 }
 
 }  // namespace scorediff

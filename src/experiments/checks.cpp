@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "scorediff/experiments/experiment.hpp"
+
 namespace scorediff {
 
 Checks& Checks::add(const std::string& name, const char* relation, double value, double bound, bool holds) {
@@ -46,6 +48,14 @@ void Checks::add_to(Report& report) const {
     rows.push_back({item.name, num(item.value), relation + " " + num(item.bound), item.holds ? "yes" : "no"});
   }
   report.table({"check", "value", "bound", "holds"}, rows);
+}
+
+nlohmann::json finish_experiment(const Report& report, const Checks& checks, nlohmann::json metrics,
+                                 const ExperimentContext& context) {
+  report.save(context.out / "report.md");
+  metrics["checks"] = checks.to_json();
+  write_metrics(context, metrics);
+  return metrics;
 }
 
 }  // namespace scorediff

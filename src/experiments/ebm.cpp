@@ -293,10 +293,7 @@ nlohmann::json run_ebm_cd(const ExperimentContext& ctx) {
       num(metrics["dsm"]["weight_55"].get<double>())));
   report.heading("Acceptance");
   checks.add_to(report);
-  report.save(ctx.out / "report.md");
-  metrics["checks"] = checks.to_json();
-  write_metrics(ctx, metrics);
-  return metrics;
+  return finish_experiment(report, checks, std::move(metrics), ctx);
 }
 
 }  // namespace scorediff

@@ -188,10 +188,7 @@ nlohmann::json run_ebm_mnist(const ExperimentContext& ctx) {
   report.image("ood.png", "Histograms of each detector on MNIST test digits and the three outlier sets");
   report.heading("Acceptance");
   checks.add_to(report);
-  report.save(ctx.out / "report.md");
-  metrics["checks"] = checks.to_json();
-  write_metrics(ctx, metrics);
-  return metrics;
+  return finish_experiment(report, checks, std::move(metrics), ctx);
 }
 
 }  // namespace scorediff

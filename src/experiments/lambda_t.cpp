@@ -133,10 +133,7 @@ nlohmann::json run_lambda_t(const ExperimentContext& ctx) {
   report.heading("Acceptance");
   checks.add_to(report);
   report.image("samples.png", "Training data and samples of each model");
-  report.save(ctx.out / "report.md");
-  metrics["checks"] = checks.to_json();
-  write_metrics(ctx, metrics);
-  return metrics;
+  return finish_experiment(report, checks, std::move(metrics), ctx);
 }
 
 }  // namespace scorediff

@@ -165,10 +165,7 @@ nlohmann::json run_tables(const ExperimentContext& ctx) {
                              spec.source));
   report.image("digits-samples.png", "Digits: 100 samples, as 8×8 images");
   report.image("digits-data.png", "Digits: 100 held-out rows, for comparison");
-  report.save(ctx.out / "report.md");
-  metrics["checks"] = checks.to_json();
-  write_metrics(ctx, metrics);
-  return metrics;
+  return finish_experiment(report, checks, std::move(metrics), ctx);
 }
 
 }  // namespace scorediff

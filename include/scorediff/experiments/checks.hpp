@@ -10,6 +10,8 @@
 
 namespace scorediff {
 
+struct ExperimentContext;
+
 class Checks {
  public:
   // value ≤ bound, value < bound, value ≥ bound, value > bound, value == bound.
@@ -32,5 +34,10 @@ class Checks {
   Checks& add(const std::string& name, const char* relation, double value, double bound, bool holds);
   std::vector<Item> items_;
 };
+
+// An experiment's ending: report.md saved into the context's directory, the checks put into the metrics
+// as "checks", metrics.json written; returns the metrics.
+nlohmann::json finish_experiment(const Report& report, const Checks& checks, nlohmann::json metrics,
+                                 const ExperimentContext& context);
 
 }  // namespace scorediff
