@@ -47,7 +47,10 @@ nlohmann::json run_ebm_mnist(const ExperimentContext& ctx) {
   ContrastiveDivergence cd(run.config.objective);
   cd.restore(read_safetensors(ctx.out / "train" / "last.safetensors"), "ebm-mnist's checkpoint");
   ScoreModel& model = run.ema_model;
-  auto energy = [&](const torch::Tensor& x) { return cd.energy(model, *p.process, x.to(device)); };
+  const ContrastiveDivergence::ModelEnergy model_energy = [&](const torch::Tensor& x, const torch::Tensor& t) {
+    return model->energy(x, p.process->mean_coef(t), p.process->std(t), t);
+  };
+  auto energy = [&](const torch::Tensor& x) { return cd.energy(model_energy, *p.process, x.to(device)); };
   nlohmann::json metrics = {{"train_seconds", run.seconds}, {"parameters", run.parameters}, {"steps", run.steps}};
 
   // Samples: Langevin chains from uniform noise, ten times the training chains' steps, and the buffer.

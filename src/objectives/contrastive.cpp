@@ -16,9 +16,9 @@ LossTerms ContrastiveDivergence::operator()(const ScoreFn&, const NoiseProcess&,
   fail("objective.name = 'cd' needs the model's energy; it trains through Trainer, not as a score objective");
 }
 
-torch::Tensor ContrastiveDivergence::energy(ScoreModel& model, const NoiseProcess& process, const torch::Tensor& x) const {
-  torch::Tensor t = torch::full({x.size(0)}, process.t_at_sigma(options().sigma), x.options());
-  return model->energy(x, process.mean_coef(t), process.std(t), t);
+torch::Tensor ContrastiveDivergence::energy(const ModelEnergy& model, const NoiseProcess& process,
+                                            const torch::Tensor& x) const {
+  return model(x, torch::full({x.size(0)}, process.t_at_sigma(options().sigma), x.options()));
 }
 
 torch::Tensor ContrastiveDivergence::restart(int64_t rows, const torch::Tensor& like, at::Generator& gen) const {
@@ -60,7 +60,7 @@ void ContrastiveDivergence::move(const EnergyFn& energy, torch::Tensor& x, at::G
   x = x.detach();
 }
 
-LossTerms ContrastiveDivergence::loss(ScoreModel& model, const NoiseProcess& process, const torch::Tensor& x0,
+LossTerms ContrastiveDivergence::loss(const ModelEnergy& model, const NoiseProcess& process, const torch::Tensor& x0,
                                       at::Generator& gen) {
   const ObjectiveOptions& o = options();
   const int64_t batch = x0.size(0);

@@ -15,6 +15,13 @@
 namespace scorediff {
 namespace {
 
+// U(x, t) of an energy model under the process, for objectives that need the energy (cd).
+ContrastiveDivergence::ModelEnergy model_energy(ScoreModel model, std::shared_ptr<const NoiseProcess> process) {
+  return [model, process](const torch::Tensor& x, const torch::Tensor& t) mutable {
+    return model->energy(x, process->mean_coef(t), process->std(t), t);
+  };
+}
+
 constexpr int64_t kMaxConsecutiveSkips = 10;
 
 // The score on rows [begin, end) of a batch of `batch` rows, zeros elsewhere: the other ranks compute
@@ -141,7 +148,7 @@ StepStats Trainer::step() {
   } else {
     ScoreFn score = model_score_fn(model_, process_);
     if (parallel) score = shard_score(std::move(score), batch_size, begin, end);
-    terms = contrastive != nullptr ? contrastive->loss(model_, *process_, batch, gen_)
+    terms = contrastive != nullptr ? contrastive->loss(model_energy(model_, process_), *process_, batch, gen_)
                                    : objective_(score, *process_, batch, gen_);
     // One process: the batch mean. Data parallel: this rank's share of the global batch's mean, summed below.
     loss = parallel ? terms.loss.slice(0, begin, end).sum() / static_cast<double>(batch_size) : terms.loss.mean();

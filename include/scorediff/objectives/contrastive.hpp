@@ -23,7 +23,6 @@
 #include <memory>
 
 #include "scorediff/io/safetensors.hpp"
-#include "scorediff/models/score_model.hpp"
 #include "scorediff/objectives/objective.hpp"
 
 namespace scorediff {
@@ -34,7 +33,10 @@ class ContrastiveDivergence {
   // Objectives take a ScoreFn; CD needs the energy, so Trainer calls loss() instead. Calling it as an
   // ordinary objective fails with one line.
   LossTerms operator()(const ScoreFn&, const NoiseProcess&, const torch::Tensor&, at::Generator&) const;
-  LossTerms loss(ScoreModel& model, const NoiseProcess& process, const torch::Tensor& x0, at::Generator& gen);
+  // The model's energy U(x, t) [B] at points x shaped like the data, differentiable in its parameters
+  // and in x (Trainer builds it from an energy model; objectives do not see models).
+  using ModelEnergy = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t)>;
+  LossTerms loss(const ModelEnergy& model, const NoiseProcess& process, const torch::Tensor& x0, at::Generator& gen);
 
   // The chains' moves on x [B, D] under an energy U(x) [B] (global moves, then SGLD steps, within the box),
   // without touching the buffer; x is replaced by the moved chains. Exposed for tests and for sampling a
@@ -44,7 +46,7 @@ class ContrastiveDivergence {
   // Sets the restart box [low, high] (loss() takes it from the first batch when none is set).
   void set_box(double low, double high);
   // U(x, σ) of the model at objective.sigma, differentiable in the parameters. [B]
-  torch::Tensor energy(ScoreModel& model, const NoiseProcess& process, const torch::Tensor& x) const;
+  torch::Tensor energy(const ModelEnergy& model, const NoiseProcess& process, const torch::Tensor& x) const;
 
   const ObjectiveOptions& options() const { return state_->options; }
   // objective.buffer [N, D] and objective.box [2] (empty before the first step).
