@@ -191,6 +191,8 @@ nlohmann::json run_ebm_cd(const ExperimentContext& ctx) {
   Figure fig(ctx.out / "ebm_cd.png", 4 * 420, 2 * 420, 4, 2);
   std::vector<std::vector<std::string>> rows;
   torch::Tensor test, true_log_density;
+  double barrier = 0;        // −log p_σ at the midpoint of the first two means, above its value at the heavier mean
+  std::string mixture_text;  // the mixture's weights and means, for the report
   for (size_t v = 0; v < variants.size(); ++v) {
     const Variant& variant = variants[v];
     std::vector<std::string> forced = variant.forced;
@@ -218,6 +220,15 @@ nlohmann::json run_ebm_cd(const ExperimentContext& ctx) {
       fig.heatmap(1, fmt::format("true density, #gs = {}", num(sigma)), range, kGrid, kGrid, torch::exp(truth.log_density));
       fig.scatter(5, "held-out data", {{test.to(torch::kFloat32).slice(0, 0, 2000), "", palette(0)}}, range);
       true_log_density = truth.log_density;
+      const torch::Tensor means = mixture->means().to(torch::kFloat64), weights = mixture->weights().to(torch::kFloat64);
+      const torch::Tensor ends = means.slice(0, 0, 2);
+      const torch::Tensor log_p = mixture->log_prob(torch::cat({ends, ends.mean(0, true)}), m_t, s_t);
+      barrier = (torch::max(log_p[0], log_p[1]) - log_p[2]).item<double>();
+      for (int64_t k = 0; k < weights.size(0); ++k)
+        mixture_text += fmt::format("{}{} N(({}), ·)", k > 0 ? " + " : "", num(weights[k].item<double>()),
+                                    fmt::join(std::vector<double>(means[k].data_ptr<double>(),
+                                                                  means[k].data_ptr<double>() + means.size(1)),
+                                              ", "));
     }
     Learned learned = learned_density(run.ema_model, *p.process, range, sigma);
     torch::Tensor nll = energy_at_sigma(run.ema_model, *p.process, test, sigma) + learned.log_z;
@@ -262,7 +273,7 @@ nlohmann::json run_ebm_cd(const ExperimentContext& ctx) {
   const Config cd = experiment_config("mog2-cd", ctx);
   const ObjectiveOptions& o = cd.objective;
   report.paragraph(fmt::format(
-      "One energy MLP E(x, σ) (`model.name = energy-mlp`) on seed 000's mixture 1/5 N((5,5), I) + 4/5 N((−5,−5), I), "
+      "One energy MLP E(x, σ) (`model.name = energy-mlp`) on the mixture {} (`{}`), "
       "three ways. **DSM**: the `mog2` preset's multi-scale denoising score matching, as in `ebm`. **CD**: maximum "
       "likelihood by contrastive divergence at σ = {} (preset `mog2-cd`, objective `cd`): the loss U(x⁺) − U(x⁻) + "
       "{}·(U(x⁺)² + U(x⁻)²) with x⁺ the data and x⁻ chains of a replay buffer of {} (Du & Mordatch 2019), each drawn "
@@ -270,7 +281,7 @@ nlohmann::json run_ebm_cd(const ExperimentContext& ctx) {
       "data's box. **CD + MH** adds {} Metropolis–Hastings moves per chain and step, proposed uniformly on the box and "
       "accepted with probability min(1, exp(U(x) − U(y))): exact moves between the modes. {} steps of batch {} each. "
       "Z = Σ exp(−U)·ΔA on a {}² grid over [−10, 10]²; NLL on 5 000 held-out points noised at σ.",
-      num(o.sigma), num(o.energy_reg), o.buffer, o.sgld_steps, num(o.sgld_step), num(o.reinit), o.global_moves,
+      mixture_text, cd.data.name, num(o.sigma), num(o.energy_reg), o.buffer, o.sgld_steps, num(o.sgld_step), num(o.reinit), o.global_moves,
       cd.train.steps, cd.train.batch, kGrid));
   report.table({"model", "weight of (5,5) under exp(−U)/Z", "held-out NLL (nats)", "TV to p_σ", "steps", "train s"},
                rows);
@@ -280,7 +291,7 @@ nlohmann::json run_ebm_cd(const ExperimentContext& ctx) {
   report.paragraph(fmt::format(
       "Why the three differ. The CD gradient of the energy offset between the modes is p_data(mode) − p_chains(mode): "
       "maximum likelihood is reached when the chains carry the model's weights. Short-run Langevin chains do not cross "
-      "the barrier of about 25 nats between the modes, so their split is that of the restarts falling into each basin "
+      "the barrier of {:.1f} nats between the modes (−log p_σ at their midpoint above its value at the heavier one), so their split is that of the restarts falling into each basin "
       "(this run's buffer holds {} at (5,5)), whatever the model says. While the chains hold more of the (5,5) mode than "
       "the data do, every step raises its energy, and nothing the chains do can stop it: the model ends with {} of its "
       "mass there. The Metropolis–Hastings moves let each chain jump between the modes with the model's own odds, so "
@@ -288,7 +299,8 @@ nlohmann::json run_ebm_cd(const ExperimentContext& ctx) {
       "the gradient of the energy where noisy data fall and leaves the offset between the basins at σ_min "
       "unconstrained; its weight there is whatever training left ({} here; `ebm` and docs/objectives.md measure it "
       "level by level).",
-      num(metrics["cd-short-run"]["buffer_weight_55"].get<double>()), num(metrics["cd-short-run"]["weight_55"].get<double>()),
+      barrier, num(metrics["cd-short-run"]["buffer_weight_55"].get<double>()),
+      num(metrics["cd-short-run"]["weight_55"].get<double>()),
       num(metrics["cd"]["buffer_weight_55"].get<double>()), num(metrics["cd"]["weight_55"].get<double>()),
       num(metrics["dsm"]["weight_55"].get<double>())));
   report.heading("Acceptance");
