@@ -256,6 +256,52 @@ TEST(Experiments, LambdaTTrainsEachWeightingAndMeasuresItsLikelihood) {
   EXPECT_TRUE(std::filesystem::exists(dir / "samples.png"));
 }
 
+TEST(Experiments, NcsnAndDdpmReachTheFloorAndOnlyDdpmSurvivesATenthOfTheSteps) {
+  // The full experiment (two Swiss-roll runs of 12 000 steps, about a minute): at 1 000 NFE both sit
+  // within 2x the data-vs-data floor; at 100 NFE annealed Langevin's 10 steps per level at eps = 1e-5
+  // cannot mix (4.7x the floor here) while each ancestral step draws the exact Gaussian posterior (1.3x).
+  TempDir dir;
+  auto m = run("ncsn-ddpm", dir);
+  expect_checks_hold(m, 4);
+  EXPECT_EQ(m["ddpm_full"]["nfe"].get<int64_t>(), 1000);
+  EXPECT_EQ(m["ncsn_full"]["nfe"].get<int64_t>(), 1001);  // 10 levels x 100 steps and the final Tweedie step
+  EXPECT_GT(m["ncsn_tenth"]["swd_ratio"].get<double>(), 2.0);
+  EXPECT_LT(m["ddpm_tenth"]["swd_ratio"].get<double>(), m["ncsn_tenth"]["swd_ratio"].get<double>());
+  EXPECT_TRUE(std::filesystem::exists(dir / "samples.png"));
+}
+
+TEST(Experiments, NcsnAndDdpmOnMnistSampleDigitsOfEveryClass) {
+  // Shortened (16x16 digits, 16 base channels, 400 steps, 200 samples at 500 NFE; about 2.5 minutes):
+  // both models' samples are digits (FD-cls below a tenth of uniform noise's) of every class (each at
+  // least 2 % of the samples), and 50 annealed-Langevin steps in all leave NCSN's samples far worse.
+  TempDir dir;
+  auto m = run("ncsn-ddpm-mnist", dir,
+               {"data.image_size=16", "model.attention=[]", "model.channels=16", "train.steps=400", "sample.n=200",
+                "sample.steps_per_level=50"});
+  expect_checks_hold(m, 6);
+  EXPECT_GT(m["ncsn_tenth"]["fd_cls"].get<double>(), 2 * m["ncsn_full"]["fd_cls"].get<double>());
+  EXPECT_LT(m["fd_cls_real"].get<double>(), m["ddpm_full"]["fd_cls"].get<double>());
+  for (const char* png : {"ncsn_full.png", "ncsn_tenth.png", "ddpm_full.png", "ddpm_tenth.png"})
+    EXPECT_TRUE(std::filesystem::exists(dir / png)) << png;
+}
+
+TEST(Experiments, MemorisationCopiesFallAsTheTrainingSetGrows) {
+  // Shortened (16x16 digits, 16 base channels, 800 steps at learning rate 2e-3, sets of 32 and 256;
+  // about 2.5 minutes): the model trained on 32 digits copies them (half its samples have d1/d2 < 1/3,
+  // and its samples sit closer to its training digits than to held-out ones); the one on 256 does not.
+  TempDir dir;
+  auto m = run("memorisation", dir,
+               {"data.n_train=256", "data.image_size=16", "model.attention=[]", "model.channels=16",
+                "train.steps=800", "train.lr=2e-3", "sample.n=64"});
+  expect_checks_hold(m, 2);
+  ASSERT_TRUE(m.contains("32") && m.contains("256")) << m.dump();
+  EXPECT_GE(m["32"]["copy_fraction"].get<double>(), 0.25);
+  EXPECT_LT(m["32"]["median_nearest_train_over_nearest_held_out"].get<double>(),
+            m["256"]["median_nearest_train_over_nearest_held_out"].get<double>());
+  EXPECT_TRUE(std::filesystem::exists(dir / "pairs.png"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "copy_fraction.png"));
+}
+
 TEST(Experiments, EbmCdGetsTheModeWeightsWithMetropolisMoves) {
   // Shortened (1 500 steps of 20 Langevin steps instead of 4 000 of 40; about 2 minutes): CD with the
   // Metropolis-Hastings moves puts 0.2 +- 0.05 on the (5,5) mode and reaches the true NLL within 0.1 nats;

@@ -36,6 +36,12 @@ void register_builtins(Registry<ExperimentEntry>& r) {
         "seed 001 §9: sigma_max, sigma_min, levels and the Langevin step from the data vs the preset, Swiss roll and two moons");
   r.add("lambda-t", {run_lambda_t, "swiss-roll-vp"},
         "seed 003: lambda(t) = s^2, g^2 (uniform t and importance sampled), EDM's, on the Swiss roll: SWD and PF-ODE NLL");
+  r.add("ncsn-ddpm", {run_ncsn_ddpm, "swiss-roll"},
+        "seed 002: NCSN (ladder, annealed Langevin) vs DDPM (VP, eps, ancestral) on the Swiss roll: SWD, NFE, wall time");
+  r.add("ncsn-ddpm-mnist", {run_ncsn_ddpm_mnist, "mnist-ncsn"},
+        "seed 002: NCSN vs DDPM with the same U-Net and budget on MNIST: FD-cls, class coverage, NFE, wall time");
+  r.add("memorisation", {run_memorisation, "mnist"},
+        "seed 000 future work: the MNIST U-Net on 32 ... 9000 training digits, near-copies of training images per size");
   r.add("tables", {run_tables, "table"},
         "seed 000 future work: breast cancer, wine and 8x8 digits tables (python3-sklearn) against their held-out rows");
   r.add("inpainting", {run_inpainting, "mnist"}, "half-masked held-out digits completed by the PC sampler, next to the originals");

@@ -72,5 +72,8 @@ nlohmann::json run_auto_noise(const ExperimentContext& context);
 nlohmann::json run_lambda_t(const ExperimentContext& context);
 nlohmann::json run_ebm_cd(const ExperimentContext& context);
 nlohmann::json run_ebm_mnist(const ExperimentContext& context);
+nlohmann::json run_ncsn_ddpm(const ExperimentContext& context);
+nlohmann::json run_ncsn_ddpm_mnist(const ExperimentContext& context);
+nlohmann::json run_memorisation(const ExperimentContext& context);
 
 }  // namespace scorediff
