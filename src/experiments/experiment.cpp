@@ -69,12 +69,12 @@ ImageRun train_image_run(const Config& config, const ExperimentContext& context)
   return {std::move(classifier), train_experiment_run(config, context)};
 }
 
-TrainedRun train_experiment_run(const Config& config, const ExperimentContext& context) {
+TrainedRun train_experiment_run(const Config& config, const ExperimentContext& context, const std::string& sub) {
   TrainRunOptions options;
   options.quiet = context.quiet;
   std::error_code ec;
-  options.resume = context.resume && std::filesystem::exists(context.out / "train" / "last.safetensors", ec);
-  return train_run(config, context.out / "train", options);
+  options.resume = context.resume && std::filesystem::exists(context.out / sub / "last.safetensors", ec);
+  return train_run(config, context.out / sub, options);
 }
 
 }  // namespace scorediff

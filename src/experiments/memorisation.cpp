@@ -65,12 +65,7 @@ nlohmann::json run_memorisation(const ExperimentContext& ctx) {
   for (int64_t size : sizes) {
     Config config = base;
     config.data.n_train = size;
-    TrainRunOptions options;
-    options.quiet = ctx.quiet;
-    const std::filesystem::path dir = ctx.out / fmt::format("n{}", size);
-    std::error_code ec;
-    options.resume = ctx.resume && std::filesystem::exists(dir / "last.safetensors", ec);
-    TrainedRun run = train_run(config, dir, options);
+    TrainedRun run = train_experiment_run(config, ctx, fmt::format("n{}", size));
     const Prepared& p = run.prepared;
     // The same noise for every size: the models differ, the sampler's draws do not.
     at::Generator gen = make_generator(derive_seed(seed, "memorisation"), p.train_data.device());

@@ -48,8 +48,9 @@ struct ImageRun {
   TrainedRun run;
 };
 ImageRun train_image_run(const Config& config, const ExperimentContext& context);
-// The training run alone, in context.out / "train", continued or reused with context.resume.
-TrainedRun train_experiment_run(const Config& config, const ExperimentContext& context);
+// The training run alone, in context.out / sub (one directory per run where an experiment trains
+// several), continued or reused as it is with context.resume.
+TrainedRun train_experiment_run(const Config& config, const ExperimentContext& context, const std::string& sub = "train");
 
 nlohmann::json run_circle(const ExperimentContext& context);
 nlohmann::json run_mog_mixing(const ExperimentContext& context);
