@@ -47,6 +47,9 @@ void require_same_budget(const Config& a, const Config& b) {
           "ncsn-ddpm: the NCSN and DDPM configurations must share data, network and training budget");
 }
 
+// The NCSN sampler's NFE, levels × steps per level, at which both sides sample first.
+int64_t ncsn_nfe(const Config& ncsn) { return ncsn.sample.steps_per_level * ncsn.process.levels; }
+
 struct Side {
   std::string key, label;
   Config config;
@@ -57,9 +60,8 @@ std::vector<Side> sides(const std::string& ncsn_preset, const std::string& ddpm_
   Config ncsn = experiment_config(ncsn_preset, ctx, defaults);
   require(ncsn.sample.sampler == "ald" && ncsn.process.name == "ladder",
           "ncsn-ddpm: the NCSN side must use process 'ladder' and sampler 'ald'");
-  const int64_t nfe = ncsn.sample.steps_per_level * ncsn.process.levels;
   Config ddpm = experiment_config(ddpm_preset, ctx, defaults, kDdpm);
-  ddpm.sample.nfe = nfe;
+  ddpm.sample.nfe = ncsn_nfe(ncsn);
   require_same_budget(ncsn, ddpm);
   return {{"ncsn", "NCSN: σ ladder, annealed Langevin", ncsn}, {"ddpm", "DDPM: VP, ε, ancestral", ddpm}};
 }
@@ -91,7 +93,7 @@ std::string verdict(const nlohmann::json& metrics, const std::string& value, con
 
 nlohmann::json run_ncsn_ddpm(const ExperimentContext& ctx) {
   std::vector<Side> both = sides("swiss-roll", "swiss-roll-vp", ctx, {});
-  const int64_t full = both[0].config.sample.steps_per_level * both[0].config.process.levels;
+  const int64_t full = ncsn_nfe(both[0].config);
   nlohmann::json metrics = nlohmann::json::object();
   std::vector<std::vector<std::string>> rows;
   Checks checks;
@@ -149,7 +151,7 @@ nlohmann::json run_ncsn_ddpm(const ExperimentContext& ctx) {
 
 nlohmann::json run_ncsn_ddpm_mnist(const ExperimentContext& ctx) {
   std::vector<Side> both = sides("mnist-ncsn", "mnist-ncsn", ctx, {"sample.n=256"});
-  const int64_t full = both[0].config.sample.steps_per_level * both[0].config.process.levels;
+  const int64_t full = ncsn_nfe(both[0].config);
   auto dataset = make_dataset(both[0].config.data);
   set_threads(static_cast<int>(ctx.threads), Workload::Convolution);
   LoadedClassifier classifier = ensure_classifier(*dataset, both[0].config.data, ctx.quiet);
