@@ -2,11 +2,20 @@
 // (fashion-guidance). Internal to src/experiments.
 #pragma once
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "scorediff/experiments/checks.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
 
 namespace scorediff {
+
+// The Fashion-MNIST labels 0 … 9, in order.
+inline const std::vector<std::string>& fashion_class_names() {
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return names;
+}
 
 struct Coverage {
   double smallest = 0, largest = 0;  // the smallest and largest share of one predicted class

@@ -26,6 +26,8 @@ void register_builtins(Registry<ExperimentEntry>& r) {
         "seed 003: PF-ODE NLL (exact and Hutchinson) of Gaussians and mog2 against the closed form");
   r.add("fashion-coverage", {run_fashion_coverage, "fashion-mnist"},
         "seed 000: the default Fashion-MNIST model covers all ten classes (histogram, FD-cls, KID-cls, sorted grid)");
+  r.add("fashion-collapse", {run_fashion_collapse, "fashion-ncsn"},
+        "seed 000: Fashion-MNIST with the seed's NCSN set-up (and its fix): class histogram along training");
   r.add("fashion-guidance", {run_fashion_guidance, "fashion-mnist"},
         "the autoguidance of fashion-coverage, chosen on a selection seed and half of the held-out images");
   r.add("mnist-ema", {run_mnist_ema, "mnist"}, "seed 000 Table 1: FD-cls of raw vs EMA weights along MNIST training");

@@ -24,8 +24,7 @@ namespace {
 constexpr double kGuidance = 1.5;
 constexpr const char* kGuide = "step-1000";
 
-const std::vector<std::string> kFashionClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                                  "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+const std::vector<std::string>& kFashionClasses = fashion_class_names();
 
 // Up to `per_class` samples of each predicted class, one class per grid row (blank where a class has
 // fewer): [classes · per_class, D].

@@ -76,5 +76,6 @@ nlohmann::json run_ebm_mnist(const ExperimentContext& context);
 nlohmann::json run_ncsn_ddpm(const ExperimentContext& context);
 nlohmann::json run_ncsn_ddpm_mnist(const ExperimentContext& context);
 nlohmann::json run_memorisation(const ExperimentContext& context);
+nlohmann::json run_fashion_collapse(const ExperimentContext& context);
 
 }  // namespace scorediff
