@@ -166,11 +166,16 @@ TEST(ImageMetrics, ClassFractionsMatchAHandMadeClassifier) {
   const std::vector<double> expected = {50.0 / 600, 0, 0, 120.0 / 600, 0, 0, 0, 30.0 / 600, 0, 400.0 / 600};
   for (int64_t c = 0; c < 10; ++c) EXPECT_NEAR(q.class_fractions[c], expected[c], 1e-12) << "class " << c;
   EXPECT_NEAR(q.confident_fraction, 540.0 / 600, 1e-12);
+  // Among the 540 confident images class 3 has 60, not 120.
+  const std::vector<double> confident = {50.0 / 540, 0, 0, 60.0 / 540, 0, 0, 0, 30.0 / 540, 0, 400.0 / 540};
+  ASSERT_EQ(q.confident_class_fractions.size(), 10u);
+  for (int64_t c = 0; c < 10; ++c) EXPECT_NEAR(q.confident_class_fractions[c], confident[c], 1e-12) << "class " << c;
   EXPECT_EQ(q.samples, 600);
   EXPECT_EQ(q.non_finite, 0);
   EXPECT_GT(q.fd_cls, 0.0);
   auto json = q.to_json();
-  for (const char* key : {"fd_cls", "kid_cls", "kid_cls_se", "class_fractions", "confident_fraction"})
+  for (const char* key :
+       {"fd_cls", "kid_cls", "kid_cls_se", "class_fractions", "confident_fraction", "confident_class_fractions"})
     EXPECT_TRUE(json.contains(key)) << key;
 
   // The same set against itself: no distance; NaN samples are counted and measured as black.
@@ -178,6 +183,10 @@ TEST(ImageMetrics, ClassFractionsMatchAHandMadeClassifier) {
   EXPECT_NEAR(self.fd_cls, 0.0, 1e-9);
   samples[0][0][0][0] = NAN;
   EXPECT_EQ(image_quality(classifier, samples, reference, 10, 0.9, 0).non_finite, 1);
+  // No confident sample at all: the confident shares are all 0, not NaN.
+  ImageQuality unsure = image_quality(classifier, torch::full({20, 1, 8, 8}, 3.4 / 9), reference, 10, 0.9, 0);
+  EXPECT_EQ(unsure.confident_fraction, 0.0);
+  EXPECT_EQ(unsure.confident_class_fractions, std::vector<double>(10, 0.0));
   EXPECT_THAT_ERROR(image_quality(classifier, samples, reference, 7, 0.9, 0), "classes");
 }
 

@@ -98,6 +98,7 @@ nlohmann::json ImageQuality::to_json() const {
           {"kid_cls_se", kid_cls_se},
           {"class_fractions", class_fractions},
           {"confident_fraction", confident_fraction},
+          {"confident_class_fractions", confident_class_fractions},
           {"samples", samples},
           {"reference", reference},
           {"non_finite", non_finite}};
@@ -140,7 +141,11 @@ ImageQuality image_quality(Classifier& classifier, const torch::Tensor& samples,
   auto [top, predicted] = p.max(1);
   torch::Tensor counts = torch::bincount(predicted, {}, classes).to(torch::kFloat64) / static_cast<double>(out.samples);
   out.class_fractions = std::vector<double>(counts.data_ptr<double>(), counts.data_ptr<double>() + classes);
-  out.confident_fraction = top.ge(confidence).to(torch::kFloat64).mean().item<double>();
+  const torch::Tensor confident = top.ge(confidence);
+  out.confident_fraction = confident.to(torch::kFloat64).mean().item<double>();
+  torch::Tensor sure = torch::bincount(predicted.masked_select(confident), {}, classes).to(torch::kFloat64);
+  sure = sure / std::max(1.0, sure.sum().item<double>());
+  out.confident_class_fractions = std::vector<double>(sure.data_ptr<double>(), sure.data_ptr<double>() + classes);
   return out;
 }
 

@@ -30,6 +30,9 @@ struct ImageQuality {
   double kid_cls = 0.0, kid_cls_se = 0.0;
   std::vector<double> class_fractions;  // share of samples by predicted class; sums to 1
   double confident_fraction = 0.0;      // share of samples whose largest softmax probability >= confidence
+  // Shares by predicted class among those confident samples only (all 0 when there are none): what the
+  // recognisable samples are, without the noise-like ones that an untrained model makes.
+  std::vector<double> confident_class_fractions;
   int64_t samples = 0, reference = 0;
   int64_t non_finite = 0;               // samples with a NaN or Inf pixel (set to 0 before measuring)
 
