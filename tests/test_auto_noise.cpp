@@ -1,12 +1,14 @@
 // Noise levels from the data: distances against brute force, the level ratio against its defining
-// probability (Monte Carlo in 2-D) and against Song & Ermon 2020's CIFAR-10 ladder, the Langevin step
-// against the step they report, and "auto" through the configuration, a run and --dry-run.
+// probability (Monte Carlo in 2-D) and against Song & Ermon 2020's CIFAR-10 ladder, the ladder's variance
+// against their one-level formula and a simulation, the step and level rules against their definitions,
+// and "auto" through the configuration, a run and --dry-run.
 #include <gtest/gtest.h>
 
 #include "scorediff/core/rng.hpp"
 #include "scorediff/pipeline/checkpoint.hpp"
 #include "scorediff/pipeline/training.hpp"
 #include "scorediff/process/auto_noise.hpp"
+#include "scorediff/process/noise_process.hpp"
 #include "test_util.hpp"
 
 using namespace scorediff;
@@ -43,13 +45,73 @@ TEST(AutoNoise, LevelRatioSolvesTheShellCriterion) {
   EXPECT_EQ(ladder_levels(9.0, 1.0, 2.0), 5);  // ratio at most 2
 }
 
-TEST(AutoNoise, LangevinStepIsSongAndErmonsForCifar) {
-  // Their CIFAR-10 setting: σ_L = 0.01, T = 5, ratio 5000^(1/231); they report ε = 6.2e-6.
-  const double gamma = std::pow(5000.0, 1.0 / 231), eps = langevin_step(gamma, 0.01, 5);
-  EXPECT_NEAR(eps, 6.2e-6, 0.1e-6);
-  const double gap = std::abs(langevin_step_criterion(eps, gamma, 0.01, 5) - 1);
-  for (double f : {0.9, 0.98, 1.02, 1.1})
-    EXPECT_LE(gap, std::abs(langevin_step_criterion(eps * f, gamma, 0.01, 5) - 1) + 1e-12) << f;
+TEST(AutoNoise, LangevinVarianceIsSongAndErmonsOneLevelFormulaAndMatchesSimulation) {
+  // One level from γ²σ² on N(0, σ²) (τ = 0) with step ε: Song & Ermon 2020's technique-4 expression
+  // (1 − ε/σ²)^{2T}(γ² − s) + s, s = 2ε/(σ² − σ²(1 − ε/σ²)²), times σ².
+  const double sigma = 0.01, gamma = std::pow(5000.0, 1.0 / 231);
+  for (double eps : {1e-7, 6.2e-6, 3e-5})
+    for (int64_t t : {1, 5, 100}) {
+      const double u = eps / (sigma * sigma), s = 2 * eps / (sigma * sigma - sigma * sigma * (1 - u) * (1 - u));
+      const double theirs = std::pow(1 - u, 2.0 * static_cast<double>(t)) * (gamma * gamma - s) + s;
+      EXPECT_NEAR(langevin_variance(gamma * gamma * sigma * sigma, sigma * sigma, eps, t) / (sigma * sigma), theirs, 1e-9)
+          << eps << " " << t;
+    }
+  // The whole ladder on N(0, τ²), against 200 000 chains run with the exact score −x/(τ² + σ_i²).
+  const std::vector<double> sigmas = SigmaLadder(0.05, 2.0, 4).levels();
+  const double eps = 4e-4, tau = 0.3;
+  const int64_t steps = 20;
+  at::Generator gen = make_generator(11);
+  torch::Tensor x = sigmas.front() * torch::randn({200000}, gen, torch::kFloat64);
+  for (double s : sigmas) {
+    const double alpha = eps * s * s / (sigmas.back() * sigmas.back()), v = tau * tau + s * s;
+    for (int64_t n = 0; n < steps; ++n) x = x - alpha * x / v + std::sqrt(2 * alpha) * torch::randn({200000}, gen, torch::kFloat64);
+  }
+  const double simulated = x.var().item<double>() / (tau * tau + sigmas.back() * sigmas.back()) - 1;
+  const double closed = annealed_variance_error(sigmas, eps, steps, tau);
+  EXPECT_GT(std::abs(closed), 0.05);           // a ladder whose error is worth measuring
+  EXPECT_NEAR(simulated, closed, 0.01);        // standard error of a variance: √(2/200 000) ≈ 0.003
+}
+
+TEST(AutoNoise, LangevinStepMinimisesTheWorstScaleAndLevelsAreTheFewestWithinTolerance) {
+  const std::vector<double> sigmas = SigmaLadder(0.003, 3.6, 8).levels();
+  const double tau_max = 1.0;
+  const int64_t steps = 100;
+  const LangevinStep step = langevin_step(sigmas, steps, tau_max);
+  EXPECT_NEAR(std::abs(annealed_variance_error(sigmas, step.eps, steps, step.worst_tau)), step.worst_error, 1e-12);
+  auto worst = [&](double eps) {  // on a grid finer than the rule's, τ = 0 included
+    double w = std::abs(annealed_variance_error(sigmas, eps, steps, 0.0));
+    for (int k = 0; k <= 600; ++k)
+      w = std::max(w, std::abs(annealed_variance_error(sigmas, eps, steps, 0.003 * std::pow(tau_max / 0.003, k / 600.0))));
+    return w;
+  };
+  EXPECT_NEAR(worst(step.eps), step.worst_error, 2e-3);
+  for (double f : {0.7, 0.9, 1.1, 1.4}) EXPECT_GT(worst(step.eps * f), step.worst_error) << f;
+  // Song & Ermon's one-level step for this ladder (u = ε/σ_L² ≈ 0.039, measured with their formula above) is
+  // far worse over the ladder: the error it leaves on data of scale ~0.4 is the Swiss roll's failure.
+  EXPECT_GT(worst(0.039 * 0.003 * 0.003), 3 * step.worst_error);
+
+  const AutoLevels chosen = variance_levels(3.6, 0.003, 8, steps, tau_max);
+  EXPECT_TRUE(chosen.reached);
+  EXPECT_LE(chosen.step.worst_error, kAutoVarianceTolerance);
+  EXPECT_GT(chosen.levels, 8);
+  EXPECT_GT(langevin_step(SigmaLadder(0.003, 3.6, chosen.levels - 1).levels(), steps, tau_max).worst_error,
+            kAutoVarianceTolerance);
+  // The shell rule's count is kept when it is already within the tolerance.
+  EXPECT_EQ(variance_levels(3.6, 0.003, 2 * chosen.levels, steps, tau_max).levels, 2 * chosen.levels);
+}
+
+TEST(AutoNoise, LargestPrincipalStdIsTheCovariancesTopDirection) {
+  at::Generator gen = make_generator(8);
+  // Standard deviations 3 and 1 along axes rotated by 30°.
+  torch::Tensor z = torch::randn({20000, 2}, gen, torch::kFloat64) * torch::tensor({3.0, 1.0}, torch::kFloat64);
+  const double c = std::cos(M_PI / 6), s = std::sin(M_PI / 6);
+  torch::Tensor x = z.matmul(torch::tensor({{c, s}, {-s, c}}, torch::kFloat64)) + 5.0;
+  EXPECT_NEAR(largest_principal_std(x), 3.0, 0.05);
+  // More columns than rows: the Gram matrix's branch gives the covariance's value.
+  torch::Tensor wide = torch::randn({30, 50}, gen, torch::kFloat64);
+  torch::Tensor centred = wide - wide.mean(0, true);
+  const double top = torch::linalg::eigvalsh(centred.t().matmul(centred) / 29.0, "L").max().item<double>();
+  EXPECT_NEAR(largest_principal_std(wide), std::sqrt(top), 1e-9);
 }
 
 TEST(AutoNoise, AutoResolvesFromTheDataAndTheRunKeepsNumbers) {
@@ -68,7 +130,13 @@ TEST(AutoNoise, AutoResolvesFromTheDataAndTheRunKeepsNumbers) {
   // The first 2000 of the 5000 training points (drawn by the "auto-noise" stream) decide sigma_max.
   EXPECT_GT(resolved.process.sigma_max, 3.0);
   EXPECT_LT(resolved.process.sigma_max, largest_pairwise_distance(p.train_data) + 1e-9);
-  EXPECT_EQ(resolved.process.levels, ladder_levels(resolved.process.sigma_max, resolved.process.sigma_min, level_ratio(2)));
+  const int64_t shell = ladder_levels(resolved.process.sigma_max, resolved.process.sigma_min, level_ratio(2));
+  const AutoLevels levels = variance_levels(resolved.process.sigma_max, resolved.process.sigma_min, shell, 2,
+                                            largest_principal_std(p.train_data));
+  // The rule measured its largest scale on 2000 of the points, this on all 5000: nearly the same.
+  EXPECT_GE(resolved.process.levels, shell);
+  EXPECT_NEAR(static_cast<double>(resolved.process.levels), static_cast<double>(levels.levels), 1.0);
+  EXPECT_NEAR(resolved.sample.eps, levels.step.eps, 0.1 * levels.step.eps);
   EXPECT_NE(p.notes[0].find("technique 1"), std::string::npos);
 
   TempDir dir;

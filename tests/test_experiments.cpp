@@ -224,25 +224,27 @@ TEST(Experiments, TablesMatchTheirHeldOutRows) {
 }
 
 TEST(Experiments, AutoNoiseResolvesFromTheDataAndSamplesNearIt) {
-  // The full experiment (four Swiss-roll-preset runs, about 70 s). The bound of the issue (auto SWD <= 1.5x
-  // the floor) holds on two moons and not on the Swiss roll (1.63, docs/sde.md), so the test holds the
-  // preset to 1.5x, the auto settings to 2.5x (a wrong sigma_max or level count lands far outside), and
-  // the resolved values to the functions of the data they come from.
+  // The full experiment (four Swiss-roll-preset runs, about 85 s). Seed 0 (docs/sde.md): the auto settings
+  // reach 1.09x the floor on the Swiss roll (Song & Ermon's one-level step and shell count gave 1.63) and
+  // 1.57x on two moons, where the spread over seeds 1-5 is 1.07-1.56. The test holds the preset to 1.5x,
+  // the Swiss roll's auto run to the issue's 1.5x, two moons' to 2x, and the resolved values to the
+  // functions of the data they come from.
   TempDir dir;
   auto m = run("auto-noise", dir);
   for (const char* data : {"swiss-roll", "two-moons"}) {
     const auto& preset = m[std::string(data) + "-preset"];
     const auto& automatic = m[std::string(data) + "-auto"];
     EXPECT_LE(preset["swd_ratio"].get<double>(), 1.5) << data;
-    EXPECT_LE(automatic["swd_ratio"].get<double>(), 2.5) << data;
+    EXPECT_LE(automatic["swd_ratio"].get<double>(), 2.0) << data;
     EXPECT_EQ(automatic["nan_samples"].get<int64_t>(), 0) << data;
     EXPECT_GT(automatic["sigma_max"].get<double>(), 2.5) << data;  // standardised / unit-scale data
     EXPECT_LT(automatic["sigma_max"].get<double>(), 5.0) << data;
-    EXPECT_EQ(automatic["levels"].get<int64_t>(), ladder_levels(automatic["sigma_max"].get<double>(),
+    // In 2-D the variance rule asks for more levels than the shell rule's.
+    EXPECT_GT(automatic["levels"].get<int64_t>(), ladder_levels(automatic["sigma_max"].get<double>(),
                                                                 automatic["sigma_min"].get<double>(), level_ratio(2)))
         << data;
   }
-  EXPECT_TRUE(m["checks"]["swd_ratio_two-moons_auto"]["holds"].get<bool>());
+  EXPECT_TRUE(m["checks"]["swd_ratio_swiss-roll_auto"]["holds"].get<bool>());
 }
 
 TEST(Experiments, LambdaTTrainsEachWeightingAndMeasuresItsLikelihood) {

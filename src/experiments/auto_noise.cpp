@@ -55,11 +55,15 @@ nlohmann::json run_auto_noise(const ExperimentContext& ctx) {
   report.paragraph(fmt::format(
       "The `swiss-roll` preset (NCSN ladder, DSM with σ² weighting, annealed Langevin, {} steps) on each data set, "
       "once with its hand-set σ_max = {}, σ_min = {}, L = {} and ε = {}, once with all four set to \"auto\": σ_max "
-      "the largest distance between two training points, σ_min half the median nearest-neighbour distance, the level "
-      "ratio from the dimension, ε from the ladder (Song & Ermon 2020, techniques 1, 2 and 4; seed 001 §9.2). Same "
-      "seed, steps and sampler otherwise. Song & Ermon derived their techniques for images (D in the thousands); "
-      "in 2-D the level ratio they imply is {}, against the preset's {}.",
-      preset.train.steps, num(pp.sigma_max), num(pp.sigma_min), pp.levels, num(preset.sample.eps), num(level_ratio(2)),
+      "the largest distance between two training points (Song & Ermon 2020, technique 1), σ_min half the median "
+      "nearest-neighbour distance (seed 001 §9.2), the level count and ε from how annealed Langevin treats Gaussian "
+      "data of every scale from 0 to the data's largest principal standard deviation: the fewest levels (at least "
+      "the shell rule's, technique 2) whose best ε leaves every scale's final variance within {} %, and that ε "
+      "(technique 4 run over the whole ladder instead of one level, and over the data's scales instead of a "
+      "point; docs/sde.md). Same seed, steps and sampler otherwise. In 2-D the shell rule's ratio is {}, against "
+      "the preset's {}.",
+      preset.train.steps, num(pp.sigma_max), num(pp.sigma_min), pp.levels, num(preset.sample.eps),
+      num(100 * kAutoVarianceTolerance), num(level_ratio(2)),
       num(std::pow(pp.sigma_max / pp.sigma_min, 1.0 / static_cast<double>(pp.levels - 1)))));
   report.table({"data", "setting", "σ_max", "σ_min", "levels", "ε", "SWD", "floor", "SWD / floor", "NaN"}, rows);
   report.heading("Where the auto values came from");

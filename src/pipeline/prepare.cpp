@@ -8,6 +8,7 @@
 #include "scorediff/core/runtime.hpp"
 #include "scorediff/models/analytic.hpp"
 #include "scorediff/process/auto_noise.hpp"
+#include "scorediff/process/noise_process.hpp"
 
 namespace scorediff {
 
@@ -37,21 +38,35 @@ std::vector<std::string> resolve_auto_noise(Config& config, const torch::Tensor&
   require(o.sigma_min < o.sigma_max, "process.sigma_min ({}) must be smaller than process.sigma_max ({})", o.sigma_min,
           o.sigma_max);
   const int64_t dim = train_data.size(1);
+  if (!o.levels_auto && !sample.eps_auto) return notes;
+  const double tau_max = largest_principal_std(subset);
+  const int64_t T = sample.steps_per_level;
+  LangevinStep step;
   if (o.levels_auto) {
     const double gamma = level_ratio(dim);
-    o.levels = std::max<int64_t>(2, ladder_levels(o.sigma_max, o.sigma_min, gamma));
+    const int64_t shell = std::max<int64_t>(2, ladder_levels(o.sigma_max, o.sigma_min, gamma));
+    const AutoLevels chosen = variance_levels(o.sigma_max, o.sigma_min, shell, T, tau_max);
+    o.levels = chosen.levels;
     o.levels_auto = false;
-    notes.push_back(fmt::format("process.levels = {}: auto, ratio at most {:.6g} between levels for D = {}: a sample "
-                                "of one level lies in the next level's typical shell with probability 1/2 (Song & "
-                                "Ermon 2020, technique 2, with the exact chi distribution)", o.levels, gamma, dim));
+    step = chosen.step;
+    notes.push_back(fmt::format(
+        "process.levels = {}: auto, the fewest levels, and at least the {} of ratio {:.6g} for D = {} (a sample of one "
+        "level in the next level's typical shell with probability 1/2: Song & Ermon 2020, technique 2, exact chi "
+        "distribution), at which annealed Langevin with {} steps per level ends within {}% of the variance of Gaussian "
+        "data of every scale from 0 to the data's largest principal std {:.6g} ({}: {:.3g}% at scale {:.3g})",
+        o.levels, shell, gamma, dim, T, 100 * kAutoVarianceTolerance, tau_max,
+        chosen.reached ? "reached" : fmt::format("NOT reached at the cap of {} levels", kAutoMaxLevels),
+        100 * step.worst_error, step.worst_tau));
   }
   if (sample.eps_auto) {
-    const double ratio = std::pow(o.sigma_max / o.sigma_min, 1.0 / static_cast<double>(o.levels - 1));
-    sample.eps = langevin_step(ratio, o.sigma_min, sample.steps_per_level);
+    if (step.eps == 0) step = langevin_step(SigmaLadder(o.sigma_min, o.sigma_max, o.levels).levels(), T, tau_max);
+    sample.eps = step.eps;
     sample.eps_auto = false;
-    notes.push_back(fmt::format("sample.eps = {:.6g}: auto, for ratio {:.6g}, sigma_min {:.6g} and {} steps per level: "
-                                "the step that brings each level's variance closest to the next one's (Song & Ermon "
-                                "2020, technique 4)", sample.eps, ratio, o.sigma_min, sample.steps_per_level));
+    notes.push_back(fmt::format(
+        "sample.eps = {:.6g}: auto, for {} levels from {:.6g} to {:.6g} and {} steps per level, the step whose annealed "
+        "Langevin run on Gaussian data of every scale from 0 to {:.6g} ends closest to the right variance (worst "
+        "{:.3g}% at scale {:.3g}; Song & Ermon 2020, technique 4, over the whole ladder and the data's scales)",
+        sample.eps, o.levels, o.sigma_max, o.sigma_min, T, tau_max, 100 * step.worst_error, step.worst_tau));
   }
   return notes;
 }

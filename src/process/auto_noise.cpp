@@ -2,9 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "scorediff/core/error.hpp"
+#include "scorediff/process/noise_process.hpp"
 
 namespace scorediff {
 namespace {
@@ -69,23 +72,81 @@ int64_t ladder_levels(double sigma_max, double sigma_min, double gamma) {
   return static_cast<int64_t>(std::ceil(std::log(sigma_max / sigma_min) / std::log(gamma) - 1e-9)) + 1;
 }
 
-double langevin_step_criterion(double eps, double gamma, double sigma_min, int64_t steps_per_level) {
-  const double s2 = sigma_min * sigma_min, u = eps / s2;
-  const double stationary = 2 * eps / (s2 - s2 * (1 - u) * (1 - u));
-  return std::pow(1 - u, 2.0 * static_cast<double>(steps_per_level)) * (gamma * gamma - stationary) + stationary;
+double langevin_variance(double start, double v, double alpha, int64_t steps) {
+  const double f = (1 - alpha / v) * (1 - alpha / v), t = static_cast<double>(steps);
+  const double ft = std::pow(f, t);
+  // 2α(1 − f^T)/(1 − f) is 2αT in the limit f → 1.
+  const double added = std::abs(1 - f) < 1e-12 ? 2 * alpha * t : 2 * alpha * (1 - ft) / (1 - f);
+  return ft * start + added;
 }
 
-double langevin_step(double gamma, double sigma_min, int64_t steps_per_level) {
-  require(steps_per_level >= 1, "the Langevin step needs steps per level >= 1");
-  // A log grid of ε/σ_L² over (1e-12, 1), as Song & Ermon search it.
-  constexpr int kGrid = 6000;
-  double best = 0, best_gap = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < kGrid; ++i) {
-    const double u = std::pow(10.0, -12.0 + 12.0 * i / kGrid);
-    const double gap = std::abs(langevin_step_criterion(u * sigma_min * sigma_min, gamma, sigma_min, steps_per_level) - 1);
-    if (gap < best_gap) best_gap = gap, best = u;
+double annealed_variance_error(const std::vector<double>& sigmas, double eps, int64_t steps_per_level, double tau) {
+  require(!sigmas.empty() && eps > 0 && steps_per_level >= 1, "the ladder's variance needs levels, eps > 0 and steps >= 1");
+  const double last = sigmas.back() * sigmas.back(), tau2 = tau * tau;
+  double variance = sigmas.front() * sigmas.front();  // the prior N(0, σ_1²)
+  for (double sigma : sigmas)
+    variance = langevin_variance(variance, tau2 + sigma * sigma, eps * sigma * sigma / last, steps_per_level);
+  return variance / (tau2 + last) - 1;
+}
+
+LangevinStep langevin_step(const std::vector<double>& sigmas, int64_t steps_per_level, double tau_max) {
+  require(!sigmas.empty() && steps_per_level >= 1, "the Langevin step needs levels and steps per level >= 1");
+  const double last = sigmas.back();
+  std::vector<double> scales = {0.0};
+  const double top = std::max(last, tau_max);
+  for (int k = 0; k < kAutoScales; ++k) scales.push_back(last * std::pow(top / last, k / double(kAutoScales - 1)));
+  constexpr int kGrid = 400;
+  LangevinStep best;
+  best.worst_error = std::numeric_limits<double>::infinity();
+  for (int i = 0; i <= kGrid; ++i) {
+    const double eps = std::pow(10.0, -6.0 + (6.0 + std::log10(2.0)) * i / kGrid) * last * last;
+    LangevinStep here{eps, 0.0, 0.0};
+    for (double tau : scales) {
+      const double error = std::abs(annealed_variance_error(sigmas, eps, steps_per_level, tau));
+      if (!(error <= here.worst_error)) here.worst_error = error, here.worst_tau = tau;  // NaN counts as worst
+      if (!(here.worst_error < best.worst_error)) break;  // already no better than the best
+    }
+    if (here.worst_error < best.worst_error) best = here;
   }
-  return best * sigma_min * sigma_min;
+  return best;
+}
+
+double largest_principal_std(const torch::Tensor& x) {
+  require(x.dim() == 2 && x.size(0) >= 2, "the principal standard deviation needs at least two points [N, D]");
+  torch::Tensor c = x.to(torch::kCPU, torch::kFloat64);
+  c = c - c.mean(0, true);
+  // XᵀX and XXᵀ share their nonzero eigenvalues: take the smaller one.
+  torch::Tensor gram = c.size(1) <= c.size(0) ? c.t().matmul(c) : c.matmul(c.t());
+  const double top = torch::linalg::eigvalsh(gram, "L").max().item<double>();
+  return std::sqrt(std::max(0.0, top) / static_cast<double>(c.size(0) - 1));
+}
+
+AutoLevels variance_levels(double sigma_max, double sigma_min, int64_t at_least, int64_t steps_per_level, double tau_max) {
+  require(sigma_max > sigma_min && sigma_min > 0, "variance_levels needs sigma_max > sigma_min > 0");
+  auto at = [&](int64_t levels) {
+    AutoLevels a;
+    a.levels = levels;
+    a.step = langevin_step(SigmaLadder(sigma_min, sigma_max, levels).levels(), steps_per_level, tau_max);
+    a.reached = a.step.worst_error <= kAutoVarianceTolerance;
+    return a;
+  };
+  // The error falls as levels are added: double until it is within the tolerance, then bisect.
+  AutoLevels good = at(std::clamp<int64_t>(at_least, 2, kAutoMaxLevels));
+  if (good.reached) return good;
+  int64_t bad = good.levels;
+  while (!good.reached) {
+    if (good.levels == kAutoMaxLevels) return good;
+    bad = good.levels;
+    good = at(std::min(kAutoMaxLevels, 2 * good.levels));
+  }
+  while (good.levels - bad > 1) {
+    AutoLevels mid = at((bad + good.levels) / 2);
+    if (mid.reached)
+      good = mid;
+    else
+      bad = mid.levels;
+  }
+  return good;
 }
 
 }  // namespace scorediff

@@ -172,7 +172,8 @@ void bind(Schema& s, ProcessOptions& o) {
   s.add("process.sigma_max", &o.sigma_max, "largest noise level; auto = the largest pairwise distance of the data")
       .positive()
       .or_auto(&o.sigma_max_auto);
-  s.add("process.levels", &o.levels, "number of ladder levels L (also the bins of per-level logs); auto = from the dimension")
+  s.add("process.levels", &o.levels,
+        "number of ladder levels L (also the bins of per-level logs); auto = from the dimension and the data's scales")
       .in_range(2, 100000)
       .or_auto(&o.levels_auto);
   s.add("process.beta_min", &o.beta_min, "vp, subvp: beta(0)").positive();

@@ -7,7 +7,7 @@ namespace scorediff {
 void bind(Schema& s, SampleOptions& o) {
   s.add("sample.sampler", &o.sampler, "sampler").one_of(samplers().names());
   s.add("sample.n", &o.n, "number of samples").at_least(1);
-  s.add("sample.eps", &o.eps, "ald: step size at the smallest level; auto = from the ladder (Song & Ermon 2020)")
+  s.add("sample.eps", &o.eps, "ald: step size at the smallest level; auto = from the ladder and the data's scales (docs/sde.md)")
       .positive()
       .or_auto(&o.eps_auto);
   s.add("sample.steps_per_level", &o.steps_per_level, "ald: steps per noise level").at_least(1);

@@ -29,10 +29,41 @@ double shell_probability(int64_t dim, double gamma);
 // Levels of a geometric ladder from sigma_max down to sigma_min whose ratio is at most gamma.
 int64_t ladder_levels(double sigma_max, double sigma_min, double gamma);
 
-// The annealed-Langevin step ε (step at level i: ε σ_i²/σ_L²) that brings the variance after T steps
-// closest to the level's (Song & Ermon 2020, technique 4): minimises
-// |(1 − ε/σ_L²)^{2T} (γ² − 2ε/(σ_L² − σ_L²(1 − ε/σ_L²)²)) + 2ε/(σ_L² − σ_L²(1 − ε/σ_L²)²) − 1|.
-double langevin_step(double gamma, double sigma_min, int64_t steps_per_level);
-double langevin_step_criterion(double eps, double gamma, double sigma_min, int64_t steps_per_level);
+// The annealed-Langevin step and the level count, from how the sampler treats Gaussian data. Annealed
+// Langevin (step α_i = ε σ_i²/σ_L² at level i, T steps per level) run with the exact score on 1-D data
+// N(0, τ²) keeps every iterate Gaussian, so the variance it ends with has a closed form. Song & Ermon 2020
+// (technique 4) ask for the right variance after one level, from exactly γ² times the level's own, for
+// τ = 0 (the data a point). Here the whole ladder is run from the prior N(0, σ_1²), errors carried from
+// level to level, and for every scale the data has: τ = 0 and τ from σ_L up to the data's largest
+// principal standard deviation. In 2-D their step moves each chain too little where τ ~ σ_i (docs/sde.md).
+//
+// The variance after `steps` Langevin steps of size α on N(0, v) (score −x/v), from variance `start`:
+// f^T·start + 2α(1 − f^T)/(1 − f), f = (1 − α/v)².
+double langevin_variance(double start, double v, double alpha, int64_t steps);
+// The ladder's relative error on N(0, τ²): last level's variance / (τ² + σ_L²) − 1.
+double annealed_variance_error(const std::vector<double>& sigmas, double eps, int64_t steps_per_level, double tau);
+// The scales checked: τ = 0 and kAutoScales log-spaced from σ_L to max(σ_L, tau_max).
+inline constexpr int kAutoScales = 60;
+struct LangevinStep {
+  double eps = 0;          // the step ε
+  double worst_error = 0;  // its largest |annealed_variance_error| over the scales
+  double worst_tau = 0;    // where
+};
+// The ε (on a log grid of ε/σ_L² from 1e-6 to 2) with the smallest worst error over the scales.
+LangevinStep langevin_step(const std::vector<double>& sigmas, int64_t steps_per_level, double tau_max);
+// Largest standard deviation of x [N, D] along any direction (√ of its covariance's largest eigenvalue).
+double largest_principal_std(const torch::Tensor& x);
+
+// Levels = auto: the fewest geometric levels from sigma_max to sigma_min, at least `at_least` (the
+// shell rule's count), whose best step keeps every scale's variance within kAutoVarianceTolerance;
+// kAutoMaxLevels at most (then `reached` is false).
+inline constexpr double kAutoVarianceTolerance = 0.05;
+inline constexpr int64_t kAutoMaxLevels = 1000;
+struct AutoLevels {
+  int64_t levels = 0;
+  LangevinStep step;
+  bool reached = true;
+};
+AutoLevels variance_levels(double sigma_max, double sigma_min, int64_t at_least, int64_t steps_per_level, double tau_max);
 
 }  // namespace scorediff
