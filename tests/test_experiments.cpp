@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <numeric>
 
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/process/auto_noise.hpp"
@@ -224,18 +225,24 @@ TEST(Experiments, TablesMatchTheirHeldOutRows) {
 }
 
 TEST(Experiments, AutoNoiseResolvesFromTheDataAndSamplesNearIt) {
-  // The full experiment (four Swiss-roll-preset runs, about 85 s). Seed 0 (docs/sde.md): the auto settings
-  // reach 1.09x the floor on the Swiss roll (Song & Ermon's one-level step and shell count gave 1.63) and
-  // 1.57x on two moons, where the spread over seeds 1-5 is 1.07-1.56. The test holds the preset to 1.5x,
-  // the Swiss roll's auto run to the 1.5x, two moons' to 2x, and the resolved values to the
-  // functions of the data they come from.
+  // The experiment on seeds 0 and 1 instead of 0-4 (8 Swiss-roll-preset runs: 2 data sets × preset and
+  // auto × 2 seeds, about 2 minutes). With Song & Ermon's one-level step and shell count the Swiss roll's
+  // auto runs scattered around 2x the floor (docs/sde.md); the test holds the mean of the Swiss roll's
+  // auto runs to the 1.5x, every auto run to 2x, the presets' means to 1.5x, and the resolved
+  // values to the functions of the data they come from.
   TempDir dir;
-  auto m = run("auto-noise", dir);
+  ExperimentContext ctx{dir.path(), {}, 0, 1, true};
+  ctx.seeds = 2;
+  const nlohmann::json m = experiments().get("auto-noise").run(ctx);
+  EXPECT_TRUE(std::filesystem::exists(dir / "report.md"));
   for (const char* data : {"swiss-roll", "two-moons"}) {
     const auto& preset = m[std::string(data) + "-preset"];
     const auto& automatic = m[std::string(data) + "-auto"];
     EXPECT_LE(preset["swd_ratio"].get<double>(), 1.5) << data;
-    EXPECT_LE(automatic["swd_ratio"].get<double>(), 2.0) << data;
+    const auto ratios = automatic["swd_ratios"].get<std::vector<double>>();
+    ASSERT_EQ(ratios.size(), 2u) << data;
+    for (double r : ratios) EXPECT_LE(r, 2.0) << data;
+    EXPECT_NEAR(automatic["swd_ratio"].get<double>(), std::accumulate(ratios.begin(), ratios.end(), 0.0) / 2, 1e-12);
     EXPECT_EQ(automatic["nan_samples"].get<int64_t>(), 0) << data;
     EXPECT_GT(automatic["sigma_max"].get<double>(), 2.5) << data;  // standardised / unit-scale data
     EXPECT_LT(automatic["sigma_max"].get<double>(), 5.0) << data;

@@ -16,7 +16,7 @@ namespace {
 
 struct ExperimentArgs {
   std::vector<std::string> sets;
-  int64_t seed = 0, threads = 1;
+  int64_t seed = 0, threads = 1, seeds = 0;
   bool quiet = false, resume = false;
 };
 
@@ -24,6 +24,10 @@ void add_experiment_options(CLI::App* cmd, ExperimentArgs& args) {
   cmd->add_option("-s,--set", args.sets, "override a key of the experiment's preset (repeatable)");
   cmd->add_option("--seed", args.seed, "seed for every random draw")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", args.threads, "intra-op threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--seeds", args.seeds,
+                  "experiments that repeat each setting over seeds (auto-noise): how many, from --seed on (default: "
+                  "the experiment's)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("-q,--quiet", args.quiet, "no progress output");
   cmd->add_flag("--resume", args.resume,
                 "image experiments: continue or reuse the training under OUT/train (same configuration)");
@@ -31,7 +35,7 @@ void add_experiment_options(CLI::App* cmd, ExperimentArgs& args) {
 
 ExperimentContext context(const ExperimentArgs& args, const std::filesystem::path& out) {
   ensure_output_dir(out);
-  return {out, args.sets, args.seed, args.threads, args.quiet, args.resume};
+  return {out, args.sets, args.seed, args.threads, args.quiet, args.resume, args.seeds};
 }
 
 }  // namespace

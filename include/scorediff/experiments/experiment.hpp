@@ -22,6 +22,9 @@ struct ExperimentContext {
   // Image experiments: continue the training under out/train from its last checkpoint, or reuse it
   // as it is when it is complete, instead of training from scratch.
   bool resume = false;
+  // Experiments that repeat each setting over seeds seed, seed + 1, …: how many (0: the experiment's own
+  // count).
+  int64_t seeds = 0;
 };
 
 struct ExperimentEntry {
