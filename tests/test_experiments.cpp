@@ -14,8 +14,8 @@ using namespace scorediff;
 
 namespace {
 
-nlohmann::json run(const std::string& name, const TempDir& dir, std::vector<std::string> sets = {}) {
-  ExperimentContext ctx{dir.path(), std::move(sets), 0, 1, true};
+nlohmann::json run(const std::string& name, const TempDir& dir, std::vector<std::string> sets = {}, int64_t seeds = 0) {
+  ExperimentContext ctx{dir.path(), std::move(sets), 0, 1, true, false, seeds};
   nlohmann::json metrics = experiments().get(name).run(ctx);
   std::ifstream in(dir / "metrics.json");
   EXPECT_EQ(nlohmann::json::parse(in), metrics);
@@ -231,10 +231,7 @@ TEST(Experiments, AutoNoiseResolvesFromTheDataAndSamplesNearIt) {
   // auto runs to the 1.5x, every auto run to 2x, the presets' means to 1.5x, and the resolved
   // values to the functions of the data they come from.
   TempDir dir;
-  ExperimentContext ctx{dir.path(), {}, 0, 1, true};
-  ctx.seeds = 2;
-  const nlohmann::json m = experiments().get("auto-noise").run(ctx);
-  EXPECT_TRUE(std::filesystem::exists(dir / "report.md"));
+  auto m = run("auto-noise", dir, {}, 2);
   for (const char* data : {"swiss-roll", "two-moons"}) {
     const auto& preset = m[std::string(data) + "-preset"];
     const auto& automatic = m[std::string(data) + "-auto"];

@@ -53,10 +53,11 @@ std::vector<std::string> resolve_auto_noise(Config& config, const torch::Tensor&
         "process.levels = {}: auto, the fewest levels, and at least the {} of ratio {:.6g} for D = {} (a sample of one "
         "level in the next level's typical shell with probability 1/2: Song & Ermon 2020, technique 2, exact chi "
         "distribution), at which annealed Langevin with {} steps per level ends within {}% of the variance of Gaussian "
-        "data of every scale from 0 to the data's largest principal std {:.6g} ({}: {:.3g}% at scale {:.3g})",
+        "data of every scale from 0 to the data's largest principal std {:.6g} ({}: {:.3g}% at scale {:.3g}; with "
+        "the {} levels alone, {:.3g}%)",
         o.levels, shell, gamma, dim, T, 100 * kAutoVarianceTolerance, tau_max,
         chosen.reached ? "reached" : fmt::format("NOT reached at the cap of {} levels", kAutoMaxLevels),
-        100 * step.worst_error, step.worst_tau));
+        100 * step.worst_error, step.worst_tau, shell, 100 * chosen.at_least_error));
   }
   if (sample.eps_auto) {
     if (step.eps == 0) step = langevin_step(SigmaLadder(o.sigma_min, o.sigma_max, o.levels).levels(), T, tau_max);

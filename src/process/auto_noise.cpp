@@ -132,20 +132,20 @@ AutoLevels variance_levels(double sigma_max, double sigma_min, int64_t at_least,
   };
   // The error falls as levels are added: double until it is within the tolerance, then bisect.
   AutoLevels good = at(std::clamp<int64_t>(at_least, 2, kAutoMaxLevels));
-  if (good.reached) return good;
+  const double at_least_error = good.step.worst_error;
   int64_t bad = good.levels;
-  while (!good.reached) {
-    if (good.levels == kAutoMaxLevels) return good;
+  while (!good.reached && good.levels < kAutoMaxLevels) {
     bad = good.levels;
     good = at(std::min(kAutoMaxLevels, 2 * good.levels));
   }
-  while (good.levels - bad > 1) {
+  while (good.reached && good.levels - bad > 1) {
     AutoLevels mid = at((bad + good.levels) / 2);
     if (mid.reached)
       good = mid;
     else
       bad = mid.levels;
   }
+  good.at_least_error = at_least_error;
   return good;
 }
 

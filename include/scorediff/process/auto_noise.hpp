@@ -63,6 +63,7 @@ struct AutoLevels {
   int64_t levels = 0;
   LangevinStep step;
   bool reached = true;
+  double at_least_error = 0;  // the best step's worst error with `at_least` levels, for the record
 };
 AutoLevels variance_levels(double sigma_max, double sigma_min, int64_t at_least, int64_t steps_per_level, double tau_max);
 
