@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "scorediff/core/rng.hpp"
+#include "scorediff/data/toy.hpp"
 #include "scorediff/pipeline/checkpoint.hpp"
 #include "scorediff/pipeline/training.hpp"
 #include "scorediff/process/auto_noise.hpp"
@@ -23,6 +24,40 @@ TEST(AutoNoise, DistancesMatchBruteForce) {
   // A duplicate row is skipped like the point itself: its nearest neighbour is the next distinct one.
   torch::Tensor pts = torch::tensor({{0.0, 0.0}, {0.0, 0.0}, {3.0, 4.0}}, torch::kFloat64);
   EXPECT_NEAR(median_nearest_neighbour(pts.slice(0, 0, 1), pts), 5.0, 1e-12);
+}
+
+// Noisy manifolds of known thickness: the floor is the noise's std, read where the local figure levels off.
+TEST(AutoNoise, NoiseFloorIsTheThicknessOfNoisyManifolds) {
+  at::Generator gen = make_generator(11);
+  auto floor_of = [](const torch::Tensor& x) { return noise_floor(x.slice(0, 0, 2000), x); };
+  // The unit circle with N(0, 0.02²) noise, and the same with 2 000 and 20 000 points.
+  for (const int64_t n : {2000, 5000, 20000}) {
+    torch::Tensor angle = 2 * M_PI * torch::rand({n}, gen, torch::kFloat64);
+    torch::Tensor circle = torch::stack({angle.cos(), angle.sin()}, 1) + 0.02 * torch::randn({n, 2}, gen, torch::kFloat64);
+    const NoiseFloor f = floor_of(circle);
+    ASSERT_TRUE(f.found) << n;
+    EXPECT_NEAR(f.std, 0.02, 0.002) << n;
+  }
+  // A plane in 3-D, 0.03 thick, tilted: a 2-D manifold, thinnest along its normal.
+  torch::Tensor plane = torch::randn({5000, 3}, gen, torch::kFloat64) * torch::tensor({1.0, 1.0, 0.03}, torch::kFloat64);
+  const double c = std::cos(0.7), s = std::sin(0.7);
+  plane = plane.matmul(torch::tensor({{1.0, 0.0, 0.0}, {0.0, c, s}, {0.0, -s, c}}, torch::kFloat64));
+  EXPECT_NEAR(noise_floor(plane.slice(0, 0, 2000), plane).std, 0.03, 0.003);
+  // The data sets the experiment uses: two moons (noise 0.05) and the Swiss roll (noise 0.1 before the
+  // per-axis standardisation by 6.62 and 6.95, so between 0.0144 and 0.0151 across the curve).
+  for (const auto& [name, noise] : std::vector<std::pair<std::string, double>>{{"two-moons", 0.05}, {"swiss-roll", 0.0147}}) {
+    DataOptions o;
+    o.name = name;
+    resolve(o);
+    torch::Tensor x = make_dataset(o)->sample(5000, gen).to(torch::kFloat64);
+    EXPECT_NEAR(floor_of(x).std, noise, 0.1 * noise) << name;
+  }
+  // Not found: points on an exact line (no thickness), and 1 000 points in 300 dimensions (no k ≥ 4·D).
+  torch::Tensor t = torch::rand({3000, 1}, gen, torch::kFloat64);
+  torch::Tensor line = torch::cat({t, 2 * t}, 1);
+  EXPECT_FALSE(noise_floor(line.slice(0, 0, 500), line).found);
+  torch::Tensor wide = torch::randn({1000, 300}, gen, torch::kFloat64);
+  EXPECT_FALSE(noise_floor(wide.slice(0, 0, 100), wide).found);
 }
 
 TEST(AutoNoise, LevelRatioSolvesTheShellCriterion) {

@@ -16,6 +16,7 @@ void add_eval_command(CLI::App& app) {
     std::string ckpt, samples, data, classifier;
     std::vector<std::string> sets;
     int64_t seed = 0, projections = 1000;
+    int reference_sets = kReferenceSets;
     bool quiet = false;
   };
   auto args = std::make_shared<Args>();
@@ -29,6 +30,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("-s,--set", args->sets, "override a config key, e.g. --set 'data.weights=[0.5,0.5]'");
   cmd->add_option("--seed", args->seed, "seed of the reference data and projections")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--projections", args->projections, "SWD projections")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--reference-sets", args->reference_sets,
+                  "fresh data sets the SWD and its data-vs-data floor are averaged over (points)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
   cmd->add_option("--classifier", args->classifier,
                   "images: classifier from train-classifier (default runs/classifier-<data>[-<size>].safetensors)");
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
@@ -63,7 +68,7 @@ void add_eval_command(CLI::App& app) {
       fmt::print("{}\n", evaluate_images(*dataset, x, classifier, static_cast<uint64_t>(args->seed)).to_json().dump());
       return;
     }
-    SampleMetrics m = evaluate_samples(*dataset, x, static_cast<uint64_t>(args->seed), args->projections);
+    SampleMetrics m = evaluate_samples(*dataset, x, static_cast<uint64_t>(args->seed), args->projections, args->reference_sets);
     fmt::print("{}\n", m.to_json().dump());
   });
 }

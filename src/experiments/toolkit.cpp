@@ -30,7 +30,7 @@ double measure_steps_per_second(Config config, double target_seconds) {
 }
 
 Sampled sample_and_measure(const Config& config, const Prepared& p, const ScoreModel& model, bool quiet,
-                           const std::string& stream) {
+                           const std::string& stream, int reference_sets, int64_t projections) {
   Sampled out;
   ScoreFn score = model_score_fn(model, p.process);
   const auto seed = static_cast<uint64_t>(config.run.seed);
@@ -39,7 +39,7 @@ Sampled sample_and_measure(const Config& config, const Prepared& p, const ScoreM
   out.result = run_sampler(config.sample, score, *p.process, p.train_data.size(1), gen, quiet);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   out.result.samples = out.result.samples.to(torch::kCPU);
-  out.metrics = evaluate_samples(*p.dataset, out.result.samples, seed);
+  out.metrics = evaluate_samples(*p.dataset, out.result.samples, seed, projections, reference_sets);
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <utility>
 
 #include "scorediff/core/rng.hpp"
@@ -18,7 +19,7 @@ std::vector<std::string> resolve_auto_noise(Config& config, const torch::Tensor&
   std::vector<std::string> notes;
   if (!o.sigma_min_auto && !o.sigma_max_auto && !o.levels_auto && !sample.eps_auto) return notes;
   torch::Tensor points = train_data.to(torch::kCPU, torch::kFloat64);
-  const int64_t n = points.size(0);
+  const int64_t n = points.size(0), dim = points.size(1);
   torch::Tensor subset =
       n > kAutoNoisePoints ? points.index_select(0, torch::randperm(n, gen, torch::kInt64).slice(0, 0, kAutoNoisePoints)) : points;
   const std::string from = fmt::format("{} of the {} training points", subset.size(0), n);
@@ -29,15 +30,29 @@ std::vector<std::string> resolve_auto_noise(Config& config, const torch::Tensor&
                                 "Ermon 2020, technique 1; seed 001 §9.2)", o.sigma_max, from));
   }
   if (o.sigma_min_auto) {
-    const double nn = median_nearest_neighbour(subset, points);
-    o.sigma_min = 0.5 * nn;
+    // The data's noise floor h (seed 001 §4.3: "σ_min ≈ noise floor"), scaled so that noise σ_min changes
+    // the variance of its thinnest direction by at most the tolerance the levels keep: (h² + σ²)/h² ≤ 1 + tol
+    // (samples not denoised) and h²/(h² + σ²) ≥ 1 − tol (Tweedie-denoised) both hold at σ = √tol · h.
+    const NoiseFloor floor = noise_floor(subset, points);
+    if (floor.found) {
+      o.sigma_min = std::sqrt(kAutoVarianceTolerance) * floor.std;
+      notes.push_back(fmt::format(
+          "process.sigma_min = {:.6g}: auto, √{} times the data's noise floor {:.6g} (the std of its thinnest local "
+          "direction, read at {} nearest neighbours of {}; seed 001 §4.3), so that this noise changes that "
+          "direction's variance by at most {}%",
+          o.sigma_min, kAutoVarianceTolerance, floor.std, floor.k, from, 100 * kAutoVarianceTolerance));
+    } else {
+      const double nn = median_nearest_neighbour(subset, points);
+      o.sigma_min = 0.5 * nn;
+      notes.push_back(fmt::format("process.sigma_min = {:.6g}: auto, half the median distance ({:.6g}) from {} to their "
+                                  "nearest training neighbour (seed 001 §9.2; no noise floor to read: {} points in {} "
+                                  "dimensions are too few for local directions, or the data has no thickness)",
+                                  o.sigma_min, nn, from, n, dim));
+    }
     o.sigma_min_auto = false;
-    notes.push_back(fmt::format("process.sigma_min = {:.6g}: auto, half the median distance ({:.6g}) from {} to their "
-                                "nearest training neighbour (seed 001 §9.2)", o.sigma_min, nn, from));
   }
   require(o.sigma_min < o.sigma_max, "process.sigma_min ({}) must be smaller than process.sigma_max ({})", o.sigma_min,
           o.sigma_max);
-  const int64_t dim = train_data.size(1);
   if (!o.levels_auto && !sample.eps_auto) return notes;
   const double tau_max = largest_principal_std(subset);
   const int64_t T = sample.steps_per_level;

@@ -44,6 +44,44 @@ double median_nearest_neighbour(const torch::Tensor& queries, const torch::Tenso
   return all.median().item<double>();
 }
 
+NoiseFloor noise_floor(const torch::Tensor& queries, const torch::Tensor& points) {
+  require(queries.dim() == 2 && points.dim() == 2 && queries.size(1) == points.size(1) && queries.size(0) >= 1,
+          "the noise floor needs point sets [N, D] of equal D");
+  constexpr int64_t kSmallest = 8, kLargest = 1024;
+  const int64_t n = points.size(0), dim = points.size(1);
+  std::vector<int64_t> ks;
+  for (int64_t k = kSmallest; k <= std::min(kLargest, n / 4); k *= 2)
+    if (k >= 4 * dim) ks.push_back(k);
+  NoiseFloor out;
+  if (ks.size() < 3) return out;
+  torch::Tensor q = queries.to(torch::kCPU, torch::kFloat64), p = points.to(torch::kCPU, torch::kFloat64);
+  // Smallest local std per query and k, in blocks of queries: [Q, K].
+  std::vector<torch::Tensor> blocks;
+  const int64_t rows = std::max<int64_t>(1, kChunk * 2 / std::max<int64_t>(1, dim));
+  for (int64_t i = 0; i < q.size(0); i += rows) {
+    torch::Tensor d = torch::cdist(q.slice(0, i, i + rows), p, 2.0, kExact);
+    torch::Tensor nearest = std::get<1>(d.topk(ks.back(), 1, /*largest=*/false, /*sorted=*/true));
+    torch::Tensor neighbours = p.index_select(0, nearest.reshape({-1})).reshape({nearest.size(0), ks.back(), dim});
+    std::vector<torch::Tensor> per_k;
+    for (const int64_t k : ks) {
+      torch::Tensor local = neighbours.slice(1, 0, k);
+      local = local - local.mean(1, true);
+      torch::Tensor cov = local.transpose(1, 2).matmul(local) / static_cast<double>(k - 1);
+      per_k.push_back(torch::linalg::eigvalsh(cov, "L").select(1, 0).clamp_min(0).sqrt());
+    }
+    blocks.push_back(torch::stack(per_k, 1));
+  }
+  torch::Tensor medians = std::get<0>(torch::cat(blocks).median(0));
+  // No thickness (an exact manifold leaves only rounding): nothing to read.
+  if (!(medians.min().item<double>() > 1e-7 * p.std(0).max().item<double>())) return out;
+  torch::Tensor slopes = medians.log().diff();
+  const int64_t at = slopes.argmin().item<int64_t>() + 1;
+  out.std = medians[at].item<double>();
+  out.k = ks[static_cast<size_t>(at)];
+  out.found = true;
+  return out;
+}
+
 double shell_probability(int64_t dim, double gamma) {
   const double d = static_cast<double>(dim), root = std::sqrt(d), half_width = 3 / std::sqrt(2.0);
   const double lo = std::max(0.0, root - half_width), hi = root + half_width;

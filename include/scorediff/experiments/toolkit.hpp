@@ -21,9 +21,11 @@ struct Sampled {
   double seconds = 0;
 };
 // Samples config.sample.n points from `model` with the configured sampler and measures them against
-// fresh data. `stream` names the random stream, so that runs compared side by side use the same draws.
+// fresh data (`reference_sets` of them, SWD on `projections` directions: evaluate_samples). `stream` names
+// the random stream, so that runs compared side by side use the same draws.
 Sampled sample_and_measure(const Config& config, const Prepared& prepared, const ScoreModel& model, bool quiet,
-                           const std::string& stream = "sample");
+                           const std::string& stream = "sample", int reference_sets = kReferenceSets,
+                           int64_t projections = 1000);
 
 struct Fisher {
   double divergence = 0;  // E‖s_model − s_true‖² over x_t = m(t)(x + σε), x fresh data, σ(t) = sigma

@@ -24,10 +24,11 @@ struct SampleMetrics {
   nlohmann::json to_json() const;
 };
 
-// Fresh reference data comes from the "eval" stream of `seed`; SWD uses `projections` directions. A table
-// (a dataset with held-out rows) is measured against its held-out rows instead, and its floor is the
-// SWD between its training rows and the held-out ones.
+// Fresh reference data comes from the "eval" stream of `seed`; SWD uses `projections` directions, and
+// both the SWD and the floor are means over `reference_sets` fresh sets. A table (a dataset with held-out
+// rows) is measured against its held-out rows instead, and its floor is the SWD between its training rows
+// and the held-out ones.
 SampleMetrics evaluate_samples(const ToyDataset& dataset, const torch::Tensor& samples, uint64_t seed,
-                               int64_t projections = 1000);
+                               int64_t projections = 1000, int reference_sets = kReferenceSets);
 
 }  // namespace scorediff
