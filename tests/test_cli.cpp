@@ -98,6 +98,11 @@ TEST_F(Cli, OutOfRangeValues) {
   expect_bad_input("train --dry-run --set sample.rtol=2", "'sample.rtol' = 2.0 is out of range");
   expect_bad_input("train --dry-run --set sample.s_tmin=5 --set sample.s_tmax=1", "sample.s_tmin (5) must not exceed");
   expect_bad_input("train --dry-run --set process.levels=1000000", "'process.levels' = 1000000 is out of range");
+  // --seeds: only for experiments that repeat their settings over seeds, and at least 2 (a standard error).
+  expect_bad_input("experiment swiss-roll --seeds 3", "experiment swiss-roll runs one seed (--seed); --seeds N is for auto-noise");
+  expect_bad_input("experiment auto-noise --seeds 1", "--seeds: Value 1 not in range 2 to 1000");
+  expect_bad_input("demo --seeds 3", "demo runs each experiment on one seed");
+  expect_bad_input("eval --samples s.npy --data two-moons --reference-sets 0", "--reference-sets: Value 0 not in range 1 to 10000");
   expect_bad_input("train --dry-run --seed -3", "--seed");
   expect_bad_input("train --dry-run --threads -1", "--threads");
   expect_bad_input("sample --ckpt run/last.safetensors -n -5", "-n");

@@ -27,7 +27,7 @@ void add_experiment_options(CLI::App* cmd, ExperimentArgs& args) {
   cmd->add_option("--seeds", args.seeds,
                   "experiments that repeat each setting over seeds (auto-noise): how many, from --seed on (default: "
                   "the experiment's)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(int64_t{2}, int64_t{1000}));
   cmd->add_flag("-q,--quiet", args.quiet, "no progress output");
   cmd->add_flag("--resume", args.resume,
                 "image experiments: continue or reuse the training under OUT/train (same configuration)");
@@ -60,6 +60,12 @@ void add_experiment_command(CLI::App& app) {
     }
     require(!args->name.empty(), "experiment needs a name; valid: {}", join_names(experiments().names()));
     const ExperimentEntry& entry = experiments().get(args->name);
+    if (args->common.seeds > 0 && !entry.repeats_seeds) {
+      std::vector<std::string> repeating;
+      for (const auto& name : experiments().names())
+        if (experiments().get(name).repeats_seeds) repeating.push_back(name);
+      fail("experiment {} runs one seed (--seed); --seeds N is for {}", args->name, join_names(repeating));
+    }
     std::filesystem::path out = args->out.empty() ? std::filesystem::path("runs") / args->name : std::filesystem::path(args->out);
     nlohmann::json metrics = entry.run(context(args->common, out));
     fmt::print("{}\n", nlohmann::json({{"experiment", args->name}, {"report", (out / "report.md").string()}, {"metrics", metrics}}).dump());
@@ -76,6 +82,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("-o,--out", args->out, "output directory")->capture_default_str();
   add_experiment_options(cmd, args->common);
   cmd->callback([args] {
+    require(args->common.seeds == 0, "demo runs each experiment on one seed (--seed); --seeds N is for `experiment`");
     std::filesystem::path out = args->out;
     ensure_output_dir(out);
     auto start = std::chrono::steady_clock::now();

@@ -34,7 +34,7 @@ void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("eps-t-sweep", {run_eps_t_sweep, "mnist-ncsn"},
         "seed 000 Figure 1: annealed Langevin on MNIST for step eps x steps per level T, sample grid and FD-cls per cell");
   r.add("mnist-mlp", {run_mnist_mlp, "mnist-mlp"}, "seed 001 ex. 4: DSM with an MLP on flattened MNIST, annealed Langevin");
-  r.add("auto-noise", {run_auto_noise, "swiss-roll"},
+  r.add("auto-noise", {run_auto_noise, "swiss-roll", true},
         "seed 001 §9: sigma_max, sigma_min, levels and the Langevin step from the data vs the preset, Swiss roll and two moons");
   r.add("lambda-t", {run_lambda_t, "swiss-roll-vp"},
         "seed 003: lambda(t) = s^2, g^2 (uniform t and importance sampled), EDM's, on the Swiss roll: SWD and PF-ODE NLL");

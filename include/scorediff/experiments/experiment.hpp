@@ -30,6 +30,7 @@ struct ExperimentContext {
 struct ExperimentEntry {
   std::function<nlohmann::json(const ExperimentContext&)> run;
   std::string preset;  // the configuration it starts from
+  bool repeats_seeds = false;  // reads ExperimentContext::seeds (`--seeds N`); the others refuse it
 };
 
 void register_builtins(Registry<ExperimentEntry>& registry);
