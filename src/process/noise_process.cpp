@@ -166,7 +166,7 @@ const Registry<ProcessFactory>& processes() { return builtin_registry<ProcessFac
 
 void bind(Schema& s, ProcessOptions& o) {
   s.add("process.name", &o.name, "noise process").one_of(processes().names());
-  s.add("process.sigma_min", &o.sigma_min, "smallest noise level; auto = half the median nearest-neighbour distance")
+  s.add("process.sigma_min", &o.sigma_min, "smallest noise level; auto = √0.05 × the data's noise floor (half the median nearest-neighbour distance where none can be read)")
       .positive()
       .or_auto(&o.sigma_min_auto);
   s.add("process.sigma_max", &o.sigma_max, "largest noise level; auto = the largest pairwise distance of the data")
