@@ -159,3 +159,29 @@ TEST(Toy, MisconfiguredDataFailsWithOneLine) {
   u.name = "moons";
   EXPECT_THROW(resolve(u), Error);
 }
+
+// Labels: the labelled draw is the plain draw (same random numbers, same points) plus each point's class.
+TEST(Toy, LabelledDrawsAreThePlainDrawsWithTheirClasses) {
+  // Draws n labelled points and checks that the plain draw from the same seed gives the same points.
+  auto labelled_draw = [](const std::string& name, int64_t n, uint64_t seed) {
+    DataOptions o;
+    o.name = name;
+    resolve(o);
+    auto dataset = make_dataset(o);
+    at::Generator a = make_generator(seed), b = make_generator(seed);
+    LabelledPoints drawn = dataset->sample_labelled(n, a);
+    EXPECT_TRUE(torch::equal(drawn.points, dataset->sample(n, b))) << name;
+    return std::make_pair(dataset, drawn);
+  };
+  const auto [mog, drawn] = labelled_draw("mog2", 4000, 5);
+  EXPECT_EQ(mog->classes(), 2);
+  ASSERT_EQ(drawn.labels.numel(), 4000);
+  // Means (5, 5) and (−5, −5) with unit std: a point's component is its nearest mean (an error has
+  // probability ~1e-12), and the component shares follow the weights 0.2 / 0.8.
+  EXPECT_TRUE(torch::equal(drawn.labels, mog->mixture()->nearest_mean(drawn.points.to(torch::kFloat64))));
+  EXPECT_NEAR(drawn.labels.eq(0).to(torch::kFloat64).mean().item<double>(), 0.2, 0.02);
+  // Unlabelled sets: the same points, no labels.
+  const auto [moons, plain] = labelled_draw("two-moons", 100, 6);
+  EXPECT_EQ(moons->classes(), 0);
+  EXPECT_FALSE(plain.labels.defined());
+}

@@ -329,6 +329,24 @@ TEST(ImagesMnist, JsonDigitsHoldOutEveryTenthOfEachClass) {
   EXPECT_TRUE(torch::equal(data.train.images[zeros - zeros / 10], all.images[zeros]));
   EXPECT_GE(all.images.min().item<float>(), 0.0f);
   EXPECT_LE(all.images.max().item<float>(), 1.0f);
+  // The dataset's labelled draw: the plain draw's images with their classes.
+  DataOptions o;
+  o.name = "mnist";
+  auto dataset = make_dataset(o);
+  EXPECT_EQ(dataset->classes(), 10);
+  at::Generator g1 = make_generator(3), g2 = make_generator(3), g3 = make_generator(3);
+  LabelledPoints drawn = dataset->sample_labelled(50, g1);
+  EXPECT_TRUE(torch::equal(drawn.points, dataset->sample(50, g2)));
+  torch::Tensor index = torch::randperm(data.train.size(), g3, torch::kInt64).slice(0, 0, 50);
+  EXPECT_TRUE(torch::equal(drawn.labels, data.train.labels.index_select(0, index)));
+  // An unlabelled png folder has no classes.
+  TempDir pngs;
+  for (int k = 0; k < 12; ++k) write_png(pngs / fmt::format("img{:02d}.png", k), test_image(1, 4, 4, k));
+  o.name = "png-folder";
+  o.path = pngs.path().string();
+  EXPECT_EQ(make_dataset(o)->classes(), 0);
+  at::Generator g4 = make_generator(4);
+  EXPECT_FALSE(make_dataset(o)->sample_labelled(5, g4).labels.defined());
   TempDir empty;
   EXPECT_THAT_ERROR(read_mnist_json(empty.path()), "0.json' not found");
   write_file_atomic(empty / "0.json", "{\"data\": [0.5, 0.5]}");

@@ -127,7 +127,18 @@ TEST(Table, StandardisesWithTrainingRowsAndHoldsOutEveryFifth) {
   EXPECT_TRUE(torch::allclose(dataset->held_out().to(torch::kFloat64), (held - mean) / scale, 1e-6, 1e-6));
   EXPECT_TRUE(torch::allclose(dataset->to_data_units(rows.to(torch::kFloat64)), train, 1e-5, 1e-5));  // float32 rows
   EXPECT_TRUE(torch::allclose(dataset->to_model_units(train), rows, 1e-6, 1e-6));
-  EXPECT_TRUE(torch::equal(dataset->train_labels(), torch::arange(50).index({~held_mask}).remainder(3)));
+  // Labels ride along with their rows: all 40 in file order, then 10 drawn by the same random numbers as
+  // sample() draws them.
+  const torch::Tensor train_labels = torch::arange(50).index({~held_mask}).remainder(3);
+  EXPECT_EQ(dataset->classes(), 3);
+  at::Generator all_gen = make_generator(1);
+  EXPECT_TRUE(torch::equal(dataset->sample_labelled(1000, all_gen).labels, train_labels));
+  at::Generator g1 = make_generator(2), g2 = make_generator(2), g3 = make_generator(2);
+  LabelledPoints some = dataset->sample_labelled(10, g1);
+  EXPECT_TRUE(torch::equal(some.points, dataset->sample(10, g2)));
+  torch::Tensor index = torch::randperm(40, g3, torch::kInt64).slice(0, 0, 10);
+  EXPECT_TRUE(torch::equal(some.labels, train_labels.index_select(0, index)));
+  EXPECT_TRUE(torch::equal(some.points, rows.index_select(0, index)));
 
   // The recorded statistics rebuild the same dataset; statistics of the wrong length are refused.
   dataset->record(o);

@@ -234,3 +234,17 @@ TEST(InterruptHook, StopsOnlyARunThatWasAskedToStopBeforeItsLastStep) {
   e.step = 10;  // asked at the last step: the run ends normally
   EXPECT_FALSE(lead.after_step(e));
 }
+
+// A labelled data set gives the run its training labels, drawn with the training points (the same points
+// as an unlabelled draw would give, so no earlier result moves); an unlabelled one gives none.
+TEST(Prepare, KeepsTheTrainingLabelsOfLabelledData) {
+  Config config = load_config("mog2", {"data.n_train=500"});
+  Prepared p = prepare(config);
+  ASSERT_TRUE(p.train_labels.defined());
+  ASSERT_EQ(p.train_labels.numel(), 500);
+  at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "data"));
+  EXPECT_TRUE(torch::equal(p.train_data.cpu(), p.dataset->sample(500, gen)));
+  EXPECT_TRUE(torch::equal(p.train_labels.cpu(), p.dataset->mixture()->nearest_mean(p.train_data.cpu().to(torch::kFloat64))));
+  Config roll = load_config("swiss-roll", {"data.n_train=100"});
+  EXPECT_FALSE(prepare(roll).train_labels.defined());
+}

@@ -25,16 +25,25 @@ class ImageDataset : public ToyDataset {
 
   // -> [n, C·H·W] float32: all training images in stored order when n >= N, else n of them drawn
   // without replacement by `gen`.
-  torch::Tensor sample(int64_t n, at::Generator& gen) const override {
+  torch::Tensor sample(int64_t n, at::Generator& gen) const override { return sample_labelled(n, gen).points; }
+  // With the images' classes where every training image has one (MNIST, Fashion-MNIST).
+  LabelledPoints sample_labelled(int64_t n, at::Generator& gen) const override {
     const torch::Tensor& train = data_.train.images;  // [N, C, H, W] in [0, 1]
-    return unit_to_range(draw_rows(train.reshape({train.size(0), dim()}), n, gen), pixels_).to(torch::kFloat32).contiguous();
+    LabelledPoints out = draw_labelled_rows(train.reshape({train.size(0), dim()}), labelled() ? data_.train.labels : torch::Tensor(), n, gen);
+    out.points = unit_to_range(out.points, pixels_).to(torch::kFloat32).contiguous();
+    return out;
   }
+  int64_t classes() const override { return labelled() ? data_.classes : 0; }
 
  private:
   // An unknown range fails before the images are loaded, not at the first sample.
   static std::string checked_pixel_range(const std::string& range) {
     unit_to_range(torch::zeros({1}), range);
     return range;
+  }
+  bool labelled() const {
+    const torch::Tensor& labels = data_.train.labels;
+    return data_.classes > 0 && labels.defined() && labels.numel() == data_.train.size() && labels.min().item<int64_t>() >= 0;
   }
   std::string pixels_;
   ImageData data_;

@@ -147,8 +147,11 @@ class TableDataset : public ToyDataset {
   }
   int64_t dim() const override { return train_.size(1); }
   torch::Tensor sample(int64_t n, at::Generator& gen) const override { return draw_rows(train_, n, gen); }
+  LabelledPoints sample_labelled(int64_t n, at::Generator& gen) const override {
+    return draw_labelled_rows(train_, labels_, n, gen);
+  }
+  int64_t classes() const override { return labels_.defined() && labels_.numel() > 0 ? labels_.max().item<int64_t>() + 1 : 0; }
   torch::Tensor held_out() const override { return held_out_; }
-  torch::Tensor train_labels() const override { return labels_; }
   torch::Tensor to_data_units(const torch::Tensor& x) const override {
     return (x.to(torch::kCPU, torch::kFloat64) * scale_ + mean_).to(x.scalar_type());
   }

@@ -110,6 +110,13 @@ class Mixture : public ToyDataset {
   }
   int64_t dim() const override { return mixture_->dim(); }
   torch::Tensor sample(int64_t n, at::Generator& gen) const override { return mixture_->sample(n, gen); }
+  // Labelled by component.
+  LabelledPoints sample_labelled(int64_t n, at::Generator& gen) const override {
+    LabelledPoints out;
+    out.points = mixture_->sample(n, gen, &out.labels);
+    return out;
+  }
+  int64_t classes() const override { return mixture_->components(); }
   const GaussianMixture* mixture() const override { return mixture_.get(); }
 
  private:
@@ -157,10 +164,17 @@ void register_builtins(Registry<DatasetFactory>& r) {
 }
 
 torch::Tensor draw_rows(const torch::Tensor& rows, int64_t n, at::Generator& gen) {
+  return draw_labelled_rows(rows, {}, n, gen).points;
+}
+
+LabelledPoints draw_labelled_rows(const torch::Tensor& rows, const torch::Tensor& labels, int64_t n, at::Generator& gen) {
   const int64_t total = rows.size(0);
   require(n >= 0, "cannot draw {} rows", n);
-  torch::Tensor picked = n >= total ? rows : rows.index_select(0, torch::randperm(total, gen, torch::kInt64).slice(0, 0, n));
-  return picked.to(torch::kFloat32).contiguous();
+  require(!labels.defined() || labels.numel() == total, "{} labels for {} rows", labels.defined() ? labels.numel() : 0, total);
+  if (n >= total) return {rows.to(torch::kFloat32).contiguous(), labels};
+  torch::Tensor index = torch::randperm(total, gen, torch::kInt64).slice(0, 0, n);
+  return {rows.index_select(0, index).to(torch::kFloat32).contiguous(),
+          labels.defined() ? labels.index_select(0, index) : torch::Tensor()};
 }
 
 const Registry<DatasetFactory>& datasets() { return builtin_registry<DatasetFactory>("dataset"); }

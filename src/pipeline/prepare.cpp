@@ -100,7 +100,8 @@ Prepared prepare(Config& config) {
   p.dataset = make_dataset(config.data);
   p.dataset->record(config.data);
   at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "data"));
-  p.train_data = p.dataset->sample(config.data.n_train, gen);
+  LabelledPoints drawn = p.dataset->sample_labelled(config.data.n_train, gen);
+  p.train_data = drawn.points;
   at::Generator auto_gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "auto-noise"));
   p.notes = resolve_auto_noise(config, p.train_data, auto_gen);
   p.process = make_process(config.process);
@@ -110,6 +111,7 @@ Prepared prepare(Config& config) {
     config.model.sigma_data = std::sqrt(centred.pow(2).mean().item<double>());
   }
   p.train_data = p.train_data.to(device);
+  if (drawn.labels.defined()) p.train_labels = drawn.labels.to(device);
   if (const GaussianMixture* mixture = p.dataset->mixture())
     p.reference = mixture_score_fn(std::shared_ptr<const GaussianMixture>(p.dataset, mixture), p.process);
   return p;

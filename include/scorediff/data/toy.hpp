@@ -33,11 +33,22 @@ struct DataOptions {
   std::vector<double> column_mean, column_scale;
 };
 
+// Points and, for labelled sets, one class per point.
+struct LabelledPoints {
+  torch::Tensor points;  // [n, D] float32, CPU
+  torch::Tensor labels;  // [n] int64 in [0, classes()), or undefined where the set has no labels
+};
+
 class ToyDataset {
  public:
   virtual ~ToyDataset() = default;
   virtual int64_t dim() const { return 2; }
   virtual torch::Tensor sample(int64_t n, at::Generator& gen) const = 0;  // [n, D] float32, CPU
+  // The same draw as sample() (the same random numbers, the same points) with each point's label:
+  // a mixture's component, an image's class, a table's label column. Unlabelled sets leave labels
+  // undefined.
+  virtual LabelledPoints sample_labelled(int64_t n, at::Generator& gen) const { return {sample(n, gen), {}}; }
+  virtual int64_t classes() const { return 0; }  // how many labels; 0 for an unlabelled set
   // The exact density as a mixture (mog2, 8gaussians, mixture), or a fine-mixture reference of it
   // (circle); nullptr when no closed form is known.
   virtual const GaussianMixture* mixture() const { return nullptr; }
@@ -48,7 +59,6 @@ class ToyDataset {
   // Finite tables: the held-out rows [M, D] in model units, the reference of evaluate_samples; undefined
   // for sets that draw fresh points and for images (their test split is in images()).
   virtual torch::Tensor held_out() const { return {}; }
-  virtual torch::Tensor train_labels() const { return {}; }  // [N] int64 where the set has labels
   // Between the units a model works in and the data's own (a table's standardisation); identity here.
   virtual torch::Tensor to_data_units(const torch::Tensor& x) const { return x; }
   virtual torch::Tensor to_model_units(const torch::Tensor& x) const { return x; }
@@ -60,6 +70,8 @@ class ToyDataset {
 // All of `rows` [N, D] (stored order) when n >= N, else n of them drawn without replacement by `gen`;
 // float32, contiguous: how the finite sets (images, tables) sample.
 torch::Tensor draw_rows(const torch::Tensor& rows, int64_t n, at::Generator& gen);
+// The same draw, with the rows' labels [N] int64 (undefined labels stay undefined).
+LabelledPoints draw_labelled_rows(const torch::Tensor& rows, const torch::Tensor& labels, int64_t n, at::Generator& gen);
 
 using DatasetFactory = std::function<std::shared_ptr<const ToyDataset>(const DataOptions&)>;
 

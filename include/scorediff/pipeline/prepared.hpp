@@ -12,6 +12,7 @@ struct Prepared {
   std::shared_ptr<const ToyDataset> dataset;
   std::shared_ptr<const NoiseProcess> process;
   torch::Tensor train_data;  // [N, D] float32 on the run's device
+  torch::Tensor train_labels;  // [N] int64 on the run's device for labelled data (ToyDataset::classes() > 0)
   ScoreFn reference;         // the data's exact score under the process; empty when no density is known
   std::vector<std::string> notes;  // one line per "auto" setting: the value and where it came from
 };
