@@ -23,9 +23,9 @@ double median_nearest_neighbour(const torch::Tensor& queries, const torch::Tenso
 // local direction. For each query row, the smallest principal std of its k nearest rows of `points`, its
 // median over the queries, for k = 8, 16, … 1024 (at least 4·D, at most N/4). Too few neighbours see
 // only a slice of the thickness, too many see the data's curvature; between the two the figure levels
-// off, and the floor is read where it grows least (the smallest log-slope between two successive k). On
-// noisy curves (two moons, Swiss roll, circle) and 2 000 to 20 000 points it is within 10 % of the noise
-// (tests/test_auto_noise.cpp). `found` is false where fewer than three k fit (high D, few points) or the
+// off, and the floor is read where it grows least (the smallest log-slope between two successive k). It
+// is within 10 % of the noise on the noisy circle at 2 000 to 20 000 points and on two moons and the
+// Swiss roll at 5 000 (tests/test_auto_noise.cpp). `found` is false where fewer than three k fit (high D, few points) or the
 // figure is 0 to rounding (points on an exact manifold).
 struct NoiseFloor {
   double std = 0;
