@@ -14,7 +14,7 @@ namespace {
 class Probe : public ScoreNetworkImpl {
  public:
   torch::Tensor last_x, last_log_sigma;
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) override {
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma, const torch::Tensor& = {}) override {
     last_x = x;
     last_log_sigma = log_sigma;
     return x * 3.0 + log_sigma.unsqueeze(1);

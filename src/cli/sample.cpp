@@ -9,15 +9,26 @@
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/samplers/registry.hpp"
+#include "scorediff/pipeline/sampling_score.hpp"
 #include "scorediff/pipeline/training.hpp"
 
 namespace scorediff::cli {
+namespace {
+
+// Where the labels of class-conditional samples go: samples.npy -> samples.labels.npy.
+std::string labels_file(const std::string& out) {
+  const std::filesystem::path path(out);
+  return (path.parent_path() / (path.stem().string() + ".labels.npy")).string();
+}
+
+}  // namespace
 
 void add_sample_command(CLI::App& app) {
   struct Args {
     ScoreSourceArgs source;
-    std::string out = "samples.npy", sampler;
+    std::string out = "samples.npy", sampler, label;
     int64_t n = -1, nfe = 0;
+    double cfg = 0;
     bool quiet = false;
   };
   auto args = std::make_shared<Args>();
@@ -27,13 +38,20 @@ void add_sample_command(CLI::App& app) {
   CLI::Option* sampler = cmd->add_option("--sampler", args->sampler, "sampler (see below); default from the config");
   cmd->add_option("-n,--n", args->n, "number of samples (sample.n)")->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   CLI::Option* nfe = cmd->add_option("--nfe", args->nfe, "score evaluations for reverse-time samplers (sample.nfe; >= 1)");
+  CLI::Option* label = cmd->add_option("--class", args->label,
+                                      "class-conditional models (sample.class): all, none, k or k1,k2,...; the labels "
+                                      "go to <out>.labels.npy");
+  CLI::Option* cfg = cmd->add_option("--cfg", args->cfg, "classifier-free guidance weight w (sample.cfg)")
+                         ->check(CLI::Range(0.0, 100.0));
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
   cmd->footer("\nSamplers (sample.sampler), from their specs:\n" + describe_samplers());
-  cmd->callback([args, nfe, sampler] {
+  cmd->callback([args, nfe, sampler, label, cfg] {
     check_output_file(args->out);
     std::vector<std::string> sets;
     if (sampler->count() > 0) sets.push_back("sample.sampler=" + args->sampler);
     if (args->n >= 0) sets.push_back(fmt::format("sample.n={}", args->n));
+    if (label->count() > 0) sets.push_back("sample.class=" + args->label);
+    if (cfg->count() > 0) sets.push_back(fmt::format("sample.cfg={}", args->cfg));
     if (nfe->count() > 0) {
       require(args->nfe >= 1, "--nfe must be >= 1, got {}", args->nfe);
       sets.push_back(fmt::format("sample.nfe={}", args->nfe));
@@ -46,14 +64,22 @@ void add_sample_command(CLI::App& app) {
     SampleResult result = run_sampler(config.sample, source.score, *p.process, p.train_data.size(1), gen, args->quiet);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     write_npy(args->out, p.dataset->to_data_units(result.samples.to(torch::kCPU)));
-    fmt::print("{}\n", nlohmann::json({{"samples", args->out},
-                                        {"n", result.samples.size(0)},
-                                        {"sampler", config.sample.sampler},
-                                        {"nfe", result.nfe},
-                                        {"seconds", seconds},
-                                        {"score", source.analytic ? "analytic" : args->source.raw ? "raw" : "ema"},
-                                        {"step", source.loaded.step}})
-                           .dump());
+    nlohmann::json report{{"samples", args->out}};
+    if (!source.analytic) {
+      const torch::Tensor labels = sampling_labels(config, *source.loaded.model);
+      if (labels.defined()) {
+        const std::string labels_path = labels_file(args->out);
+        write_npy(labels_path, labels);
+        report["labels"] = labels_path;
+      }
+    }
+    report["n"] = result.samples.size(0);
+    report["sampler"] = config.sample.sampler;
+    report["nfe"] = result.nfe;
+    report["seconds"] = seconds;
+    report["score"] = source.analytic ? "analytic" : args->source.raw ? "raw" : "ema";
+    report["step"] = source.loaded.step;
+    fmt::print("{}\n", report.dump());
   });
 }
 

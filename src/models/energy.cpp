@@ -6,7 +6,8 @@
 
 namespace scorediff {
 
-torch::Tensor EnergyNetworkImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+torch::Tensor EnergyNetworkImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma, const torch::Tensor& labels) {
+  require(!labels.defined(), "energy models have no class conditioning (model.classes must be 0)");
   const bool differentiable = torch::GradMode::is_enabled() || x.requires_grad();
   // Samplers run in inference mode; the gradient of E needs autograd, on ordinary (cloned) tensors.
   c10::InferenceMode normal_mode(false);

@@ -49,13 +49,15 @@ torch::Tensor FourierFeaturesImpl::forward(const torch::Tensor& c) {
 }
 
 MlpNetworkImpl::MlpNetworkImpl(const ModelOptions& o, int64_t dim, at::Generator& gen, int64_t out_dim)
-    : activation_(parse_activation(o.activation)), fourier_(o.embedding == "fourier") {
+    : activation_(parse_activation(o.activation)), classes_(o.classes), fourier_(o.embedding == "fourier") {
   require(o.depth >= 1 && o.width >= 1, "model.depth and model.width must be >= 1");
+  require(o.classes >= 0, "model.classes must be >= 0, got {}", o.classes);
   int64_t cond = 1;
   if (fourier_) {
     features_ = register_module("features", FourierFeatures(o.fourier_features, o.fourier_scale, gen));
     cond = features_->out_features();
   }
+  if (classes_ > 0) cond += classes_ + 1;  // one-hot label, the null class last
   int64_t in = dim + cond;
   for (int64_t i = 0; i <= o.depth; ++i) {
     int64_t out = i == o.depth ? (out_dim > 0 ? out_dim : dim) : o.width;
@@ -66,9 +68,20 @@ MlpNetworkImpl::MlpNetworkImpl(const ModelOptions& o, int64_t dim, at::Generator
   }
 }
 
-torch::Tensor MlpNetworkImpl::embed(const torch::Tensor& log_sigma) {
-  if (fourier_) return features_->forward(log_sigma);
-  return log_sigma.reshape({-1, 1}) / 4.0;  // seed 001 §8.4: log(σ)/4
+torch::Tensor MlpNetworkImpl::embed(const torch::Tensor& log_sigma, const torch::Tensor& labels) {
+  torch::Tensor noise = fourier_ ? features_->forward(log_sigma) : log_sigma.reshape({-1, 1}) / 4.0;  // seed 001 §8.4
+  if (classes_ == 0) {
+    require(!labels.defined(), "labels given to a network without classes (model.classes = 0)");
+    return noise;
+  }
+  // One σ or one label stands for every row.
+  torch::Tensor label = labels.defined() ? labels.reshape({-1}).to(noise.device(), torch::kInt64)
+                                         : torch::full({noise.size(0)}, classes_, noise.options().dtype(torch::kInt64));
+  const int64_t rows = std::max(noise.size(0), label.size(0));
+  if (noise.size(0) == 1) noise = noise.expand({rows, -1});
+  if (label.size(0) == 1) label = label.expand({rows});
+  require(label.size(0) == rows && noise.size(0) == rows, "{} labels for {} noise levels", label.size(0), noise.size(0));
+  return torch::cat({noise, torch::one_hot(label, classes_ + 1).to(noise.dtype())}, 1);
 }
 
 MlpPath MlpNetworkImpl::path_for(const torch::Tensor& x, const torch::Tensor& log_sigma) const {
@@ -86,13 +99,13 @@ MlpPath MlpNetworkImpl::path_for(const torch::Tensor& x, const torch::Tensor& lo
   return activation_ == Activation::SiLU && fused_training() ? MlpPath::Fused : MlpPath::Graph;
 }
 
-torch::Tensor MlpNetworkImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+torch::Tensor MlpNetworkImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma, const torch::Tensor& labels) {
   switch (path_for(x, log_sigma)) {
-    case MlpPath::Inference: return forward_inference(x, log_sigma);
-    case MlpPath::Fused: return forward_fused(x, log_sigma);
+    case MlpPath::Inference: return forward_inference(x, log_sigma, labels);
+    case MlpPath::Fused: return forward_fused(x, log_sigma, labels);
     case MlpPath::Graph: break;
   }
-  return forward_autograd(x, log_sigma);
+  return forward_autograd(x, log_sigma, labels);
 }
 
 bool MlpNetworkImpl::fused_training() const { return fused_training_ && fused_mlp_available(); }
@@ -109,16 +122,18 @@ std::vector<torch::Tensor> MlpNetworkImpl::biases() const {
   return out;
 }
 
-torch::Tensor MlpNetworkImpl::forward_fused(const torch::Tensor& x, const torch::Tensor& log_sigma) {
-  return mlp_silu_fused(fused_input(x, log_sigma), weights(), biases());
+torch::Tensor MlpNetworkImpl::forward_fused(const torch::Tensor& x, const torch::Tensor& log_sigma,
+                                            const torch::Tensor& labels) {
+  return mlp_silu_fused(fused_input(x, log_sigma, labels), weights(), biases());
 }
 
-torch::Tensor MlpNetworkImpl::fused_input(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+torch::Tensor MlpNetworkImpl::fused_input(const torch::Tensor& x, const torch::Tensor& log_sigma,
+                                          const torch::Tensor& labels) {
   const int64_t rows = x.size(0), d = x.size(1);
-  if (fourier_ || !x.is_contiguous() || x.scalar_type() != torch::kFloat32 || !x.device().is_cpu() ||
+  if (fourier_ || classes_ > 0 || !x.is_contiguous() || x.scalar_type() != torch::kFloat32 || !x.device().is_cpu() ||
       log_sigma.numel() != rows || log_sigma.scalar_type() != torch::kFloat32 || !log_sigma.is_contiguous() ||
       !log_sigma.device().is_cpu())
-    return torch::cat({x, embed(log_sigma).to(x.dtype())}, 1);
+    return torch::cat({x, embed(log_sigma, labels).to(x.dtype())}, 1);
   // [x, log σ / 4] written in one loop (seed 001 §8.4), instead of reshape, divide and concatenate.
   const float* lp = log_sigma.data_ptr<float>();
   const float* xp = x.data_ptr<float>();
@@ -131,7 +146,8 @@ torch::Tensor MlpNetworkImpl::fused_input(const torch::Tensor& x, const torch::T
   return input;
 }
 
-torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const torch::Tensor& log_sigma,
+                                                const torch::Tensor& labels) {
   // x [B, D], log_sigma [B] -> [B, D]
   // Rows per chunk: measured 150 / 143 / 142 / 148 evaluations/s at 512 / 1024 / 2048 / 4096 (10 000
   // points, width 128): small enough that both [chunk, width] buffers stay in L2.
@@ -140,10 +156,15 @@ torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const to
   const auto& first = layers_.front();
   torch::Tensor w_x = first->weight.narrow(1, 0, d), w_e = first->weight.narrow(1, d, first->weight.size(1) - d);
   torch::Tensor flat_sigma = log_sigma.reshape({-1});
+  const torch::Tensor flat_labels = labels.defined() ? labels.reshape({-1}) : labels;
+  // σ (and the label) shared by every row: the embedding's contribution is one bias row.
   bool shared_sigma = flat_sigma.numel() == 1 || (flat_sigma == flat_sigma[0]).all().item<bool>();
-  // The first layer's bias: b₀ + W_e·emb(σ), one row when σ is shared, else one row per sample.
-  torch::Tensor bias = shared_sigma ? at::addmm(first->bias.unsqueeze(0), embed(flat_sigma.narrow(0, 0, 1)), w_e.t())
-                                    : at::addmm(first->bias.unsqueeze(0), embed(flat_sigma), w_e.t());
+  if (shared_sigma && flat_labels.defined() && flat_labels.numel() > 1)
+    shared_sigma = (flat_labels == flat_labels[0]).all().item<bool>();
+  // The first layer's bias: b₀ + W_e·emb(σ, label), one row when they are shared, else one row per sample.
+  auto first_of = [](const torch::Tensor& t) { return t.defined() ? t.narrow(0, 0, 1) : t; };
+  torch::Tensor bias = shared_sigma ? at::addmm(first->bias.unsqueeze(0), embed(flat_sigma.narrow(0, 0, 1), first_of(flat_labels)), w_e.t())
+                                    : at::addmm(first->bias.unsqueeze(0), embed(flat_sigma, flat_labels), w_e.t());
   const int64_t width = first->weight.size(0);
   torch::Tensor a = torch::empty({std::min(kChunk, n), width}, x.options());
   torch::Tensor b = torch::empty_like(a);
@@ -225,9 +246,10 @@ torch::Tensor MlpNetworkImpl::forward_inference(const torch::Tensor& x, const to
   return out;
 }
 
-torch::Tensor MlpNetworkImpl::forward_autograd(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+torch::Tensor MlpNetworkImpl::forward_autograd(const torch::Tensor& x, const torch::Tensor& log_sigma,
+                                               const torch::Tensor& labels) {
   // x [B, D], log_sigma [B] -> [B, D]
-  torch::Tensor h = torch::cat({x, embed(log_sigma).to(x.dtype())}, 1);
+  torch::Tensor h = torch::cat({x, embed(log_sigma, labels).to(x.dtype())}, 1);
   for (size_t i = 0; i + 1 < layers_.size(); ++i) h = activate(layers_[i]->forward(h), activation_);
   return layers_.back()->forward(h);
 }

@@ -51,13 +51,13 @@ bool all_ones_on_cpu(const torch::Tensor& m) {
 }  // namespace
 
 torch::Tensor ScoreModelImpl::score(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std,
-                                    const torch::Tensor& time) {
+                                    const torch::Tensor& time, const torch::Tensor& labels) {
   torch::Tensor m = mean_coef.to(x.dtype()), s = std.to(x.dtype());
   const bool unit_mean = all_ones_on_cpu(m);
   torch::Tensor sigma = unit_mean ? s : s / m;
   torch::Tensor x_hat = unit_mean ? x : x / per_sample(m, x);
   if (input_sigma_data_ > 0) x_hat = x_hat * per_sample(torch::rsqrt(sigma * sigma + input_sigma_data_ * input_sigma_data_), x);
-  torch::Tensor out = network_->forward(x_hat, condition(sigma, time, x));
+  torch::Tensor out = network_->forward(x_hat, condition(sigma, time, x), labels);
   switch (param_) {
     case Parametrisation::Score: return out / per_sample(s, x);
     case Parametrisation::Eps: return -out / per_sample(s, x);
@@ -117,6 +117,9 @@ void bind(Schema& s, ModelOptions& o) {
   s.add("model.embedding", &o.embedding, "noise-level conditioning").one_of({"fourier", "log-sigma"});
   s.add("model.condition", &o.condition, "what the network is conditioned on: log sigma or the process' time t")
       .one_of({"log-sigma", "time"});
+  s.add("model.classes", &o.classes,
+        "class-conditional network with this many classes (plus a null class); 0 = unconditional")
+      .in_range(0, 100000);
   s.add("model.fourier_features", &o.fourier_features, "Fourier frequencies (2x features)").at_least(1);
   s.add("model.fourier_scale", &o.fourier_scale, "std of the Fourier frequencies").positive();
   s.add("model.input_scaling", &o.input_scaling, "scale inputs by 1/sqrt(sigma_data^2 + sigma^2)");
@@ -136,9 +139,13 @@ ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
   require(o.param != "denoiser" || o.input_scaling,
           "model.param = 'denoiser' is EDM's preconditioning: it needs model.input_scaling = true");
   require(o.param != "denoiser" || o.name.rfind("energy-", 0) != 0, "energy models do not support model.param = 'denoiser'");
+  require(o.classes == 0 || o.name.rfind("energy-", 0) != 0,
+          "energy models have no class conditioning: model.classes must be 0 for '{}'", o.name);
   auto network = models().get(o.name)(o, dim, gen);
-  return ScoreModel(network, parse_parametrisation(o.param), o.input_scaling ? o.sigma_data : 0.0,
-                    o.condition == "time");
+  ScoreModel model(network, parse_parametrisation(o.param), o.input_scaling ? o.sigma_data : 0.0,
+                   o.condition == "time");
+  model->set_classes(o.classes);
+  return model;
 }
 
 namespace {
@@ -153,12 +160,18 @@ Workload workload_of(const ModelOptions& options) {
   return options.name == "unet" || options.name == "energy-cnn" ? Workload::Convolution : Workload::Dense;
 }
 
-ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process) {
+ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process, torch::Tensor labels) {
   const torch::TensorOptions options = model->parameters().front().options();
-  auto evaluate = [model, process](const torch::Tensor& x, const torch::Tensor& t) mutable {
-    return model->score(x, process->mean_coef(t), process->std(t), t);
+  require(!labels.defined() || model->classes() > 0, "labels given to a model without classes (model.classes = 0)");
+  if (labels.defined()) labels = labels.reshape({-1}).to(options.device(), torch::kInt64);
+  // Rows [start, start + n) of x carry labels [start, start + n).
+  auto evaluate = [model, process, labels](const torch::Tensor& x, const torch::Tensor& t, int64_t start) mutable {
+    const torch::Tensor own = labels.defined() ? labels.narrow(0, start, x.size(0)) : labels;
+    return model->score(x, process->mean_coef(t), process->std(t), t, own);
   };
-  return [evaluate, options](const torch::Tensor& x, const torch::Tensor& t) mutable {
+  return [evaluate, options, labels](const torch::Tensor& x, const torch::Tensor& t) mutable {
+    require(!labels.defined() || x.size(0) == labels.size(0),
+            "the score is bound to {} labels, but is evaluated on {} rows", labels.size(0), x.size(0));
     // Callers in another dtype or device (the float64 density grid, say) get their own back.
     const bool native = x.dtype() == options.dtype() && x.device() == options.device();
     torch::Tensor x_model = native ? x : x.to(options), t_model = native ? t : t.to(options);
@@ -169,11 +182,11 @@ ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> pro
       std::vector<torch::Tensor> parts;
       for (int64_t start = 0; start < rows; start += chunk) {
         const int64_t n = std::min(chunk, rows - start);
-        parts.push_back(evaluate(x_model.narrow(0, start, n), t_model.narrow(0, start, n)));
+        parts.push_back(evaluate(x_model.narrow(0, start, n), t_model.narrow(0, start, n), start));
       }
       out = torch::cat(parts);
     } else {
-      out = evaluate(x_model, t_model);
+      out = evaluate(x_model, t_model, 0);
     }
     return native ? out : out.to(x.options());
   };

@@ -196,11 +196,27 @@ UnetImpl::UnetImpl(const ModelOptions& o, int64_t dim, at::Generator& gen) : sha
     if (auto* attention = m->as<AttentionImpl>()) attention->zero_output();
   }
   zero_init(conv_out_);
+  classes_ = o.classes;
+  require(classes_ >= 0, "model.classes must be >= 0, got {}", classes_);
+  if (classes_ > 0) {
+    // Registered last and drawn after every other parameter: an unconditional U-Net is unchanged.
+    class_emb_ = register_module("class_emb", torch::nn::Embedding(classes_ + 1, emb));
+    torch::NoGradGuard no_grad;
+    class_emb_->weight.normal_(0.0, 1.0, gen);
+  }
 }
 
-torch::Tensor UnetImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma) {
+torch::Tensor UnetImpl::forward(const torch::Tensor& x, const torch::Tensor& log_sigma, const torch::Tensor& labels) {
   const int64_t B = x.size(0);
   torch::Tensor emb = emb2_->forward(torch::silu(emb1_->forward(features_->forward(log_sigma.reshape({B})))));
+  if (classes_ > 0) {
+    torch::Tensor label = labels.defined() ? labels.reshape({-1}).to(emb.device(), torch::kInt64)
+                                           : torch::full({B}, classes_, emb.options().dtype(torch::kInt64));
+    require(label.size(0) == B || label.size(0) == 1, "{} labels for {} images", label.size(0), B);
+    emb = emb + class_emb_->forward(label).to(emb.dtype());
+  } else {
+    require(!labels.defined(), "labels given to a network without classes (model.classes = 0)");
+  }
   torch::Tensor h = conv_in_->forward(x.reshape({B, shape_[0], shape_[1], shape_[2]}));
   std::vector<torch::Tensor> skips{h};
   for (auto& stage : down_) {

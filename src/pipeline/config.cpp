@@ -52,6 +52,11 @@ void Config::validate() {
   require(sample.guidance == 1.0 || !sample.guide.empty(),
           "sample.guidance = {} needs sample.guide (a weaker checkpoint: \"step-N\" of the run, or a path)",
           sample.guidance);
+  require(train.label_dropout == 0 || model.classes > 0,
+          "train.label_dropout = {} needs a class-conditional model (model.classes > 0)", train.label_dropout);
+  require(sample.cfg == 0 || model.classes > 0,
+          "sample.cfg = {} is classifier-free guidance: it needs a class-conditional model (model.classes > 0)", sample.cfg);
+  sample_labels(sample.label, model.classes, 1);  // its classes fit the model
   if (auto step = guide_step(sample.guide))
     require(*step <= train.steps, "sample.guide = {} is beyond the run's train.steps = {}", sample.guide, train.steps);
   // "auto" noise levels are known only once the data is drawn (prepare); stand-ins of the same kind

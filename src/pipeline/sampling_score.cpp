@@ -21,11 +21,21 @@ std::filesystem::path guide_path(const std::string& guide, const std::filesystem
   return guide;
 }
 
+// A model's score for the sample labels: unconditional (no labels), conditional, or classifier-free guided.
+ScoreFn labelled_score_fn(ScoreModel model, const Prepared& prepared, const torch::Tensor& labels, double cfg) {
+  if (!labels.defined()) return model_score_fn(model, prepared.process);
+  ScoreFn conditional = model_score_fn(model, prepared.process, labels);
+  if (cfg == 0) return conditional;
+  return classifier_free(conditional, model_score_fn(model, prepared.process, torch::full_like(labels, model->classes())),
+                         cfg);
+}
+
 // The model's score, or its autoguided combination with sample.guide (see sampling_score_fn).
 ScoreFn guided_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
                         const std::filesystem::path& run_dir) {
-  ScoreFn own = model_score_fn(model, prepared.process);
   const SampleOptions& o = config.sample;
+  const torch::Tensor labels = sampling_labels(config, *model);
+  ScoreFn own = labelled_score_fn(model, prepared, labels, o.cfg);
   if (o.guide.empty() || o.guidance == 1.0) return own;
   const std::filesystem::path path = guide_path(o.guide, run_dir);
   require(std::filesystem::exists(path), "sample.guide: checkpoint '{}' does not exist", path.string());
@@ -49,10 +59,31 @@ ScoreFn guided_score_fn(const Config& config, ScoreModel model, const Prepared& 
   load_weights(*guide, file, /*ema=*/true, "sample.guide '" + path.string() + "'");
   guide->to(prepared.train_data.device());
   guide->eval();
-  return autoguided(own, model_score_fn(guide, prepared.process), o.guidance);
+  // Classifier-free guidance inside each network, autoguidance across them: a conditional guide gets the
+  // same labels and w; an unconditional one guides every class with its single score.
+  require(!labels.defined() || guide->classes() == 0 || guide->classes() == model->classes(),
+          "sample.guide '{}' has {} classes, the model {}", path.string(), guide->classes(), model->classes());
+  return autoguided(own, labelled_score_fn(guide, prepared, guide->classes() > 0 ? labels : torch::Tensor(), o.cfg),
+                    o.guidance);
 }
 
 }  // namespace
+
+torch::Tensor sampling_labels(const Config& config, const ScoreModelImpl& model) {
+  const SampleOptions& o = config.sample;
+  torch::Tensor labels = sample_labels(o.label, model.classes(), o.n);
+  require(o.cfg == 0 || (labels.defined() && o.label != "none"),
+          "sample.cfg = {} is classifier-free guidance: it needs a class-conditional model (model.classes > 0) and "
+          "sample.class other than none",
+          o.cfg);
+  static bool warned = false;
+  if ((o.cfg > 0 || o.label == "none") && model.classes() > 0 && config.train.label_dropout == 0 &&
+      !std::exchange(warned, true))
+    fmt::print(stderr, "scorediff: warning: {} uses the null class, which this model never saw in training "
+                       "(train.label_dropout = 0): expect poor samples\n",
+               o.cfg > 0 ? fmt::format("sample.cfg = {}", o.cfg) : std::string("sample.class = none"));
+  return labels;
+}
 
 ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
                           const std::filesystem::path& run_dir) {

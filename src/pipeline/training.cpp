@@ -69,6 +69,11 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   Objective objective = make_objective(config.objective, p.reference ? &p.reference : nullptr);
   const int64_t levels = level_count(config.objective, *p.process);
   Trainer trainer(model, p.process, objective, levels, p.train_data, config.train, seed);
+  if (config.model.classes > 0) {
+    require(p.train_labels.defined(), "model.classes = {} needs labelled data; dataset '{}' has no labels",
+            config.model.classes, config.data.name);
+    trainer.set_labels(p.train_labels);
+  }
   if (resume_state) trainer.restore(*resume_state);
   if (group) {
     group->check_same("configuration", config.to_toml());

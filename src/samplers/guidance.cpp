@@ -11,4 +11,13 @@ ScoreFn autoguided(ScoreFn model, ScoreFn weak, double w) {
   };
 }
 
+ScoreFn classifier_free(ScoreFn conditional, ScoreFn unconditional, double w) {
+  if (w == 0) return conditional;
+  return [conditional = std::move(conditional), unconditional = std::move(unconditional), w](const torch::Tensor& x,
+                                                                                            const torch::Tensor& t) {
+    torch::Tensor s = conditional(x, t);
+    return s + w * (s - unconditional(x, t));
+  };
+}
+
 }  // namespace scorediff

@@ -19,8 +19,8 @@ const char* kind_name(SamplerKind kind) {
 }
 
 const std::vector<std::string>& common_sample_keys() {
-  static const std::vector<std::string> keys = {"sampler", "n",         "denoise", "use_ema",  "guide",
-                                                "guidance", "precision", "init",    "init_low", "init_high"};
+  static const std::vector<std::string> keys = {"sampler",   "n",    "denoise",  "use_ema",   "guide", "guidance",
+                                                "precision", "init", "init_low", "init_high", "class", "cfg"};
   return keys;
 }
 

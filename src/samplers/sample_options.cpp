@@ -1,5 +1,9 @@
 #include "scorediff/samplers/sample_options.hpp"
 
+#include <torch/torch.h>
+
+#include <sstream>
+
 #include "scorediff/samplers/registry.hpp"
 
 namespace scorediff {
@@ -38,9 +42,51 @@ void bind(Schema& s, SampleOptions& o) {
         "MLP hidden-layer products while sampling: bfloat16 is 2-4x faster on CPUs with AVX-512 BF16 or AMX, "
         "scores within about 1e-2 relative")
       .one_of({"bfloat16", "float32"});
+  s.add("sample.class", &o.label,
+        "class-conditional models: auto, all (an equal share of each class), none (unconditional), k or k1,k2,...");
+  s.add("sample.cfg", &o.cfg, "classifier-free guidance weight w: s(x|y) + w (s(x|y) - s(x|null)); 0 = none")
+      .non_negative()
+      .at_most(100.0);
   s.add("sample.init", &o.init, "initial state").one_of({"prior", "uniform"});
   s.add("sample.init_low", &o.init_low, "uniform init: lower bound");
   s.add("sample.init_high", &o.init_high, "uniform init: upper bound");
+}
+
+torch::Tensor sample_labels(const std::string& spec, int64_t classes, int64_t n) {
+  if (classes == 0) {
+    require(spec == "auto" || spec == "none",
+            "sample.class = '{}' needs a class-conditional model (model.classes > 0); this one has no classes", spec);
+    return {};
+  }
+  const auto int64 = torch::TensorOptions().dtype(torch::kInt64);
+  if (spec == "none") return torch::full({n}, classes, int64);
+  std::vector<int64_t> wanted;
+  if (spec == "auto" || spec == "all") {
+    for (int64_t k = 0; k < classes; ++k) wanted.push_back(k);
+  } else {
+    std::stringstream in(spec);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      size_t used = 0;
+      int64_t k = -1;
+      try {
+        k = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      require(used > 0 && used == item.size(),
+              "sample.class = '{}': expected auto, all, none, a class or a comma-separated list of classes", spec);
+      require(k >= 0 && k < classes, "sample.class: class {} is outside [0, {}) of this model", k, classes);
+      wanted.push_back(k);
+    }
+    require(!wanted.empty(), "sample.class is empty: expected auto, all, none, a class or a list of classes");
+  }
+  // Sample i gets wanted[⌊i m / n⌋]: blocks of equal size (to one sample), in the order given.
+  const int64_t m = static_cast<int64_t>(wanted.size());
+  torch::Tensor out = torch::empty({n}, int64);
+  int64_t* p = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = wanted[static_cast<size_t>(i * m / n)];
+  return out;
 }
 
 }  // namespace scorediff

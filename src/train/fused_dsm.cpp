@@ -34,7 +34,7 @@ const DsmObjective* fused_dsm_objective(ScoreModel& model, const Objective& obje
 }
 
 LossTerms fused_dsm_step(ScoreModel& model, const NoiseProcess& process, const ObjectiveOptions& o,
-                         const torch::Tensor& x0_in, at::Generator& gen) {
+                         const torch::Tensor& x0_in, at::Generator& gen, const torch::Tensor& labels) {
   auto& net = dynamic_cast<MlpNetworkImpl&>(model->network());
   const torch::Tensor x0 = x0_in.contiguous();
   const int64_t rows = x0.size(0), d = x0.size(1);
@@ -89,7 +89,7 @@ LossTerms fused_dsm_step(ScoreModel& model, const NoiseProcess& process, const O
     grads.push_back(layer->weight.grad());
     grads.push_back(layer->bias.grad());
   }
-  mlp_silu_dsm_gradients(net.fused_input(x_hat, cond), net.weights(), net.biases(), eps, k, out.loss, grads);
+  mlp_silu_dsm_gradients(net.fused_input(x_hat, cond, labels), net.weights(), net.biases(), eps, k, out.loss, grads);
   size_t g = 0;
   for (auto& layer : net.layers()) {
     if (!layer->weight.grad().is_same(grads[g])) layer->weight.mutable_grad() = grads[g];

@@ -92,6 +92,10 @@ void bind(Schema& s, TrainOptions& o) {
   s.add("train.sample_every", &o.sample_every, "image datasets: steps between sample grids (samples/step-N.png); 0 = none")
       .non_negative();
   s.add("train.ckpt_every", &o.ckpt_every, "steps per checkpoint, 0 = only at the end").at_least(0);
+  s.add("train.label_dropout", &o.label_dropout,
+        "class-conditional models: share of labels replaced by the null class (classifier-free guidance)")
+      .non_negative()
+      .below(1.0);
 }
 
 double learning_rate(const TrainOptions& o, int64_t step) {
@@ -127,6 +131,18 @@ Trainer::Trainer(ScoreModel model, std::shared_ptr<const NoiseProcess> process, 
   for (auto& p : params_) p.mutable_grad() = torch::zeros_like(p);
 }
 
+void Trainer::set_labels(torch::Tensor labels) {
+  const int64_t k = model_->classes();
+  require(k > 0, "labels given to a model without classes (model.classes = 0)");
+  require(labels.dim() == 1 && labels.size(0) == data_.size(0), "{} labels for {} training rows",
+          labels.dim() == 1 ? labels.size(0) : labels.numel(), data_.size(0));
+  require(labels.scalar_type() == torch::kInt64, "labels must be int64");
+  const int64_t low = labels.min().item<int64_t>(), high = labels.max().item<int64_t>();
+  require(low >= 0 && high < k, "labels in [{}, {}] do not fit model.classes = {} (they must lie in [0, {}))", low, high, k,
+          k);
+  labels_ = labels.to(data_.device());
+}
+
 StepStats Trainer::step() {
   model_->train();
   StepStats stats;
@@ -134,6 +150,15 @@ StepStats Trainer::step() {
   const int64_t batch_size = options_.batch;
   torch::Tensor index = torch::randint(0, data_.size(0), {batch_size}, gen_, torch::TensorOptions().dtype(torch::kInt64).device(data_.device()));
   torch::Tensor batch = data_.index_select(0, index);
+  torch::Tensor labels;
+  if (labels_.defined()) {
+    labels = labels_.index_select(0, index);
+    if (options_.label_dropout > 0) {
+      torch::Tensor drop = torch::rand({batch_size}, gen_, torch::TensorOptions().device(data_.device())) <
+                           options_.label_dropout;
+      labels = labels.masked_fill(drop, model_->classes());
+    }
+  }
   const bool parallel = group_ && group_->world_size() > 1;
   int64_t begin = 0, end = batch_size;
   if (parallel) std::tie(begin, end) = shard_rows(batch_size, group_->rank(), group_->world_size());
@@ -144,9 +169,9 @@ StepStats Trainer::step() {
   torch::Tensor loss;
   if (fused != nullptr) {
     // SiLU MLPs under DSM: the same step without autograd (train/fused_dsm.hpp), into the parameters' .grad.
-    terms = fused_dsm_step(model_, *process_, fused->options, batch, gen_);
+    terms = fused_dsm_step(model_, *process_, fused->options, batch, gen_, labels);
   } else {
-    ScoreFn score = model_score_fn(model_, process_);
+    ScoreFn score = model_score_fn(model_, process_, parallel && labels.defined() ? labels.slice(0, begin, end) : labels);
     if (parallel) score = shard_score(std::move(score), batch_size, begin, end);
     terms = contrastive != nullptr ? contrastive->loss(model_energy(model_, process_), *process_, batch, gen_)
                                    : objective_(score, *process_, batch, gen_);

@@ -12,7 +12,8 @@ class EnergyNetworkImpl : public ScoreNetworkImpl {
   // −∇ₓE(x, σ), shaped like x. Differentiable (create_graph) when autograd is on or x requires grad, so it
   // trains with DSM and with objectives that differentiate the score again (ISM, SSM); usable inside
   // samplers' inference mode too.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) override;
+  // Energy networks have no classes: defined labels are refused.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma, const torch::Tensor& labels = {}) override;
   bool has_energy() const override { return true; }
 };
 

@@ -24,9 +24,13 @@ enum class Parametrisation { Score, Eps, Raw, Denoiser };
 Parametrisation parse_parametrisation(const std::string& name);
 
 // A network conditioned on the noise level: x [B, ...] (already input-scaled), log_sigma [B] -> F like x.
+// Class-conditional networks (model.classes = K > 0) also take labels [B] int64 in [0, K], K being the null
+// class (unconditional; what label dropout trains); undefined labels mean the null class for every row.
+// Networks without classes refuse defined labels.
 class ScoreNetworkImpl : public torch::nn::Module {
  public:
-  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) = 0;
+  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma,
+                                const torch::Tensor& labels = {}) = 0;
   // Energy networks (F = −∇ₓE) also give E itself [B]; others have no energy.
   virtual bool has_energy() const { return false; }
   virtual torch::Tensor energy(const torch::Tensor& x, const torch::Tensor& log_sigma);
@@ -40,6 +44,9 @@ struct ModelOptions {
   std::string param = "score";
   std::string embedding = "fourier";  // fourier: Gaussian Fourier features of c; log-sigma: c/4 appended
   std::string condition = "log-sigma";  // c: log-sigma (log σ, any process) or time (the process' t)
+  // Class conditioning: K classes plus a null class K (unconditional), a learned embedding added to the
+  // noise embedding (MLP: its first layer; U-Net: every block). 0 = unconditional, the modules of before.
+  int64_t classes = 0;
   int64_t fourier_features = 16;      // F frequencies -> 2F features
   double fourier_scale = 1.0;         // W ~ N(0, scale²)
   bool input_scaling = true;          // feed x̂ / √(σ_data² + σ²) so the input has unit scale at every σ
@@ -63,13 +70,18 @@ class ScoreModelImpl : public torch::nn::Module {
                  bool condition_on_time = false);
   // x [B, ...]; mean_coef, std [B] are m(t), s(t) of the process at each sample's time; time [B] is t
   // itself, required by models conditioned on time.
+  // labels [B] int64 in [0, classes()] for class-conditional models (classes(): the null class); undefined: the
+  // null class.
   torch::Tensor score(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std,
-                      const torch::Tensor& time = {});
+                      const torch::Tensor& time = {}, const torch::Tensor& labels = {});
   // For energy networks: U(x) with score = −∇ₓU exactly, whatever the input scaling and
   // parametrisation (U = E(c_in x/m)/(c_in s) for `score`). [B]
   torch::Tensor energy(const torch::Tensor& x, const torch::Tensor& mean_coef, const torch::Tensor& std,
                        const torch::Tensor& time = {});
   bool conditioned_on_time() const { return condition_on_time_; }
+  // K of a class-conditional model (model.classes), 0 for an unconditional one.
+  int64_t classes() const { return classes_; }
+  void set_classes(int64_t classes) { classes_ = classes; }
   ScoreNetworkImpl& network() { return *network_; }
   Parametrisation parametrisation() const { return param_; }
   // σ_data of the input scaling x̂ ← x̂/√(σ² + σ_data²); 0 when it is off.
@@ -80,6 +92,7 @@ class ScoreModelImpl : public torch::nn::Module {
   Parametrisation param_;
   double input_sigma_data_;  // 0 disables input scaling
   bool condition_on_time_;
+  int64_t classes_ = 0;
   // The network's conditioning input: log σ, or t.
   torch::Tensor condition(const torch::Tensor& sigma, const torch::Tensor& time, const torch::Tensor& like) const;
 };
@@ -98,8 +111,10 @@ ScoreModel make_model(const ModelOptions& options, int64_t dim, at::Generator& g
 // Where the model's threads pay off: convolutions for the U-Net, matrix products otherwise.
 Workload workload_of(const ModelOptions& options);
 
-// The score of a model under a process, as the ScoreFn every sampler consumes. Differentiable.
-ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process);
+// The score of a model under a process, as the ScoreFn every sampler consumes. Differentiable. labels [B]
+// (class-conditional models) are bound to the rows of every x the function receives, which must then have B
+// rows; undefined: the null class.
+ScoreFn model_score_fn(ScoreModel model, std::shared_ptr<const NoiseProcess> process, torch::Tensor labels = {});
 
 // U(x, σ) of an energy model at points [N, D], evaluated on the model's device without a graph;
 // float64 on the CPU (for grid normalisation and NLL).

@@ -4,6 +4,7 @@
 // resolution. Inputs are the flat points every sampler works with, [B, C·H·W], reshaped inside.
 #pragma once
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
@@ -73,7 +74,7 @@ class UnetImpl : public ScoreNetworkImpl {
  public:
   // options.image_shape is [C, H, W]; H and W must be divisible by 2^(levels − 1).
   UnetImpl(const ModelOptions& options, int64_t dim, at::Generator& gen);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma) override;
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma, const torch::Tensor& labels = {}) override;
 
  private:
   struct Stage {
@@ -84,6 +85,10 @@ class UnetImpl : public ScoreNetworkImpl {
   std::vector<int64_t> shape_;
   FourierFeatures features_{nullptr};
   torch::nn::Linear emb1_{nullptr}, emb2_{nullptr};
+  // model.classes = K > 0: K + 1 learned vectors (the null class last) added to the noise embedding, so that
+  // every residual block sees the label.
+  torch::nn::Embedding class_emb_{nullptr};
+  int64_t classes_ = 0;
   Conv conv_in_{nullptr}, conv_out_{nullptr};
   torch::nn::GroupNorm norm_out_{nullptr};
   std::vector<Stage> down_, up_;

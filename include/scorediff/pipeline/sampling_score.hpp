@@ -13,7 +13,15 @@ namespace scorediff {
 // s_guide + w (s_model − s_guide) with w = sample.guidance. Linear, so the same in score, ε or denoiser form.
 // Each score evaluation then costs two network evaluations. sample.precision = "bfloat16" runs the MLP's
 // hidden products in bfloat16 (BFloat16Inference).
+// Class-conditional models: the score is bound to the sample.n labels of sampling_labels, classifier-free guided
+// when sample.cfg = w > 0 (two network evaluations per score); with autoguidance, guidance inside each network
+// first, across them second: s = g + w_a (m − g), m and g the model's and the guide's CFG-combined scores.
 ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
                           const std::filesystem::path& run_dir);
+
+// The labels [sample.n] of the samples (sample_labels of sample.class), undefined for unconditional sampling.
+// One line for sample.cfg without a class-conditional model; a warning when the null class is used by a model
+// trained without label dropout.
+torch::Tensor sampling_labels(const Config& config, const ScoreModelImpl& model);
 
 }  // namespace scorediff

@@ -9,4 +9,9 @@ namespace scorediff {
 // alone. Each evaluation costs one evaluation of each score.
 ScoreFn autoguided(ScoreFn model, ScoreFn weak, double w);
 
+// Classifier-free guidance (Ho & Salimans 2022): (1 + w) s(x|y) − w s(x|∅) = s(x|y) + w (s(x|y) − s(x|∅)), the
+// score of p(x|y) p(y|x)^w under the model's implicit classifier. w = 0 returns the conditional score alone
+// (one evaluation instead of two).
+ScoreFn classifier_free(ScoreFn conditional, ScoreFn unconditional, double w);
+
 }  // namespace scorediff

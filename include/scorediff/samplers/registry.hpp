@@ -52,7 +52,7 @@ struct SamplerSpec {
 };
 
 // Keys the pipeline reads whatever the sampler: sampler, n, denoise, use_ema, guide, guidance, precision,
-// init, init_low, init_high.
+// init, init_low, init_high, class, cfg.
 const std::vector<std::string>& common_sample_keys();
 // Keys every grid sampler reads: nfe, grid, rho, t_end.
 const std::vector<std::string>& grid_sample_keys();

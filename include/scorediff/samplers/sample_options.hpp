@@ -1,9 +1,11 @@
 // The [sample] section of a configuration: which sampler, how many samples and every sampler's keys.
 // Each sampler's spec (samplers/registry.hpp) names the keys it reads; the rest are read by the
-// pipeline for every sampler (n, denoise, use_ema, guide, guidance, precision, init*).
+// pipeline for every sampler (n, denoise, use_ema, guide, guidance, class, cfg, precision, init*).
 #pragma once
 #include <cstdint>
 #include <string>
+
+#include <torch/types.h>
 
 #include "scorediff/core/schema.hpp"
 
@@ -39,6 +41,12 @@ struct SampleOptions {
   // Autoguidance (sampling_score_fn): a weaker checkpoint, "step-N" of the run or a path; "" = none.
   std::string guide;
   double guidance = 1.0;          // w: s_guide + w (s_model − s_guide); 1 = the model alone
+  // Class-conditional models: which labels the samples get. auto: all for a class-conditional model, none
+  // otherwise; all: an equal share of each class, in blocks; none: the null class (unconditional); "k" or
+  // "k1,k2,...": those classes, an equal share of each, in blocks.
+  std::string label = "auto";
+  // Classifier-free guidance (Ho & Salimans 2022): s(x|y) + w (s(x|y) − s(x|∅)); 0 = the conditional score.
+  double cfg = 0.0;
   std::string precision = "float32";  // bfloat16: the MLP's hidden products while sampling (BFloat16Inference)
   std::string init = "prior";     // prior: N(0, σ_max² I); uniform: U[init_low, init_high]^D
   double init_low = -8.0;
@@ -47,5 +55,11 @@ struct SampleOptions {
 
 // Binds every sample.* key; sample.sampler's choices are the registered samplers.
 void bind(Schema& schema, SampleOptions& options);
+
+// The labels [n] int64 of n samples under sample.class for a model with `classes` classes (K; 0 for an
+// unconditional model), or an undefined tensor for unconditional sampling of an unconditional model. The
+// null class is K. One line (exit 2) for a class outside [0, K), an unreadable list, or any class asked of an
+// unconditional model.
+torch::Tensor sample_labels(const std::string& spec, int64_t classes, int64_t n);
 
 }  // namespace scorediff

@@ -21,8 +21,8 @@ const DsmObjective* fused_dsm_objective(ScoreModel& model, const Objective& obje
 
 // One batch's DSM loss and gradients: draws from `gen` what the objective draws, writes the gradient of the mean
 // loss into each parameter's grad (in place when it can), and returns the per-sample losses (no graph), σ and
-// levels. x0 [B, D] is the clean batch.
+// levels. x0 [B, D] is the clean batch; labels [B] its classes for class-conditional models (or undefined).
 LossTerms fused_dsm_step(ScoreModel& model, const NoiseProcess& process, const ObjectiveOptions& options,
-                         const torch::Tensor& x0, at::Generator& gen);
+                         const torch::Tensor& x0, at::Generator& gen, const torch::Tensor& labels = {});
 
 }  // namespace scorediff

@@ -26,6 +26,9 @@ struct TrainOptions {
   int64_t log_every = 100;
   int64_t ckpt_every = 0;   // 0 = only the final checkpoint
   int64_t sample_every = 0; // image datasets: a grid of EMA samples every this many steps (0 = none)
+  // Class-conditional models: the share of each batch whose labels are replaced by the null class, so that one
+  // network learns p(x|y) and p(x) (classifier-free guidance, Ho & Salimans 2022).
+  double label_dropout = 0.0;
 };
 void bind(Schema& schema, TrainOptions& options);
 // The learning rate of step `step` (0-based): linear warm-up, then constant or cosine decay.
@@ -54,6 +57,10 @@ class Trainer {
   // the network and the loss on its own rows (shard_rows) only, and the gradients are summed over the
   // group, so N ranks take the step one process would. The EMA is kept on rank 0 only.
   void set_group(std::shared_ptr<ProcessGroup> group) { group_ = std::move(group); }
+  // Class-conditional models: labels [N] int64 in [0, K) of the training rows, K = the model's classes. Each
+  // batch carries its rows' labels, a train.label_dropout share of them replaced by the null class K (drawn
+  // after the batch's rows, before the objective's draws).
+  void set_labels(torch::Tensor labels);
   int64_t steps_done() const { return step_; }
   ScoreModel& model() { return model_; }
 
@@ -69,6 +76,7 @@ class Trainer {
   Objective objective_;
   int64_t levels_;
   torch::Tensor data_;
+  torch::Tensor labels_;
   TrainOptions options_;
   std::vector<std::string> param_names_;  // declared before params_: filled by its initialiser
   std::vector<torch::Tensor> params_;
