@@ -66,7 +66,7 @@ TEST_F(Cli, UnknownNamesListTheValidOnes) {
   expect_bad_input("train --dry-run --set train.stpes=5", "unknown config key 'train.stpes'; valid keys in [train]: steps");
   expect_bad_input("train --dry-run --set trian.steps=5", "unknown config section 'trian'");
   expect_bad_input("sample --ckpt run/last.safetensors --sampler pcc", "unknown sampler 'pcc' for config key 'sample.sampler'; valid: ald, ancestral, ddim, dpm-solver++, edm, em, ");
-  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: auto-noise, circle, cost-vs-dim, ebm, ebm-cd, ebm-mnist, eps-t-sweep, fashion-collapse, fashion-coverage, fashion-guidance, inpainting, lambda-t, likelihood, memorisation, mnist-ema, mnist-mlp, mog-mixing, ncsn-ddpm, ncsn-ddpm-mnist, noise-levels, objectives, samplers, swiss-roll, tables, weighting");
+  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: auto-noise, circle, conditional-2d, cost-vs-dim, ebm, ebm-cd, ebm-mnist, eps-t-sweep, fashion-collapse, fashion-coverage, fashion-guidance, inpainting, lambda-t, likelihood, memorisation, mnist-ema, mnist-mlp, mog-mixing, ncsn-ddpm, ncsn-ddpm-mnist, noise-levels, objectives, samplers, swiss-roll, tables, weighting");
   expect_bad_input("frobnicate", "unknown command 'frobnicate'; valid: train, train-classifier, sample");
   expect_bad_input("train --dry-run --config nosuchpreset", "unknown preset 'nosuchpreset'");
 }
@@ -335,4 +335,39 @@ TEST_F(Cli, BadTableFiles) {
   expect_bad_input("train --config table --set data.path=missing.csv --set train.steps=1", "table 'missing.csv' not found");
   expect_bad_input("train --config table --set data.path=word.csv --set data.label_column=1 --set data.labels=y.npy",
                    "not both");
+}
+
+TEST_F(Cli, ConditionalSamplingRefusesClassesThatDoNotFitAndWarnsOfAnUntrainedNullClass) {
+  // A class-conditional run without label dropout: its null class was never trained.
+  CliResult r = run_cli("train -q --out cond -c conditional-2d --set train.steps=20 --set data.n_train=200 "
+                        "--set model.width=16 --set train.label_dropout=0 --set sample.n=16 --set sample.steps_per_level=2",
+                        dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  CliResult sampled = run_cli("sample -q --ckpt cond/last.safetensors --class 2,5 -n 10 --set sample.steps_per_level=2 "
+                              "-o cond.npy",
+                              dir_->path());
+  ASSERT_EQ(sampled.status, 0) << sampled.err;
+  EXPECT_EQ(sampled.err, "");
+  const torch::Tensor labels = read_npy(path("cond.labels.npy"));
+  EXPECT_TRUE(torch::equal(labels, torch::tensor({2, 2, 2, 2, 2, 5, 5, 5, 5, 5}, torch::kInt64)));
+  CliResult guided = run_cli("sample -q --ckpt cond/last.safetensors --cfg 2 -n 8 --set sample.steps_per_level=2 "
+                             "-o guided.npy",
+                             dir_->path());
+  ASSERT_EQ(guided.status, 0) << guided.err;
+  EXPECT_NE(guided.err.find("warning: sample.cfg = 2 uses the null class, which this model never saw"), std::string::npos)
+      << guided.err;
+
+  expect_bad_input("sample --ckpt cond/last.safetensors --class 8", "sample.class: class 8 is outside [0, 8)");
+  expect_bad_input("sample --ckpt cond/last.safetensors --class 1,x", "sample.class = '1,x': expected auto, all, none");
+  expect_bad_input("sample --ckpt cond/last.safetensors --class none --cfg 1", "it needs a class-conditional model");
+  expect_bad_input("sample --ckpt run/last.safetensors --class 3", "sample.class = '3' needs a class-conditional model");
+  expect_bad_input("sample --ckpt run/last.safetensors --cfg 2", "sample.cfg = 2 is classifier-free guidance");
+  expect_bad_input("sample --ckpt run/last.safetensors --cfg -1", "--cfg");
+  expect_bad_input("train --dry-run --set train.label_dropout=0.1", "train.label_dropout = 0.1 needs a class-conditional model");
+  expect_bad_input("train -q --out nolabels --set train.steps=1 --set model.classes=3",
+                   "model.classes = 3 needs labelled data; dataset 'swiss-roll' has no labels");
+  expect_bad_input("train -q --out labels3 -c conditional-2d --set train.steps=1 --set model.classes=3",
+                   "labels in [0, 7] do not fit model.classes = 3");
+  expect_bad_input("train -q --out energy -c conditional-2d --set train.steps=1 --set model.name=energy-mlp",
+                   "energy models have no class conditioning");
 }

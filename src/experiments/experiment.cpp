@@ -47,6 +47,8 @@ void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("tables", {run_tables, "table"},
         "seed 000 future work: breast cancer, wine and 8x8 digits tables (python3-sklearn) against their held-out rows");
   r.add("inpainting", {run_inpainting, "mnist"}, "half-masked held-out digits completed by the PC sampler, next to the originals");
+  r.add("conditional-2d", {run_conditional_2d, "conditional-2d"},
+        "issue 24: a class-conditional model of the 8-Gaussian mixture; each class on its mode, sharpened by CFG");
 }
 
 const Registry<ExperimentEntry>& experiments() { return builtin_registry<ExperimentEntry>("experiment"); }

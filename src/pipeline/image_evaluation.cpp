@@ -6,6 +6,7 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/png.hpp"
+#include "scorediff/pipeline/sampling_score.hpp"
 #include "scorediff/samplers/registry.hpp"
 
 namespace scorediff {
@@ -98,7 +99,9 @@ void write_sample_grid(const std::filesystem::path& path, const Config& config, 
   SampleOptions options = config.sample;
   options.n = n;
   at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "grid"), prepared.train_data.device());
-  torch::Tensor samples = run_sampler(options, model_score_fn(model, prepared.process), *prepared.process,
+  // Class-conditional models: sample.class and sample.cfg as configured, over the grid's n samples.
+  const ScoreFn score = labelled_score_fn(model, prepared, sample_labels(options.label, model->classes(), n), options.cfg);
+  torch::Tensor samples = run_sampler(options, score, *prepared.process,
                                       prepared.train_data.size(1), gen, /*quiet=*/true)
                               .samples;
   save_image_grid(path, *prepared.dataset, samples);

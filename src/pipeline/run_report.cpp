@@ -126,8 +126,12 @@ RunSummary finish_run(TrainedRun& run, const std::filesystem::path& out_dir, boo
     std::vector<ScoreFieldSpec> fields;
     const double lo = p.process->sigma_min(), hi = p.process->sigma_max();
     auto density = kernel_density(data);
+    // A class-conditional model's field on a grid has no labels to follow: its null class (the unconditional score).
+    const bool conditional = model->classes() > 0;
+    const ScoreFn field = conditional ? model_score_fn(model, p.process) : score;
     for (double s : {hi / 4, std::sqrt(lo * hi), lo * 5})
-      fields.push_back({fmt::format("learned score, #gs = {:.3g}", s), score, s, density, {}});
+      fields.push_back({fmt::format("learned score{}, #gs = {:.3g}", conditional ? " (null class)" : "", s), field, s,
+                        density, {}});
     plot_score_fields(out_dir / "score_field.png", *p.process, range, fields);
     report.image("score_field.png", "Learned score field at three noise levels over the data density (kernel estimate)");
   }

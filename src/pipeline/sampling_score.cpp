@@ -21,15 +21,6 @@ std::filesystem::path guide_path(const std::string& guide, const std::filesystem
   return guide;
 }
 
-// A model's score for the sample labels: unconditional (no labels), conditional, or classifier-free guided.
-ScoreFn labelled_score_fn(ScoreModel model, const Prepared& prepared, const torch::Tensor& labels, double cfg) {
-  if (!labels.defined()) return model_score_fn(model, prepared.process);
-  ScoreFn conditional = model_score_fn(model, prepared.process, labels);
-  if (cfg == 0) return conditional;
-  return classifier_free(conditional, model_score_fn(model, prepared.process, torch::full_like(labels, model->classes())),
-                         cfg);
-}
-
 // The model's score, or its autoguided combination with sample.guide (see sampling_score_fn).
 ScoreFn guided_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
                         const std::filesystem::path& run_dir) {
@@ -68,6 +59,14 @@ ScoreFn guided_score_fn(const Config& config, ScoreModel model, const Prepared& 
 }
 
 }  // namespace
+
+ScoreFn labelled_score_fn(ScoreModel model, const Prepared& prepared, const torch::Tensor& labels, double cfg) {
+  if (!labels.defined()) return model_score_fn(model, prepared.process);
+  ScoreFn conditional = model_score_fn(model, prepared.process, labels);
+  if (cfg == 0) return conditional;
+  return classifier_free(conditional, model_score_fn(model, prepared.process, torch::full_like(labels, model->classes())),
+                         cfg);
+}
 
 torch::Tensor sampling_labels(const Config& config, const ScoreModelImpl& model) {
   const SampleOptions& o = config.sample;

@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include <sstream>
+#include <algorithm>
 
 #include "scorediff/samplers/registry.hpp"
 
@@ -64,9 +64,10 @@ torch::Tensor sample_labels(const std::string& spec, int64_t classes, int64_t n)
   if (spec == "auto" || spec == "all") {
     for (int64_t k = 0; k < classes; ++k) wanted.push_back(k);
   } else {
-    std::stringstream in(spec);
-    std::string item;
-    while (std::getline(in, item, ',')) {
+    for (size_t begin = 0; begin <= spec.size();) {
+      const size_t end = std::min(spec.find(',', begin), spec.size());
+      const std::string item = spec.substr(begin, end - begin);
+      begin = end + 1;
       size_t used = 0;
       int64_t k = -1;
       try {

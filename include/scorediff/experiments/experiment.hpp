@@ -72,6 +72,7 @@ nlohmann::json run_mnist_ema(const ExperimentContext& context);
 nlohmann::json run_eps_t_sweep(const ExperimentContext& context);
 nlohmann::json run_mnist_mlp(const ExperimentContext& context);
 nlohmann::json run_inpainting(const ExperimentContext& context);
+nlohmann::json run_conditional_2d(const ExperimentContext& context);
 nlohmann::json run_tables(const ExperimentContext& context);
 nlohmann::json run_auto_noise(const ExperimentContext& context);
 nlohmann::json run_lambda_t(const ExperimentContext& context);

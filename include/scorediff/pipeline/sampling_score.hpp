@@ -19,6 +19,9 @@ namespace scorediff {
 ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
                           const std::filesystem::path& run_dir);
 
+// A model's score bound to labels (undefined: unconditional), classifier-free guided with weight cfg > 0.
+ScoreFn labelled_score_fn(ScoreModel model, const Prepared& prepared, const torch::Tensor& labels, double cfg);
+
 // The labels [sample.n] of the samples (sample_labels of sample.class), undefined for unconditional sampling.
 // One line for sample.cfg without a class-conditional model; a warning when the null class is used by a model
 // trained without label dropout.
