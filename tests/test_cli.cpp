@@ -371,3 +371,46 @@ TEST_F(Cli, ConditionalSamplingRefusesClassesThatDoNotFitAndWarnsOfAnUntrainedNu
   expect_bad_input("train -q --out energy -c conditional-2d --set train.steps=1 --set model.name=energy-mlp",
                    "energy models have no class conditioning");
 }
+
+TEST_F(Cli, EncodeThenDecodeReturnsThePointsAndSdeditStaysNearThemForSmallStarts) {
+  // A trained Swiss-roll model: samples of it, carried to noise by the probability-flow ODE and back.
+  CliResult r = run_cli("train -q --no-sample --out roll --set train.steps=3000", dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_cli("sample -q --ckpt roll/last.safetensors -n 300 --sampler ode-rk45 -o roll.npy", dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_cli("encode -q --ckpt roll/last.safetensors -i roll.npy -o latents.npy", dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_cli("sample -q --ckpt roll/last.safetensors --init latents.npy --sampler ode-rk45 --set sample.denoise=false "
+              "-o decoded.npy",
+              dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const torch::Tensor input = read_npy(path("roll.npy")), latents = read_npy(path("latents.npy"));
+  const torch::Tensor decoded = read_npy(path("decoded.npy"));
+  const double rms = (decoded - input).pow(2).mean().sqrt().item<double>();
+  EXPECT_LT(rms, 1e-3);
+  EXPECT_GT(latents.std().item<double>(), 3.0);  // the latents are noise at σ_max = 5, not the data
+  // SDEdit: a small start keeps each point near its input; σ_max forgets it.
+  auto distance = [&](const std::string& start) {
+    // Another seed than the one that drew roll.npy: from σ_max the same seed would retrace its own noise.
+    CliResult e = run_cli("sample -q --seed 7 --ckpt roll/last.safetensors --init roll.npy --sigma-start " + start +
+                              " --sampler ode-rk45 -o edited.npy",
+                          dir_->path());
+    EXPECT_EQ(e.status, 0) << e.err;
+    return (read_npy(path("edited.npy")) - input).pow(2).sum(1).sqrt().mean().item<double>();
+  };
+  const double near = distance("0.05"), far = distance("5");
+  EXPECT_LT(near, 0.1);
+  EXPECT_GT(far, 5 * near);
+
+  expect_bad_input("sample --ckpt roll/last.safetensors --sigma-start 0.5", "edit given points: pass them");
+  expect_bad_input("sample --ckpt roll/last.safetensors --init roll.npy --sigma-start 50",
+                   "sample.sigma_start = 50 is outside the process' noise levels");
+  expect_bad_input("sample --ckpt roll/last.safetensors --init roll.npy -n 5", "-n 5 and --init 'roll.npy' of 300 points");
+  expect_bad_input("sample --ckpt roll/last.safetensors --init missing.npy", "missing.npy");
+  ASSERT_EQ(run_command("/usr/bin/python3 -c \"import numpy; numpy.save('three.npy', numpy.zeros((4, 3), 'float32'))\"",
+                        dir_->path())
+                .status,
+            0);
+  expect_bad_input("sample --ckpt roll/last.safetensors --init three.npy", "has points of dimension 3, the model 2");
+  expect_bad_input("encode --ckpt roll/last.safetensors -i three.npy", "has points of dimension 3, the model 2");
+}

@@ -26,9 +26,9 @@ std::string labels_file(const std::string& out) {
 void add_sample_command(CLI::App& app) {
   struct Args {
     ScoreSourceArgs source;
-    std::string out = "samples.npy", sampler, label;
+    std::string out = "samples.npy", sampler, label, init;
     int64_t n = -1, nfe = 0;
-    double cfg = 0;
+    double cfg = 0, t_start = 0, sigma_start = 0;
     bool quiet = false;
   };
   auto args = std::make_shared<Args>();
@@ -43,14 +43,34 @@ void add_sample_command(CLI::App& app) {
                                       "go to <out>.labels.npy");
   CLI::Option* cfg = cmd->add_option("--cfg", args->cfg, "classifier-free guidance weight w (sample.cfg)")
                          ->check(CLI::Range(0.0, 100.0));
+  CLI::Option* init = cmd->add_option("--init", args->init,
+                                     "start from these points .npy [N, D] (N samples): the initial state itself (saved "
+                                     "noise, or the latents of `scorediff encode`), or, with --t-start / --sigma-start, "
+                                     "points in data units to edit (SDEdit)");
+  CLI::Option* t_start = cmd->add_option("--t-start", args->t_start,
+                                        "SDEdit: noise the --init points to this time and sample from there (sample.t_start)")
+                             ->check(CLI::PositiveNumber & finite());
+  CLI::Option* sigma_start = cmd->add_option("--sigma-start", args->sigma_start,
+                                            "SDEdit: the same by noise level (sample.sigma_start)")
+                                 ->check(CLI::PositiveNumber & finite());
+  t_start->excludes(sigma_start);
   cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
   cmd->footer("\nSamplers (sample.sampler), from their specs:\n" + describe_samplers());
-  cmd->callback([args, nfe, sampler, label, cfg] {
+  cmd->callback([args, nfe, sampler, label, cfg, init, t_start, sigma_start] {
     check_output_file(args->out);
     std::vector<std::string> sets;
     if (sampler->count() > 0) sets.push_back("sample.sampler=" + args->sampler);
     if (args->n >= 0) sets.push_back(fmt::format("sample.n={}", args->n));
     if (label->count() > 0) sets.push_back("sample.class=" + args->label);
+    if (t_start->count() > 0) sets.push_back(fmt::format("sample.t_start={}", args->t_start));
+    if (sigma_start->count() > 0) sets.push_back(fmt::format("sample.sigma_start={}", args->sigma_start));
+    torch::Tensor points;
+    if (init->count() > 0) {
+      points = read_points(args->init);
+      require(args->n < 0 || args->n == points.size(0), "-n {} and --init '{}' of {} points disagree", args->n, args->init,
+              points.size(0));
+      sets.push_back(fmt::format("sample.n={}", points.size(0)));
+    }
     if (cfg->count() > 0) sets.push_back(fmt::format("sample.cfg={}", args->cfg));
     if (nfe->count() > 0) {
       require(args->nfe >= 1, "--nfe must be >= 1, got {}", args->nfe);
@@ -61,7 +81,14 @@ void add_sample_command(CLI::App& app) {
     const Prepared& p = source.loaded.prepared;
     at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "sample"), p.train_data.device());
     auto start = std::chrono::steady_clock::now();
-    SampleResult result = run_sampler(config.sample, source.score, *p.process, p.train_data.size(1), gen, args->quiet);
+    torch::Tensor initial;
+    if (points.defined()) {
+      require(points.size(1) == p.train_data.size(1), "--init '{}' has points of dimension {}, the model {}", args->init,
+              points.size(1), p.train_data.size(1));
+      initial = editing(config.sample) ? p.dataset->to_model_units(points) : points;
+    }
+    SampleResult result =
+        run_sampler(config.sample, source.score, *p.process, p.train_data.size(1), gen, args->quiet, false, initial);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     write_npy(args->out, p.dataset->to_data_units(result.samples.to(torch::kCPU)));
     nlohmann::json report{{"samples", args->out}};

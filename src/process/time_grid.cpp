@@ -13,13 +13,15 @@ GridKind parse_grid(const std::string& name) {
   fail("unknown time grid '{}'; valid: karras, log-snr, uniform", name);
 }
 
-std::vector<double> time_grid(const NoiseProcess& process, int64_t steps, GridKind kind, double rho, double t_end) {
+std::vector<double> time_grid(const NoiseProcess& process, int64_t steps, GridKind kind, double rho, double t_end,
+                              double t_start) {
   require(steps >= 1, "a time grid needs at least one step, got {}", steps);
   require(rho > 0, "the Karras grid needs rho > 0, got {}", rho);
-  const double t_hi = process.t_max();
+  const double t_hi = t_start > 0 ? t_start : process.t_max();
   const double t_lo = t_end > 0 ? t_end : process.t_min();
   process.check_time(t_lo, "the final time");
-  require(t_lo < t_hi, "the final time {} must be smaller than t_max = {}", t_lo, t_hi);
+  process.check_time(t_hi, "the start time");
+  require(t_lo < t_hi, "the final time {} must be smaller than the start time {}", t_lo, t_hi);
   const double s_hi = process.sigma_at(t_hi), s_lo = process.sigma_at(t_lo);
   std::vector<double> t(static_cast<size_t>(steps + 1));
   for (int64_t i = 0; i <= steps; ++i) {

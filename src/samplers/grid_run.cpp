@@ -28,7 +28,7 @@ torch::Tensor noise_like(const torch::Tensor& x, at::Generator* gen, const char*
 GridRun::GridRun(const NoiseProcess& process, const torch::Tensor& x, const GridOptions& o, StepCallback callback)
     : process_(process), options_(o), callback_(std::move(callback)) {
   require(o.steps >= 1, "a diffusion sampler needs at least 1 step, got {}", o.steps);
-  grid = time_grid(process, o.steps, o.grid, o.rho, o.t_end);
+  grid = time_grid(process, o.steps, o.grid, o.rho, o.t_end, o.t_start);
   t = torch::empty({x.size(0)}, x.options());
   every_ = o.snapshots > 0 ? std::max<int64_t>(1, o.steps / o.snapshots) : 0;
 }

@@ -103,6 +103,12 @@ SamplerSpec ald_spec() {
     options.steps_per_level = o.steps_per_level;
     options.denoise = o.denoise;
     options.snapshots = call.snapshots;
+    if (editing(o)) {  // SDEdit: the levels at and below the start
+      const double sigma_start = process.sigma_at(start_time(o, process));
+      for (double sigma : process.levels())
+        if (sigma <= sigma_start * (1 + 1e-9)) options.sigmas.push_back(sigma);
+      require(!options.sigmas.empty(), "no level of the ladder is at or below the start sigma {}", sigma_start);
+    }
     return sample_annealed_langevin(score, process, std::move(x), options, *call.gen, call.callback);
   };
   return s;

@@ -55,6 +55,32 @@ SampleResult sample_ode_rk45(const ScoreFn& score, const NoiseProcess& process, 
   return run.finish(score, r.y);
 }
 
+SampleResult encode_ode_rk45(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x,
+                             const Rk45SamplerOptions& o, const StepCallback& callback) {
+  require(o.rtol > 0 && o.atol > 0, "rtol and atol must be > 0, got {} and {}", o.rtol, o.atol);
+  torch::InferenceMode guard;
+  GridOptions ends = o;
+  ends.steps = 1;
+  grid::GridRun run(process, x, ends, {});
+  const double t0 = run.grid.back(), t1 = run.grid.front();  // forwards: data to noise
+  torch::Tensor t = run.t.clone();
+  OdeFn f = [&](const torch::Tensor& y, double time) {
+    t.fill_(time);
+    return probability_flow_drift(score, process, y, t);
+  };
+  Rk45Options ro;
+  ro.rtol = o.rtol;
+  ro.atol = o.atol;
+  auto on_step = [&](double time) {
+    if (callback) callback(static_cast<int64_t>(std::lround(1000 * (time - t0) / (t1 - t0))), 1000);
+  };
+  Rk45Result r = integrate_rk45(f, x, t0, t1, ro, on_step);
+  SampleResult out;
+  out.samples = r.y;
+  out.nfe = r.nfe;
+  return out;
+}
+
 SamplerSpec ode_heun_spec() {
   SamplerSpec s = ode_grid_spec("ode-heun", "probability-flow ODE, Heun (2nd order)", sample_ode_heun, 201);
   s.nfe_per_step = [](const SampleOptions&) { return int64_t{2}; };

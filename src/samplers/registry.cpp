@@ -20,7 +20,8 @@ const char* kind_name(SamplerKind kind) {
 
 const std::vector<std::string>& common_sample_keys() {
   static const std::vector<std::string> keys = {"sampler",   "n",    "denoise",  "use_ema",   "guide", "guidance",
-                                                "precision", "init", "init_low", "init_high", "class", "cfg"};
+                                                "precision", "init", "init_low", "init_high", "class", "cfg",
+                                                "t_start",   "sigma_start"};
   return keys;
 }
 
@@ -89,6 +90,7 @@ GridOptions grid_options(const SampleOptions& o, const NoiseProcess& process) {
   else g.grid = process.name() == "edm" ? GridKind::Karras : spec.default_grid;
   g.rho = o.rho;
   g.t_end = o.t_end;
+  if (editing(o)) g.t_start = start_time(o, process);
   g.denoise = o.denoise;
   return g;
 }
@@ -147,10 +149,41 @@ torch::Tensor initial_state(const SampleOptions& o, const NoiseProcess& process,
   return process.prior_sample(n, dim, gen, options);
 }
 
+bool editing(const SampleOptions& o) { return o.t_start > 0 || o.sigma_start > 0; }
+
+double start_time(const SampleOptions& o, const NoiseProcess& process) {
+  require(o.t_start == 0 || o.sigma_start == 0, "sample.t_start and sample.sigma_start both set: give one");
+  if (o.t_start > 0) {
+    process.check_time(o.t_start, "sample.t_start");
+    return o.t_start;
+  }
+  if (o.sigma_start > 0) {
+    require(o.sigma_start >= process.sigma_min() && o.sigma_start <= process.sigma_max(),
+            "sample.sigma_start = {} is outside the process' noise levels [{}, {}]", o.sigma_start, process.sigma_min(),
+            process.sigma_max());
+    return process.t_at_sigma(o.sigma_start);
+  }
+  return process.t_max();
+}
+
 SampleResult run_sampler(const SampleOptions& o, const ScoreFn& score, const NoiseProcess& process, int64_t dim,
-                         at::Generator& gen, bool quiet, bool snapshots) {
+                         at::Generator& gen, bool quiet, bool snapshots, const torch::Tensor& start) {
   const SamplerSpec& spec = samplers().get(o.sampler);
-  torch::Tensor x = initial_state(o, process, o.n, dim, gen);
+  torch::Tensor x;
+  if (start.defined()) {
+    require(start.dim() == 2 && start.size(1) == dim && start.size(0) == o.n,
+            "the initial points are {}, the sampler expects [{}, {}]", fmt::format("{}", start.sizes()), o.n, dim);
+    x = start.to(gen.device(), torch::kFloat32);
+    if (editing(o)) {
+      // SDEdit: x_t = m(t) x + s(t) ε at the start time.
+      torch::Tensor t = torch::full({1}, start_time(o, process), torch::kFloat64);
+      x = process.mean_coef(t).item<double>() * x +
+          process.std(t).item<double>() * torch::randn(x.sizes(), gen, x.options());
+    }
+  } else {
+    require(!editing(o), "sample.t_start / sample.sigma_start edit given points: pass them (sample --init points.npy)");
+    x = initial_state(o, process, o.n, dim, gen);
+  }
   Progress progress("sample " + o.sampler, 0, "step", quiet);
   SamplerCall call;
   if (is_grid(spec)) {

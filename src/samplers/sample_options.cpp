@@ -47,6 +47,9 @@ void bind(Schema& s, SampleOptions& o) {
   s.add("sample.cfg", &o.cfg, "classifier-free guidance weight w: s(x|y) + w (s(x|y) - s(x|null)); 0 = none")
       .non_negative()
       .at_most(100.0);
+  s.add("sample.t_start", &o.t_start, "editing (SDEdit): noise the given points to this time and sample from there; 0 = off")
+      .non_negative();
+  s.add("sample.sigma_start", &o.sigma_start, "editing (SDEdit): the same by noise level sigma; 0 = off").non_negative();
   s.add("sample.init", &o.init, "initial state").one_of({"prior", "uniform"});
   s.add("sample.init_low", &o.init_low, "uniform init: lower bound");
   s.add("sample.init_high", &o.init_high, "uniform init: upper bound");

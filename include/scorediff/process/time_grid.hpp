@@ -12,8 +12,9 @@ namespace scorediff {
 enum class GridKind { Uniform, Karras, LogSnr };
 GridKind parse_grid(const std::string& name);  // uniform, karras, log-snr
 
-// t_end = 0: the process' t_min. Strictly decreasing; front() == t_max, back() == t_end.
+// t_end = 0: the process' t_min; t_start = 0: its t_max (a later start edits given points, SDEdit). Strictly
+// decreasing; front() == t_start, back() == t_end.
 std::vector<double> time_grid(const NoiseProcess& process, int64_t steps, GridKind kind, double rho = 7.0,
-                              double t_end = 0.0);
+                              double t_end = 0.0, double t_start = 0.0);
 
 }  // namespace scorediff

@@ -15,4 +15,11 @@ struct Rk45SamplerOptions : GridOptions {
 SampleResult sample_ode_rk45(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x_init,
                              const Rk45SamplerOptions& options, const StepCallback& callback = {});
 
+// The probability-flow ODE forwards, from data to noise: points x at the grid's last time (t_end, default the
+// process' t_min) carried to its first (t_start, default t_max) by the same adaptive solver, so that
+// sample_ode_rk45 without the final denoising step takes them back (to the solvers' tolerances). samples: the
+// latents.
+SampleResult encode_ode_rk45(const ScoreFn& score, const NoiseProcess& process, torch::Tensor x,
+                             const Rk45SamplerOptions& options, const StepCallback& callback = {});
+
 }  // namespace scorediff

@@ -91,9 +91,16 @@ std::string describe_samplers();
 torch::Tensor initial_state(const SampleOptions& options, const NoiseProcess& process, int64_t n, int64_t dim,
                             at::Generator& gen);
 
+// Whether sample.t_start or sample.sigma_start asks to edit given points, and the time they start from (the
+// process' t_max when neither is set). One line for both set or a start outside the process.
+bool editing(const SampleOptions& options);
+double start_time(const SampleOptions& options, const NoiseProcess& process);
+
 // Draws options.n samples of dimension dim with the configured sampler, on the generator's device, with
-// a progress bar unless quiet.
+// a progress bar unless quiet. start [n, dim] (optional): the initial state itself (saved noise, or the
+// latents of `encode`), or, when editing (sample.t_start / sigma_start), points in model units noised to the
+// start time first (SDEdit).
 SampleResult run_sampler(const SampleOptions& options, const ScoreFn& score, const NoiseProcess& process, int64_t dim,
-                         at::Generator& gen, bool quiet, bool snapshots = false);
+                         at::Generator& gen, bool quiet, bool snapshots = false, const torch::Tensor& start = {});
 
 }  // namespace scorediff

@@ -48,6 +48,10 @@ struct SampleOptions {
   // Classifier-free guidance (Ho & Salimans 2022): s(x|y) + w (s(x|y) − s(x|∅)); 0 = the conditional score.
   double cfg = 0.0;
   std::string precision = "float32";  // bfloat16: the MLP's hidden products while sampling (BFloat16Inference)
+  // Editing given points (SDEdit, Meng et al. 2022): they are noised to this time (or σ; 0 = neither) and the
+  // sampler runs down from there. Needs the points (run_sampler's start, `sample --init`).
+  double t_start = 0.0;
+  double sigma_start = 0.0;
   std::string init = "prior";     // prior: N(0, σ_max² I); uniform: U[init_low, init_high]^D
   double init_low = -8.0;
   double init_high = 8.0;

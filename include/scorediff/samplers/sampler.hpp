@@ -31,6 +31,7 @@ struct GridOptions {
   GridKind grid = GridKind::Uniform;   // spacing of the grid
   double rho = 7.0;                    // karras grid: ρ
   double t_end = 0.0;                  // last grid time; 0 = the process' t_min
+  double t_start = 0.0;                // first grid time; 0 = the process' t_max (later: SDEdit)
   bool denoise = true;                 // finish with the Tweedie denoised mean
   int64_t snapshots = 0;               // record this many evenly spaced states
 };
