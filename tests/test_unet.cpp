@@ -97,7 +97,9 @@ TEST(Unet, BFloat16ConvolutionsTrackFloat32AndKeepFloat32Gradients) {
     ASSERT_TRUE(gb.defined()) << item.key();
     EXPECT_EQ(gb.scalar_type(), torch::kFloat32) << item.key();
     const double norm = ga.norm().item<double>();
-    if (norm > 0) EXPECT_LT((ga - gb).norm().item<double>() / norm, 5e-2) << item.key();
+    if (norm > 0) {
+      EXPECT_LT((ga - gb).norm().item<double>() / norm, 5e-2) << item.key();
+    }
   }
 }
 

@@ -49,6 +49,9 @@ struct CliResult {
 CliResult run_cli(const std::string& args, const std::filesystem::path& cwd = std::filesystem::current_path());
 // Runs a shell command line in `cwd`, capturing its exit status, stdout and stderr.
 CliResult run_command(const std::string& command, const std::filesystem::path& cwd = std::filesystem::current_path());
+// Runs `args` in `cwd` and checks the contract for bad input: exit status 2, one line on stderr starting
+// "scorediff: error: " and containing `fragment`, and no partial (".tmp-") file left anywhere under `cwd`.
+void expect_bad_input(const std::string& args, const std::filesystem::path& cwd, const std::string& fragment);
 
 // An image [C, H, W] with every pixel distinct: (k·H·W·C + c·H·W + y·W + x) / 255, modulo 256 levels.
 inline torch::Tensor test_image(int64_t c, int64_t h, int64_t w, int64_t k = 0) {
