@@ -108,3 +108,36 @@ TEST_F(CliEditing, EncodeThenDecodeReturnsThePointsAndSdeditStaysNearThemForSmal
   expect_bad_input("sample --ckpt roll/last.safetensors --init three.npy", "has points of dimension 3, the model 2");
   expect_bad_input("encode --ckpt roll/last.safetensors -i three.npy", "has points of dimension 3, the model 2");
 }
+
+TEST_F(CliEditing, ClassifierGuidanceTrainsANoisyClassifierOfTheRunAndRefusesOneOfAnotherProcess) {
+  // An unconditional MNIST model at 8×8 pixels, a few steps: guided towards class 3 by its noisy classifier.
+  const std::string mnist8 = "-c mnist --set data.image_size=8 --set model.channels=8 --set model.attention=[4] --set train.steps=4 ";
+  CliResult r = run_cli("train -q --no-sample --out mn " + mnist8, dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_cli("train-classifier -q --noisy --ckpt mn/last.safetensors --epochs 1", dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("mn/noisy-classifier.safetensors"), std::string::npos) << r.out;
+  r = run_cli("sample -q --ckpt mn/last.safetensors --set sample.classifier=mn/noisy-classifier.safetensors "
+              "--set sample.classifier_scale=2 --class 3 -n 4 --set sample.nfe=3 -o guided.npy",
+              dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(torch::equal(read_npy(path("guided.labels.npy")), torch::full({4}, 3, torch::kInt64)));
+  EXPECT_TRUE(torch::isfinite(read_npy(path("guided.npy"))).all().item<bool>());
+
+  // The same data under another process, a classifier of clean images, and the options without their partners.
+  r = run_cli("train -q --no-sample --out mn40 " + mnist8 + "--set process.sigma_max=40", dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_bad_input("sample --ckpt mn40/last.safetensors --set sample.classifier=mn/noisy-classifier.safetensors --class 3",
+                   "was trained for process.sigma_max = 80.0; this run has process.sigma_max = 40.0");
+  r = run_cli("train-classifier -q --data mnist --image-size 8 --epochs 1 -o clean8.safetensors", dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_bad_input("sample --ckpt mn/last.safetensors --set sample.classifier=clean8.safetensors --class 3",
+                   "is a classifier of clean images");
+  expect_bad_input("sample --ckpt mn/last.safetensors --set sample.classifier=nope.safetensors --class 3",
+                   "sample.classifier: 'nope.safetensors' does not exist");
+  expect_bad_input("sample --ckpt mn/last.safetensors --set sample.classifier=mn/noisy-classifier.safetensors --class 10",
+                   "class 10 is outside [0, 10)");
+  expect_bad_input("sample --ckpt mn/last.safetensors --set sample.classifier_scale=2", "needs sample.classifier");
+  expect_bad_input("train-classifier --noisy", "--noisy needs --ckpt");
+  expect_bad_input("train-classifier --noisy --ckpt mn/last.safetensors --data mnist", "leave out --data");
+}

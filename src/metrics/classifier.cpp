@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "scorediff/core/error.hpp"
@@ -28,7 +29,8 @@ std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("
 nlohmann::json options_json(const ClassifierOptions& o) {
   return {{"channels", o.channels}, {"features", o.features},         {"dropout", o.dropout},
           {"epochs", o.epochs},     {"min_images", o.min_images},     {"batch", o.batch},
-          {"lr", o.lr},             {"weight_decay", o.weight_decay}, {"shift", o.shift}};
+          {"lr", o.lr},             {"weight_decay", o.weight_decay}, {"shift", o.shift},
+          {"noisy", o.noisy},       {"noise_min", o.noise_min},       {"noise_max", o.noise_max}};
 }
 
 void validate(const ClassifierOptions& o) {
@@ -39,6 +41,8 @@ void validate(const ClassifierOptions& o) {
   require(o.lr > 0, "classifier lr must be > 0, got {}", o.lr);
   require(o.dropout >= 0 && o.dropout < 1, "classifier dropout must be in [0, 1), got {}", o.dropout);
   require(o.shift >= 0, "classifier shift must be >= 0, got {}", o.shift);
+  require(!o.noisy || (o.noise_min > 0 && o.noise_max > o.noise_min && std::isfinite(o.noise_max)),
+          "noisy classifier: need 0 < noise_min < noise_max < inf, got {} and {}", o.noise_min, o.noise_max);
 }
 
 }  // namespace
@@ -68,7 +72,7 @@ ClassifierImpl::ClassifierImpl(std::vector<int64_t> shape, int64_t classes, cons
     init_default(layer->weight, layer->bias, gen);
     return layer;
   };
-  conv1_ = conv("conv1", shape_[0], c);
+  conv1_ = conv("conv1", shape_[0] + (options_.noisy ? 1 : 0), c);
   conv2_ = conv("conv2", c, c);
   conv3_ = conv("conv3", c, 2 * c);
   conv4_ = conv("conv4", 2 * c, 2 * c);
@@ -86,11 +90,19 @@ ClassifierImpl::ClassifierImpl(std::vector<int64_t> shape, int64_t classes, cons
   init_default(fc2_->weight, fc2_->bias, gen);
 }
 
-torch::Tensor ClassifierImpl::features(const torch::Tensor& x) {
+torch::Tensor ClassifierImpl::features(const torch::Tensor& x, const torch::Tensor& sigma) {
   // x [B, C, H, W] -> [B, F]
   require(x.dim() == 4 && x.size(1) == shape_[0] && x.size(2) == shape_[1] && x.size(3) == shape_[2],
           "classifier for {} images got a tensor of shape {}", shape_text(shape_), shape_text(x.sizes().vec()));
   torch::Tensor h = (x - kPixelMean) / kPixelStd;
+  if (options_.noisy) {
+    const int64_t b = x.size(0);
+    require(!sigma.defined() || (sigma.dim() == 1 && sigma.size(0) == b), "noisy classifier: sigma must be [{}]", b);
+    torch::Tensor s = (sigma.defined() ? sigma.to(x.dtype()) : torch::full({b}, options_.noise_min, x.options()))
+                          .view({b, 1, 1, 1});
+    h = torch::cat({h * torch::rsqrt(1 + (s / kPixelStd).square()), (torch::log(s) / 4).expand({b, 1, x.size(2), x.size(3)})},
+                   1);
+  }
   h = torch::relu(bn2_->forward(conv2_->forward(torch::relu(bn1_->forward(conv1_->forward(h))))));
   h = F::max_pool2d(h, F::MaxPool2dFuncOptions(2));
   h = torch::relu(bn4_->forward(conv4_->forward(torch::relu(bn3_->forward(conv3_->forward(h))))));
@@ -153,7 +165,12 @@ TrainedClassifier train_classifier(const ImageData& data, const ClassifierOption
       torch::Tensor index = order.narrow(0, start, std::min(resolved.batch, n - start));
       torch::Tensor x = train.images.index_select(0, index), y = train.labels.index_select(0, index);
       if (resolved.shift > 0) x = random_shift(x, resolved.shift, gen);
-      torch::Tensor h = classifier->features(x);  // [B, F]
+      torch::Tensor sigma;
+      if (resolved.noisy) {  // log-uniform noise levels, one per image
+        sigma = torch::exp(torch::empty({x.size(0)}).uniform_(std::log(resolved.noise_min), std::log(resolved.noise_max), gen));
+        x = x + sigma.view({-1, 1, 1, 1}) * torch::randn(x.sizes(), gen);
+      }
+      torch::Tensor h = classifier->features(x, sigma);  // [B, F]
       if (resolved.dropout > 0)
         h = h * torch::empty_like(h).bernoulli_(1.0 - resolved.dropout, gen).div_(1.0 - resolved.dropout);
       torch::Tensor loss = F::cross_entropy(classifier->head(h), y);
@@ -173,7 +190,7 @@ TrainedClassifier train_classifier(const ImageData& data, const ClassifierOption
 }
 
 void save_classifier(const std::filesystem::path& path, Classifier& classifier, const std::string& dataset,
-                     double test_accuracy) {
+                     double test_accuracy, const std::string& process) {
   TensorFile file;
   for (const auto& item : classifier->named_parameters()) file.tensors.emplace_back(item.key(), item.value().detach());
   for (const auto& item : classifier->named_buffers()) file.tensors.emplace_back(item.key(), item.value());
@@ -183,6 +200,7 @@ void save_classifier(const std::filesystem::path& path, Classifier& classifier, 
   file.metadata["classes"] = std::to_string(classifier->classes());
   file.metadata["test_accuracy"] = fmt::format("{}", test_accuracy);
   file.metadata["options"] = options_json(classifier->options()).dump();
+  if (!process.empty()) file.metadata["process"] = process;
   file.metadata["scorediff_version"] = SCOREDIFF_VERSION;
   write_safetensors(path, file);
 }
@@ -219,6 +237,10 @@ LoadedClassifier load_classifier(const std::filesystem::path& path) {
     options.lr = json.at("lr").get<double>();
     options.weight_decay = json.at("weight_decay").get<double>();
     options.shift = json.at("shift").get<int64_t>();
+    options.noisy = json.value("noisy", false);  // absent in files of clean-image classifiers before it
+    options.noise_min = json.value("noise_min", options.noise_min);
+    options.noise_max = json.value("noise_max", options.noise_max);
+    if (auto process = file.metadata.find("process"); process != file.metadata.end()) out.process = process->second;
   } catch (const std::exception& e) {
     fail("classifier '{}' has malformed metadata: {}", p, e.what());
   }

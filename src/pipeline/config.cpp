@@ -56,7 +56,12 @@ void Config::validate() {
           "train.label_dropout = {} needs a class-conditional model (model.classes > 0)", train.label_dropout);
   require(sample.cfg == 0 || model.classes > 0,
           "sample.cfg = {} is classifier-free guidance: it needs a class-conditional model (model.classes > 0)", sample.cfg);
-  sample_labels(sample.label, model.classes, 1);  // its classes fit the model
+  // Its classes fit the model; an unconditional model guided by a classifier takes the classifier's classes,
+  // checked when it is loaded (sampling_labels).
+  if (model.classes > 0 || sample.classifier.empty()) sample_labels(sample.label, model.classes, 1);
+  require(sample.classifier_scale == 1.0 || !sample.classifier.empty(),
+          "sample.classifier_scale = {} needs sample.classifier (train-classifier --noisy --ckpt RUN)",
+          sample.classifier_scale);
   if (auto step = guide_step(sample.guide))
     require(*step <= train.steps, "sample.guide = {} is beyond the run's train.steps = {}", sample.guide, train.steps);
   // "auto" noise levels are known only once the data is drawn (prepare); stand-ins of the same kind

@@ -1,5 +1,5 @@
-// The score to sample a trained model with: its own, or autoguided by a weaker checkpoint; bfloat16
-// hidden products when asked.
+// The score to sample a trained model with: its own, or autoguided by a weaker checkpoint, class-conditional
+// and classifier-free or classifier guided; bfloat16 hidden products when asked.
 #include "scorediff/pipeline/sampling_score.hpp"
 
 #include <torch/torch.h>
@@ -11,6 +11,7 @@
 #include "scorediff/io/safetensors.hpp"
 #include "scorediff/models/fused_mlp.hpp"
 #include "scorediff/pipeline/checkpoint.hpp"
+#include "scorediff/pipeline/classifier_guidance.hpp"
 #include "scorediff/samplers/guidance.hpp"
 
 namespace scorediff {
@@ -22,10 +23,9 @@ std::filesystem::path guide_path(const std::string& guide, const std::filesystem
 }
 
 // The model's score, or its autoguided combination with sample.guide (see sampling_score_fn).
-ScoreFn guided_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
-                        const std::filesystem::path& run_dir) {
+ScoreFn autoguided_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
+                            const std::filesystem::path& run_dir, const torch::Tensor& labels) {
   const SampleOptions& o = config.sample;
-  const torch::Tensor labels = sampling_labels(config, *model);
   ScoreFn own = labelled_score_fn(model, prepared, labels, o.cfg);
   if (o.guide.empty() || o.guidance == 1.0) return own;
   const std::filesystem::path path = guide_path(o.guide, run_dir);
@@ -58,6 +58,21 @@ ScoreFn guided_score_fn(const Config& config, ScoreModel model, const Prepared& 
                     o.guidance);
 }
 
+// The networks' score (autoguided_score_fn), classifier guided when sample.classifier is given.
+ScoreFn guided_score_fn(const Config& config, ScoreModel model, const Prepared& prepared,
+                        const std::filesystem::path& run_dir) {
+  const SampleOptions& o = config.sample;
+  const torch::Tensor labels = sampling_labels(config, *model);
+  // An unconditional model guided by a classifier: the labels are the classifier's alone.
+  ScoreFn score = autoguided_score_fn(config, model, prepared, run_dir, model->classes() > 0 ? labels : torch::Tensor());
+  if (o.classifier.empty()) return score;
+  require(labels.defined() && o.label != "none",
+          "sample.classifier guides towards classes: sample.class = none leaves it nothing to guide towards");
+  LoadedClassifier classifier = guidance_classifier(o.classifier, config, *prepared.dataset);
+  return classifier_guided(std::move(score), classifier_log_prob(std::move(classifier), prepared, config.data.pixels, labels),
+                           o.classifier_scale);
+}
+
 }  // namespace
 
 ScoreFn labelled_score_fn(ScoreModel model, const Prepared& prepared, const torch::Tensor& labels, double cfg) {
@@ -70,7 +85,16 @@ ScoreFn labelled_score_fn(ScoreModel model, const Prepared& prepared, const torc
 
 torch::Tensor sampling_labels(const Config& config, const ScoreModelImpl& model) {
   const SampleOptions& o = config.sample;
-  torch::Tensor labels = sample_labels(o.label, model.classes(), o.n);
+  int64_t classes = model.classes();
+  if (!o.classifier.empty()) {
+    // Classifier guidance: the classifier's classes for an unconditional model, the same classes for a conditional one.
+    require(std::filesystem::exists(o.classifier), "sample.classifier: '{}' does not exist", o.classifier);
+    const int64_t guiding = load_classifier(o.classifier).classifier->classes();
+    require(classes == 0 || classes == guiding, "sample.classifier '{}' has {} classes, the model {}", o.classifier,
+            guiding, classes);
+    classes = guiding;
+  }
+  torch::Tensor labels = sample_labels(o.label, classes, o.n);
   require(o.cfg == 0 || (labels.defined() && o.label != "none"),
           "sample.cfg = {} is classifier-free guidance: it needs a class-conditional model (model.classes > 0) and "
           "sample.class other than none",

@@ -21,6 +21,7 @@ const char* kind_name(SamplerKind kind) {
 const std::vector<std::string>& common_sample_keys() {
   static const std::vector<std::string> keys = {"sampler",   "n",    "denoise",  "use_ema",   "guide", "guidance",
                                                 "precision", "init", "init_low", "init_high", "class", "cfg",
+                                                "classifier", "classifier_scale",
                                                 "t_start",   "sigma_start"};
   return keys;
 }

@@ -47,6 +47,11 @@ void bind(Schema& s, SampleOptions& o) {
   s.add("sample.cfg", &o.cfg, "classifier-free guidance weight w: s(x|y) + w (s(x|y) - s(x|null)); 0 = none")
       .non_negative()
       .at_most(100.0);
+  s.add("sample.classifier", &o.classifier,
+        "classifier guidance: a noise-conditional classifier (train-classifier --noisy) of this run; \"\" = none");
+  s.add("sample.classifier_scale", &o.classifier_scale, "classifier guidance scale s: s(x) + s grad log p(y|x, sigma)")
+      .non_negative()
+      .at_most(1000.0);
   s.add("sample.t_start", &o.t_start, "editing (SDEdit): noise the given points to this time and sample from there; 0 = off")
       .non_negative();
   s.add("sample.sigma_start", &o.sigma_start, "editing (SDEdit): the same by noise level sigma; 0 = off").non_negative();

@@ -37,6 +37,11 @@ struct ClassifierOptions {
   int64_t batch = 128;
   double lr = 4e-3;        // Adam, cosine-decayed to 0 over the run (4e-3 beat 2e-3 and 8e-3 at 4 epochs)
   double weight_decay = 0.0;
+  // Noise-conditional (classifier guidance): the input is an image in [0, 1] units plus Gaussian noise of std σ
+  // (same units), σ given beside it; training draws log σ uniformly in [log noise_min, log noise_max] per image.
+  // The network sees x normalised to unit scale, (x − ½)/½ / √(1 + (σ/½)²), and log σ / 4 as one more channel.
+  bool noisy = false;
+  double noise_min = 1e-3, noise_max = 40.0;
   int64_t shift = 0;       // augmentation: random translation by up to ±shift pixels (0 = none; ±1 and ±2
                            // cost Fashion-MNIST 0.4 % at 4 epochs: short runs underfit rather than overfit)
 };
@@ -51,11 +56,12 @@ class ClassifierImpl : public torch::nn::Module {
   ClassifierImpl(std::vector<int64_t> shape, int64_t classes, const ClassifierOptions& options, at::Generator& gen);
 
   // x [B, C, H, W] in [0, 1] (normalised inside by a fixed mean and std) -> features [B, F], after ReLU.
-  torch::Tensor features(const torch::Tensor& x);
+  // Noise-conditional classifiers take sigma [B] too (undefined: noise_min).
+  torch::Tensor features(const torch::Tensor& x, const torch::Tensor& sigma = {});
   // features [B, F] -> logits [B, classes]; dropout, when training, is applied by the caller before this.
   torch::Tensor head(const torch::Tensor& features);
   // x [B, C, H, W] -> logits [B, classes].
-  torch::Tensor logits(const torch::Tensor& x) { return head(features(x)); }
+  torch::Tensor logits(const torch::Tensor& x, const torch::Tensor& sigma = {}) { return head(features(x, sigma)); }
   torch::Tensor forward(const torch::Tensor& x) { return logits(x); }
 
   const std::vector<int64_t>& shape() const { return shape_; }
@@ -95,12 +101,14 @@ TrainedClassifier train_classifier(const ImageData& data, const ClassifierOption
 
 // safetensors with metadata: format "scorediff-classifier/1", dataset, shape "C,H,W", classes,
 // test_accuracy and the options as JSON. Atomic.
+// `process` (noise-conditional classifiers): the run's process and pixel range as text, checked by its users.
 void save_classifier(const std::filesystem::path& path, Classifier& classifier, const std::string& dataset,
-                     double test_accuracy);
+                     double test_accuracy, const std::string& process = "");
 
 struct LoadedClassifier {
   Classifier classifier{nullptr};  // in eval mode
   std::string path, dataset;
+  std::string process;  // save_classifier's `process`; "" for classifiers of clean images
   double test_accuracy = 0.0;
 };
 // Fails with one line for a missing or corrupt file and for a file that is not a classifier.

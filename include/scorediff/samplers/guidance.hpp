@@ -14,4 +14,12 @@ ScoreFn autoguided(ScoreFn model, ScoreFn weak, double w);
 // (one evaluation instead of two).
 ScoreFn classifier_free(ScoreFn conditional, ScoreFn unconditional, double w);
 
+// log p(y_i | x_i, t) [B] of each row's own label, differentiable in x [B, D].
+using LogProbFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t)>;
+
+// Classifier guidance (Dhariwal & Nichol 2021; Song et al. 2021, controllable generation): s(x) + scale ∇ₓ log
+// p(y|x, t), the score of p(x) p(y|x)^scale; scale = 1 is the score of p(x|y) by Bayes' rule when s and the
+// classifier are exact. The gradient is taken by autograd even where the caller disabled it.
+ScoreFn classifier_guided(ScoreFn score, LogProbFn log_prob, double scale);
+
 }  // namespace scorediff

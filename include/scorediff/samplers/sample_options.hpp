@@ -1,6 +1,6 @@
 // The [sample] section of a configuration: which sampler, how many samples and every sampler's keys.
 // Each sampler's spec (samplers/registry.hpp) names the keys it reads; the rest are read by the
-// pipeline for every sampler (n, denoise, use_ema, guide, guidance, class, cfg, precision, init*).
+// pipeline for every sampler (n, denoise, use_ema, guide, guidance, class, cfg, classifier*, precision, init*).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -47,6 +47,10 @@ struct SampleOptions {
   std::string label = "auto";
   // Classifier-free guidance (Ho & Salimans 2022): s(x|y) + w (s(x|y) − s(x|∅)); 0 = the conditional score.
   double cfg = 0.0;
+  // Classifier guidance (Dhariwal & Nichol 2021): a noise-conditional classifier (train-classifier --noisy) of
+  // the run's process and data; the score gains classifier_scale ∇ₓ log p(y|x, σ). "" = none.
+  std::string classifier;
+  double classifier_scale = 1.0;
   std::string precision = "float32";  // bfloat16: the MLP's hidden products while sampling (BFloat16Inference)
   // Editing given points (SDEdit, Meng et al. 2022): they are noised to this time (or σ; 0 = neither) and the
   // sampler runs down from there. Needs the points (run_sampler's start, `sample --init`).
