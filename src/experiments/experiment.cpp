@@ -49,6 +49,10 @@ void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("inpainting", {run_inpainting, "mnist"}, "half-masked held-out digits completed by the PC sampler, next to the originals");
   r.add("conditional-2d", {run_conditional_2d, "conditional-2d"},
         "issue 24: a class-conditional model of the 8-Gaussian mixture; each class on its mode, sharpened by CFG");
+  r.add("conditional-mnist", {run_conditional_mnist, "mnist"},
+        "issue 24: class-conditional MNIST U-Net: label accuracy, FD-cls per class against CFG weight and classifier guidance");
+  r.add("conditional-fashion", {run_conditional_fashion, "fashion-mnist"},
+        "issue 24: class-conditional Fashion-MNIST U-Net: label accuracy, FD-cls per class against CFG weight and classifier guidance");
 }
 
 const Registry<ExperimentEntry>& experiments() { return builtin_registry<ExperimentEntry>("experiment"); }

@@ -57,6 +57,8 @@ ImageRun train_image_run(const Config& config, const ExperimentContext& context)
 TrainedRun train_experiment_run(const Config& config, const ExperimentContext& context, const std::string& sub = "train");
 
 nlohmann::json run_circle(const ExperimentContext& context);
+nlohmann::json run_conditional_mnist(const ExperimentContext& context);
+nlohmann::json run_conditional_fashion(const ExperimentContext& context);
 nlohmann::json run_mog_mixing(const ExperimentContext& context);
 nlohmann::json run_swiss_roll(const ExperimentContext& context);
 nlohmann::json run_objectives(const ExperimentContext& context);
