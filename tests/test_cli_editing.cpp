@@ -1,7 +1,11 @@
 // cli: class-conditional sampling, encoding and editing from the command line, and their bad input.
 #include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "scorediff/core/rng.hpp"
 
 #include "scorediff/io/npy.hpp"
+#include "scorediff/io/png.hpp"
 #include "test_util.hpp"
 
 using namespace scorediff;
@@ -139,5 +143,19 @@ TEST_F(CliEditing, ClassifierGuidanceTrainsANoisyClassifierOfTheRunAndRefusesOne
                    "class 10 is outside [0, 10)");
   expect_bad_input("sample --ckpt mn/last.safetensors --set sample.classifier_scale=2", "needs sample.classifier");
   expect_bad_input("train-classifier --noisy", "--noisy needs --ckpt");
+
+  // The same model edits a folder of PNGs (16×16, resized to the run's 8×8): from σ = 0.01 it gives them back.
+  fs::create_directories(path("digits"));
+  auto gen = make_generator(5);
+  const torch::Tensor images = torch::rand({3, 1, 16, 16}, gen);
+  for (int i = 0; i < 3; ++i) write_png(path("digits") / fmt::format("{}.png", i), images[i]);
+  r = run_cli("sample -q --ckpt mn/last.safetensors --init digits --sigma-start 0.01 --set sample.nfe=3 -o edited.npy",
+              dir_->path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const torch::Tensor expected = torch::nn::functional::avg_pool2d(torch::round(images * 255) / 255,
+                                                                   torch::nn::functional::AvgPool2dFuncOptions(2))
+                                     .flatten(1) * 2 - 1;
+  EXPECT_LT((read_npy(path("edited.npy")) - expected).abs().max().item<double>(), 0.1);
+  expect_bad_input("sample --ckpt run/last.safetensors --init digits --sigma-start 0.01", "this model's data 'swiss-roll' are not images");
   expect_bad_input("train-classifier --noisy --ckpt mn/last.safetensors --data mnist", "leave out --data");
 }

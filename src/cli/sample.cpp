@@ -6,6 +6,7 @@
 #include "cli/common.hpp"
 #include "cli/score_source.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/data/images.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/samplers/registry.hpp"
@@ -19,6 +20,23 @@ namespace {
 std::string labels_file(const std::string& out) {
   const std::filesystem::path path(out);
   return (path.parent_path() / (path.stem().string() + ".labels.npy")).string();
+}
+
+}  // namespace
+
+namespace {
+
+// A folder of PNGs as points [N, C·H·W] in the data's pixel range, resized to data.image_size when it is set.
+torch::Tensor folder_points(ImageSet folder, const std::string& dir, const Config& config, const ToyDataset& dataset) {
+  const std::vector<int64_t> shape = dataset.image_shape();
+  require(shape.size() == 3, "--init '{}' is a folder of images, but this model's data '{}' are not images", dir,
+          config.data.name);
+  if (config.data.image_size > 0 && folder.images.size(2) != config.data.image_size)
+    folder = resize_images(folder, config.data.image_size);
+  const std::vector<int64_t> own = folder.images.sizes().slice(1).vec();
+  require(own == shape, "--init '{}' holds {}x{}x{} images, the model {}x{}x{}", dir, own[2], own[1], own[0], shape[2],
+          shape[1], shape[0]);
+  return unit_to_range(folder.images, config.data.pixels).flatten(1);
 }
 
 }  // namespace
@@ -46,7 +64,8 @@ void add_sample_command(CLI::App& app) {
   CLI::Option* init = cmd->add_option("--init", args->init,
                                      "start from these points .npy [N, D] (N samples): the initial state itself (saved "
                                      "noise, or the latents of `scorediff encode`), or, with --t-start / --sigma-start, "
-                                     "points in data units to edit (SDEdit)");
+                                     "points in data units to edit (SDEdit); for image models also a folder of PNGs "
+                                     "(resized to data.image_size when it is set)");
   CLI::Option* t_start = cmd->add_option("--t-start", args->t_start,
                                         "SDEdit: noise the --init points to this time and sample from there (sample.t_start)")
                              ->check(CLI::PositiveNumber & finite());
@@ -65,11 +84,14 @@ void add_sample_command(CLI::App& app) {
     if (t_start->count() > 0) sets.push_back(fmt::format("sample.t_start={}", args->t_start));
     if (sigma_start->count() > 0) sets.push_back(fmt::format("sample.sigma_start={}", args->sigma_start));
     torch::Tensor points;
+    ImageSet folder;  // --init as a folder of PNGs: converted once the model's pixel range is known
     if (init->count() > 0) {
-      points = read_points(args->init);
-      require(args->n < 0 || args->n == points.size(0), "-n {} and --init '{}' of {} points disagree", args->n, args->init,
-              points.size(0));
-      sets.push_back(fmt::format("sample.n={}", points.size(0)));
+      const bool is_folder = std::filesystem::is_directory(args->init);
+      if (is_folder) folder = read_png_folder(args->init);
+      else points = read_points(args->init);
+      const int64_t count = is_folder ? folder.size() : points.size(0);
+      require(args->n < 0 || args->n == count, "-n {} and --init '{}' of {} points disagree", args->n, args->init, count);
+      sets.push_back(fmt::format("sample.n={}", count));
     }
     if (cfg->count() > 0) sets.push_back(fmt::format("sample.cfg={}", args->cfg));
     if (nfe->count() > 0) {
@@ -82,6 +104,7 @@ void add_sample_command(CLI::App& app) {
     at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "sample"), p.train_data.device());
     auto start = std::chrono::steady_clock::now();
     torch::Tensor initial;
+    if (folder.size() > 0) points = folder_points(folder, args->init, config, *p.dataset);
     if (points.defined()) {
       require(points.size(1) == p.train_data.size(1), "--init '{}' has points of dimension {}, the model {}", args->init,
               points.size(1), p.train_data.size(1));
