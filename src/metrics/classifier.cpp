@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scorediff/core/error.hpp"
+#include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/progress.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/safetensors.hpp"
@@ -162,6 +163,7 @@ TrainedClassifier train_classifier(const ImageData& data, const ClassifierOption
   for (int64_t epoch = 0, step = 0; epoch < resolved.epochs; ++epoch) {
     torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
     for (int64_t start = 0; start < n; start += resolved.batch, ++step) {
+      if (interrupt_requested()) throw Interrupted("classifier training stopped on request; nothing was written");
       torch::Tensor index = order.narrow(0, start, std::min(resolved.batch, n - start));
       torch::Tensor x = train.images.index_select(0, index), y = train.labels.index_select(0, index);
       if (resolved.shift > 0) x = random_shift(x, resolved.shift, gen);
