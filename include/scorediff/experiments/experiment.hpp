@@ -59,6 +59,7 @@ TrainedRun train_experiment_run(const Config& config, const ExperimentContext& c
 nlohmann::json run_circle(const ExperimentContext& context);
 nlohmann::json run_conditional_mnist(const ExperimentContext& context);
 nlohmann::json run_conditional_fashion(const ExperimentContext& context);
+nlohmann::json run_sdedit(const ExperimentContext& context);
 nlohmann::json run_mog_mixing(const ExperimentContext& context);
 nlohmann::json run_swiss_roll(const ExperimentContext& context);
 nlohmann::json run_objectives(const ExperimentContext& context);
