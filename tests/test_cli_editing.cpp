@@ -85,6 +85,7 @@ TEST_F(CliEditing, EncodeThenDecodeReturnsThePointsAndSdeditStaysNearThemForSmal
   const torch::Tensor input = read_npy(path("roll.npy")), latents = read_npy(path("latents.npy"));
   const torch::Tensor decoded = read_npy(path("decoded.npy"));
   const double rms = (decoded - input).pow(2).mean().sqrt().item<double>();
+  std::printf("Swiss roll encode -> decode (ode-rk45): RMS %.3g\n", rms);
   EXPECT_LT(rms, 1e-3);
   EXPECT_GT(latents.std().item<double>(), 3.0);  // the latents are noise at σ_max = 5, not the data
   // SDEdit: a small start keeps each point near its input; σ_max forgets it.

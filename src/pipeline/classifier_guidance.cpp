@@ -36,6 +36,15 @@ std::string classifier_process_text(const Config& config) {
   return fmt::format("{}", fmt::join(parts, "; "));
 }
 
+SettingDifference first_setting_difference(const std::string& theirs, const Config& config) {
+  const std::vector<std::string> stored = split(theirs), own = split(classifier_process_text(config));
+  auto key_of = [](const std::string& setting) { return setting.substr(0, setting.find(" = ")); };
+  for (const auto& mine : own)
+    for (const auto& their : stored)
+      if (key_of(their) == key_of(mine) && their != mine) return {their, mine};
+  return {};
+}
+
 ClassifierOptions noisy_classifier_options(const Config& config, const NoiseProcess& process, ClassifierOptions base) {
   const double width = pixel_width(config.data.pixels);
   auto sigma = [&](double t) { return process.sigma(torch::tensor({t}, torch::kFloat64)).item<double>() / width; };
@@ -53,14 +62,8 @@ LoadedClassifier guidance_classifier(const std::string& path, const Config& conf
           "(scorediff train-classifier --noisy --ckpt RUN)",
           path);
   check_classifier_matches(loaded, config.data.name, dataset.image_shape());
-  const std::string own = classifier_process_text(config);
-  if (loaded.process != own) {  // name the first setting that differs
-    std::vector<std::string> theirs = split(loaded.process), mine = split(own);
-    size_t i = 0;
-    while (i < theirs.size() && i < mine.size() && theirs[i] == mine[i]) ++i;
-    fail("sample.classifier '{}' was trained for {}; this run has {}", path, i < theirs.size() ? theirs[i] : "(nothing)",
-         i < mine.size() ? mine[i] : "(nothing)");
-  }
+  if (const SettingDifference d = first_setting_difference(loaded.process, config))
+    fail("sample.classifier '{}' was trained for {}; this run has {}", path, d.theirs, d.mine);
   return loaded;
 }
 

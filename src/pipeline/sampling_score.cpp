@@ -36,14 +36,8 @@ ScoreFn autoguided_score_fn(const Config& config, ScoreModel model, const Prepar
   // same data; the architecture may differ (Karras et al. use a smaller guide).
   require(guide_config.data.name == config.data.name, "sample.guide '{}' was trained on '{}', not '{}'",
           path.string(), guide_config.data.name, config.data.name);
-  Config own_config = config;
-  Schema mine = own_config.schema(), theirs = guide_config.schema();
-  for (const auto& key : mine.keys_in("process")) {
-    const std::string full = "process." + key;
-    require(mine.find(full)->value_text() == theirs.find(full)->value_text(),
-            "sample.guide '{}' has {} = {}, the model {}: guidance needs the same process", path.string(), full,
-            theirs.find(full)->value_text(), mine.find(full)->value_text());
-  }
+  if (const SettingDifference d = first_setting_difference(classifier_process_text(guide_config), config))
+    fail("sample.guide '{}' has {}, the model {}: guidance needs the same process", path.string(), d.theirs, d.mine);
   guide_config.model.image_shape = prepared.dataset->image_shape();
   at::Generator unused = make_generator(0);
   ScoreModel guide = make_model(guide_config.model, prepared.train_data.size(1), unused);

@@ -14,6 +14,15 @@ namespace scorediff {
 // noisy classifier records, and what sampling with it checks.
 std::string classifier_process_text(const Config& config);
 
+// Where the settings line `theirs` (classifier_process_text of another run: a classifier's or a guide's) differs
+// from this run's: the first differing setting as written in each ("process.sigma_max = 80.0"); empty strings
+// when they agree. A setting `theirs` lacks (written before the key existed) counts as agreeing.
+struct SettingDifference {
+  std::string theirs, mine;
+  explicit operator bool() const { return !mine.empty(); }
+};
+SettingDifference first_setting_difference(const std::string& theirs, const Config& config);
+
 // `base` made noise-conditional for the run: noisy, with the noise range [σ(t_min), σ(t_max)] of its process
 // expressed in [0, 1] pixel units (σ divided by the width of data.pixels).
 ClassifierOptions noisy_classifier_options(const Config& config, const NoiseProcess& process, ClassifierOptions base);
