@@ -62,7 +62,7 @@ std::vector<std::string> perturbations() {
           "sample.nfe=17",          "sample.grid=karras",       "sample.rho=3",          "sample.t_end=0.01",
           "sample.predictor=em",    "sample.corrector=none",    "sample.snr=0.3",        "sample.corrector_steps=2",
           "sample.eta=0.5",         "sample.s_churn=5",         "sample.s_tmin=0.05",    "sample.s_tmax=5",
-          "sample.s_noise=1.01",    "sample.rtol=1e-3",         "sample.atol=1e-3"};
+          "sample.s_noise=1.01",    "sample.rtol=1e-3",         "sample.atol=1e-3",      "sample.order=2"};
 }
 
 // ald needs a ladder; every other sampler runs on vp.

@@ -16,7 +16,7 @@ namespace {
 
 std::vector<std::shared_ptr<const NoiseProcess>> all_processes() {
   std::vector<std::shared_ptr<const NoiseProcess>> out;
-  for (std::string name : {"ve", "vp", "subvp", "edm"}) {
+  for (std::string name : {"ve", "vp", "subvp", "edm", "flow"}) {
     ProcessOptions o;
     o.name = name;
     o.sigma_min = name == "edm" ? 0.002 : 0.01;
@@ -76,17 +76,21 @@ TEST(ScoreSde, MarginalsMatchAMonteCarloSimulationOfTheForwardSde) {
     auto gen = make_generator(7);
     const double start = p->name() == "edm" ? p->t_min() : 0.0;
     const double end = p->t_max();
+    // Steps uniform in t; for flow uniform in log(1 − t), since its rates 1/(1 − t) grow a thousandfold by t_max.
+    const bool flow = p->name() == "flow";
+    auto time_at = [&](double f) {
+      return flow ? 1 - (1 - start) * std::pow((1 - end) / (1 - start), f) : start + f * (end - start);
+    };
     std::vector<double> checks;
-    for (double f : {0.1, 0.3, 0.5, 0.7, 1.0}) checks.push_back(start + f * (end - start));
+    for (double f : {0.1, 0.3, 0.5, 0.7, 1.0}) checks.push_back(time_at(f));
     torch::Tensor ts = torch::full({1}, start, torch::kFloat64);
     torch::Tensor x = p->mean_coef(ts).item<double>() * x0 +
                       p->std(ts).item<double>() * torch::randn({paths, 1}, gen, torch::kFloat64);
-    // Steps uniform in σ's log for VE and EDM (their rates span orders of magnitude), in t otherwise.
     size_t next_check = 0;
     double t = start;
     for (int64_t i = 1; i <= steps && next_check < checks.size(); ++i) {
       double f = static_cast<double>(i) / steps;
-      double t_new = start + f * (end - start);
+      double t_new = i == steps ? end : time_at(f);
       double dt = t_new - t;
       torch::Tensor mid = torch::full({paths}, t + dt / 2, torch::kFloat64);
       torch::Tensor g = p->diffusion(mid).unsqueeze(1);

@@ -91,6 +91,18 @@ TEST(SdeSamplers, EverySamplerReproducesTheMixtureUnderVe) { expect_every_sample
 TEST(SdeSamplers, EverySamplerReproducesTheMixtureUnderVp) { expect_every_sampler_reproduces("vp"); }
 TEST(SdeSamplers, EverySamplerReproducesTheMixtureUnderSubVp) { expect_every_sampler_reproduces("subvp"); }
 TEST(SdeSamplers, EverySamplerReproducesTheMixtureUnderEdm) { expect_every_sampler_reproduces("edm"); }
+TEST(SdeSamplers, EverySamplerReproducesTheMixtureUnderFlow) { expect_every_sampler_reproduces("flow"); }
+
+// Issue 25: the flow process with the mixture's exact velocity (its probability-flow drift), 20 Euler steps in t.
+TEST(SdeSamplers, FlowEulerWithTheExactVelocity) {
+  SampleOptions o;
+  o.nfe = 20;
+  o.denoise = false;
+  Quality q = sample_quality("ode-euler", "flow", o);
+  EXPECT_LE(q.swd_ratio, 1.5);
+  expect_reproduces(q, "ode-euler 20 steps / flow");
+  EXPECT_EQ(q.nfe, 20);
+}
 
 TEST(SdeSamplers, FastSolversWithinTheirBudgets) {
   for (std::string process : {"vp", "ve"}) {
@@ -109,6 +121,26 @@ TEST(SdeSamplers, FastSolversWithinTheirBudgets) {
     q = sample_quality("edm", process, edm);
     expect_reproduces(q, "edm 35 NFE / " + process);
     EXPECT_EQ(q.nfe, 35);
+  }
+}
+
+// The higher-order multistep solvers within 1.3x the floor at 20 NFE (19 steps and the final denoising), and
+// without blowing up at 10 (issue 25 asks 1.3x at 10 NFE: not reached yet, docs/sde.md has the figures).
+TEST(SdeSamplers, HigherOrderSolversAtTwentyAndTenNfe) {
+  for (std::string process : {"vp", "ve", "edm", "flow"}) {
+    for (std::string sampler : {"dpm-solver++3m", "unipc"}) {
+      for (int64_t nfe : {20, 10}) {
+        SampleOptions o;
+        o.nfe = nfe;
+        Quality q = sample_quality(sampler, process, o);
+        std::printf("%-34s SWD ratio %.3f\n", (sampler + " " + std::to_string(nfe) + " NFE / " + process).c_str(),
+                    q.swd_ratio);
+        EXPECT_LE(q.swd_ratio, nfe == 20 ? 1.3 : 3.0) << sampler << " " << nfe << " / " << process;
+        EXPECT_LE(q.weight_error, 0.03) << sampler << " / " << process;
+        EXPECT_EQ(q.nan, 0);
+        EXPECT_EQ(q.nfe, nfe);
+      }
+    }
   }
 }
 

@@ -15,7 +15,8 @@ Parametrisation parse_parametrisation(const std::string& name) {
   if (name == "eps") return Parametrisation::Eps;
   if (name == "raw") return Parametrisation::Raw;
   if (name == "denoiser") return Parametrisation::Denoiser;
-  fail("unknown parametrisation '{}'; valid: denoiser, eps, raw, score", name);
+  if (name == "velocity") return Parametrisation::Velocity;
+  fail("unknown parametrisation '{}'; valid: denoiser, eps, raw, score, velocity", name);
 }
 
 torch::Tensor ScoreNetworkImpl::energy(const torch::Tensor&, const torch::Tensor&) {
@@ -70,6 +71,7 @@ torch::Tensor ScoreModelImpl::score(const torch::Tensor& x, const torch::Tensor&
       torch::Tensor denoised = per_sample(c_skip, x) * x_scaled + per_sample(c_out, x) * out;
       return (denoised - x_scaled) / per_sample(m * sig2, x);
     }
+    case Parametrisation::Velocity: return -(x + per_sample(m, x) * out) / per_sample(s * (m + s), x);
   }
   return out;
 }
@@ -86,7 +88,8 @@ torch::Tensor ScoreModelImpl::energy(const torch::Tensor& x, const torch::Tensor
     case Parametrisation::Score: return e * m / (c_in * s);
     case Parametrisation::Eps: return -e * m / (c_in * s);
     case Parametrisation::Raw: return e * m / c_in;
-    case Parametrisation::Denoiser: fail("energy models do not support model.param = 'denoiser'");
+    case Parametrisation::Denoiser:
+    case Parametrisation::Velocity: fail("energy models support model.param = 'score', 'eps' or 'raw' only");
   }
   return e;
 }
@@ -113,7 +116,7 @@ void bind(Schema& s, ModelOptions& o) {
   s.add("model.width", &o.width, "hidden width").at_least(1);
   s.add("model.depth", &o.depth, "hidden layers").at_least(1);
   s.add("model.activation", &o.activation, "activation").one_of({"gelu", "relu", "silu", "softplus", "tanh"});
-  s.add("model.param", &o.param, "output parametrisation").one_of({"denoiser", "eps", "raw", "score"});
+  s.add("model.param", &o.param, "output parametrisation").one_of({"denoiser", "eps", "raw", "score", "velocity"});
   s.add("model.embedding", &o.embedding, "noise-level conditioning").one_of({"fourier", "log-sigma"});
   s.add("model.condition", &o.condition, "what the network is conditioned on: log sigma or the process' time t")
       .one_of({"log-sigma", "time"});
@@ -138,7 +141,8 @@ ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
   require(!o.input_scaling || o.sigma_data > 0, "model.sigma_data must be > 0 when model.input_scaling is on");
   require(o.param != "denoiser" || o.input_scaling,
           "model.param = 'denoiser' is EDM's preconditioning: it needs model.input_scaling = true");
-  require(o.param != "denoiser" || o.name.rfind("energy-", 0) != 0, "energy models do not support model.param = 'denoiser'");
+  require((o.param != "denoiser" && o.param != "velocity") || o.name.rfind("energy-", 0) != 0,
+          "energy models do not support model.param = '{}'", o.param);
   require(o.classes == 0 || o.name.rfind("energy-", 0) != 0,
           "energy models have no class conditioning: model.classes must be 0 for '{}'", o.name);
   auto network = models().get(o.name)(o, dim, gen);

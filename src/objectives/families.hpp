@@ -5,6 +5,7 @@
 namespace scorediff {
 
 Objective make_dsm(const ObjectiveOptions& options, const ScoreFn* reference);
+Objective make_cfm(const ObjectiveOptions& options, const ScoreFn* reference);
 Objective make_esm(const ObjectiveOptions& options, const ScoreFn* reference);
 Objective make_ism(const ObjectiveOptions& options, const ScoreFn* reference);
 Objective make_ssm(const ObjectiveOptions& options, const ScoreFn* reference);

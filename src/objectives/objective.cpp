@@ -109,6 +109,10 @@ torch::Tensor loss_weight(const std::string& weighting, const torch::Tensor& sig
 torch::Tensor loss_weight(const ObjectiveOptions& o, const NoiseProcess& process, const torch::Tensor& t,
                           const torch::Tensor& std) {
   if (o.weighting == "likelihood") return process.diffusion(t.to(torch::kFloat64)).pow(2).to(std.dtype());
+  if (o.weighting == "flow") {  // (s (m + s)/m)²: flow matching's velocity loss as DSM (flow_matching.cpp)
+    torch::Tensor m = process.mean_coef(t.to(torch::kFloat64)).to(std.dtype());
+    return (std * (m + std) / m).pow(2);
+  }
   if (o.weighting == "edm") {
     torch::Tensor sigma = process.sigma(t.to(torch::kFloat64)).to(std.dtype());
     double d2 = o.sigma_data * o.sigma_data;
@@ -158,6 +162,14 @@ void validate(const ObjectiveOptions& o, const NoiseProcess& process) {
     require(o.sigma_sampling == "single",
             "objective.name = 'cd' trains the energy at one noise level: set objective.sigma_sampling = 'single' "
             "(and objective.sigma)");
+  if (o.name == "cfm") {
+    require(o.sigma_sampling != "importance" && o.sigma_sampling != "ladder",
+            "objective.name = 'cfm' draws times by objective.sigma_sampling = 'time' (flow matching), 'log-uniform', "
+            "'log-normal' or 'single', not '{}'", o.sigma_sampling);
+    require(o.weighting == ObjectiveOptions{}.weighting,
+            "objective.name = 'cfm' has its own weighting (it is dsm with objective.weighting = 'flow'); "
+            "objective.weighting = '{}' does not apply", o.weighting);
+  }
   if (o.name != "dsm")
     require(o.kernel == "gaussian", "objective.kernel = '{}' applies to dsm only; '{}' noises with the Gaussian kernel",
             o.kernel, o.name);
@@ -165,6 +177,7 @@ void validate(const ObjectiveOptions& o, const NoiseProcess& process) {
 
 void register_builtins(Registry<ObjectiveFactory>& r) {
   r.add("dsm", make_dsm, "denoising score matching (kernel: gaussian, laplace, student-t)");
+  r.add("cfm", make_cfm, "conditional flow matching: the velocity loss 1/2 |v - (eps - x0)|^2 (DSM, flow weighting)");
   r.add("esm", make_esm, "explicit score matching against the data's known score");
   r.add("ism", make_ism, "implicit score matching, exact Jacobian trace (D backward passes)");
   r.add("ssm", make_ssm, "sliced score matching with random projections");
@@ -181,7 +194,7 @@ void bind(Schema& s, ObjectiveOptions& o) {
   s.add("objective.sigma_sampling", &o.sigma_sampling, "how noise levels are drawn")
       .one_of({"importance", "ladder", "log-normal", "log-uniform", "single", "time"});
   s.add("objective.weighting", &o.weighting, "loss weight per noise level")
-      .one_of({"ddpm", "edm", "likelihood", "sigma2", "snr", "uniform"});
+      .one_of({"ddpm", "edm", "flow", "likelihood", "sigma2", "snr", "uniform"});
   s.add("objective.sigma", &o.sigma, "noise level when sigma_sampling = single").positive();
   s.add("objective.kernel", &o.kernel, "dsm noise kernel").one_of({"gaussian", "laplace", "student-t"});
   s.add("objective.laplace_b", &o.laplace_b, "dsm laplace: scale b as a fraction of sigma").positive();

@@ -144,6 +144,24 @@ torch::Tensor EDMProcess::prior_sample(int64_t n, int64_t dim, at::Generator& ge
 
 torch::Tensor EDMProcess::prior_logp(const torch::Tensor& x) const { return isotropic_normal_logp(x, sigma_max_); }
 
+FlowProcess::FlowProcess(double t_min, double t_max) : t_min_(t_min), t_max_(t_max) {
+  require(t_min > 0 && t_min < t_max && t_max < 1,
+          "process 'flow' needs 0 < process.t_min < process.t_max < 1, got t_min = {}, t_max = {}", t_min, t_max);
+}
+
+torch::Tensor FlowProcess::drift(const torch::Tensor& x, const torch::Tensor& t) const {
+  return -x / per_sample((1 - t).to(x.dtype()), x);
+}
+
+torch::Tensor FlowProcess::diffusion(const torch::Tensor& t) const { return torch::sqrt(2 * t / (1 - t)); }
+
+torch::Tensor FlowProcess::prior_sample(int64_t n, int64_t dim, at::Generator& gen,
+                                        const torch::TensorOptions& options) const {
+  return t_max_ * torch::randn({n, dim}, gen, options);
+}
+
+torch::Tensor FlowProcess::prior_logp(const torch::Tensor& x) const { return isotropic_normal_logp(x, t_max_); }
+
 void register_builtins(Registry<ProcessFactory>& r) {
   r.add("ladder", [](const ProcessOptions& o) {
     return std::make_shared<SigmaLadder>(o.sigma_min, o.sigma_max, o.levels);
@@ -160,6 +178,9 @@ void register_builtins(Registry<ProcessFactory>& r) {
   r.add("edm", [](const ProcessOptions& o) {
     return std::make_shared<EDMProcess>(o.sigma_min, o.sigma_max);
   }, "EDM: sigma(t) = t from sigma_min to sigma_max, no drift");
+  r.add("flow", [](const ProcessOptions& o) {
+    return std::make_shared<FlowProcess>(o.t_min > 0 ? o.t_min : 1e-3, o.t_max > 0 ? o.t_max : 0.99);
+  }, "flow matching / rectified flow: x_t = (1 - t) x0 + t eps, t from t_min to t_max");
 }
 
 const Registry<ProcessFactory>& processes() { return builtin_registry<ProcessFactory>("process"); }
@@ -178,7 +199,9 @@ void bind(Schema& s, ProcessOptions& o) {
       .or_auto(&o.levels_auto);
   s.add("process.beta_min", &o.beta_min, "vp, subvp: beta(0)").positive();
   s.add("process.beta_max", &o.beta_max, "vp, subvp: beta(1)").positive();
-  s.add("process.t_min", &o.t_min, "ve, vp, subvp: smallest time (0 = default: ve 1e-5, vp/subvp 1e-3)").in_range(0, 1);
+  s.add("process.t_min", &o.t_min, "ve, vp, subvp, flow: smallest time (0 = default: ve 1e-5, vp/subvp/flow 1e-3)")
+      .in_range(0, 1);
+  s.add("process.t_max", &o.t_max, "flow: largest time, below 1 (0 = default 0.99, sigma 99)").in_range(0, 1);
 }
 
 void validate(const ProcessOptions& o) {
@@ -187,6 +210,8 @@ void validate(const ProcessOptions& o) {
   require(o.beta_min < o.beta_max, "process.beta_min ({}) must be smaller than process.beta_max ({})", o.beta_min,
           o.beta_max);
   require(o.t_min < 1, "process.t_min must be < 1, got {}", o.t_min);
+  require(o.t_max < 1, "process.t_max must be < 1 (sigma is infinite at t = 1), got {}", o.t_max);
+  require(o.t_max == 0 || o.name == "flow", "process.t_max applies to process 'flow' only, not '{}'", o.name);
 }
 
 std::shared_ptr<const NoiseProcess> make_process(const ProcessOptions& options) {

@@ -26,6 +26,7 @@ void bind(Schema& s, SampleOptions& o) {
   s.add("sample.corrector", &o.corrector, "pc: corrector").one_of({"langevin", "none"});
   s.add("sample.snr", &o.snr, "Langevin corrector: signal-to-noise ratio").non_negative();
   s.add("sample.corrector_steps", &o.corrector_steps, "Langevin corrector: steps per grid time").at_least(1);
+  s.add("sample.order", &o.order, "unipc: order of the multistep predictor (the corrector adds one)").in_range(1, 3);
   s.add("sample.eta", &o.eta, "ddim: stochasticity (0 deterministic, 1 DDPM)").in_range(0, 1);
   s.add("sample.s_churn", &o.s_churn, "edm: churn").non_negative();
   s.add("sample.s_tmin", &o.s_tmin, "edm: smallest sigma with churn").non_negative();

@@ -19,8 +19,10 @@ namespace scorediff {
 //   score: s = F/std (NCSN), eps: s = −F/std (DDPM), raw: s = F (seed 001's ScoreNet, the Python peer's),
 //   denoiser: EDM's preconditioning (Karras et al. 2022, Table 1) D = c_skip x̂ + c_out F(c_in x̂, log σ)
 //   with c_skip = σ_d²/(σ² + σ_d²), c_out = σσ_d/√(σ² + σ_d²), c_in = 1/√(σ² + σ_d²), x̂ = x/m, and
-//   s = (D − x̂)/(m σ²) by Tweedie.
-enum class Parametrisation { Score, Eps, Raw, Denoiser };
+//   s = (D − x̂)/(m σ²) by Tweedie;
+//   velocity: F = v̂, the flow-matching velocity v = ε − x₀ (Lipman et al. 2023), for any process: from
+//   x = m x₀ + s ε, ε = (x + m v)/(m + s) and s = −(x + m F)/(s (m + s)).
+enum class Parametrisation { Score, Eps, Raw, Denoiser, Velocity };
 Parametrisation parse_parametrisation(const std::string& name);
 
 // A network conditioned on the noise level: x [B, ...] (already input-scaled), log_sigma [B] -> F like x.

@@ -30,7 +30,8 @@ struct ObjectiveOptions {
   // (EDM), clamped to the process' range.
   std::string sigma_sampling = "log-uniform";
   // λ: uniform 1, sigma2 s² (std², the default), snr 1/(1+s²), ddpm 1−ᾱ = s²/(1+s²), likelihood g(t)²,
-  // edm s²(σ² + σ_data²)/σ_data² (unit weight on the denoiser network's output).
+  // edm s²(σ² + σ_data²)/σ_data² (unit weight on the denoiser network's output), flow (s(m + s)/m)² (the
+  // flow-matching velocity loss; σ² for the flow process).
   std::string weighting = "sigma2";
   double sigma = 0.5;
   std::string kernel = "gaussian";        // dsm: gaussian, laplace, student-t

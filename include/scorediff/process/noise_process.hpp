@@ -127,6 +127,29 @@ class EDMProcess : public NoiseProcess {
   double sigma_min_, sigma_max_;
 };
 
+// Flow matching / rectified flow (Lipman et al. 2023; Liu et al. 2023): x_t = (1 − t) x₀ + t ε, i.e. m = 1 − t,
+// s = t, σ = t/(1 − t), f = −x/(1 − t), g² = 2t/(1 − t), on t ∈ [t_min, t_max] with t_max < 1 (σ is infinite at
+// t = 1); prior N(0, t_max² I). Its probability-flow drift is the velocity E[ε − x₀ | x_t].
+class FlowProcess : public NoiseProcess {
+ public:
+  FlowProcess(double t_min, double t_max);
+  std::string name() const override { return "flow"; }
+  torch::Tensor mean_coef(const torch::Tensor& t) const override { return 1 - t; }
+  torch::Tensor std(const torch::Tensor& t) const override { return t.clone(); }
+  torch::Tensor sigma(const torch::Tensor& t) const override { return t / (1 - t); }
+  torch::Tensor t_of_sigma(const torch::Tensor& sigma) const override { return sigma / (1 + sigma); }
+  torch::Tensor drift(const torch::Tensor& x, const torch::Tensor& t) const override;
+  torch::Tensor diffusion(const torch::Tensor& t) const override;
+  torch::Tensor prior_sample(int64_t n, int64_t dim, at::Generator& gen,
+                             const torch::TensorOptions& options = {}) const override;
+  torch::Tensor prior_logp(const torch::Tensor& x) const override;
+  double t_min() const override { return t_min_; }
+  double t_max() const override { return t_max_; }
+
+ private:
+  double t_min_, t_max_;
+};
+
 // Reshape a per-sample [B] tensor to broadcast against x [B, ...].
 torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& x);
 
@@ -144,7 +167,8 @@ struct ProcessOptions {
   int64_t levels = 10;      // ladder
   double beta_min = 0.1;    // vp, subvp
   double beta_max = 20.0;   // vp, subvp
-  double t_min = 0.0;       // ve, vp, subvp: smallest time; 0 = the process' default (ve 1e-5, vp 1e-3)
+  double t_min = 0.0;       // ve, vp, subvp, flow: smallest time; 0 = the process' default (ve 1e-5, vp, flow 1e-3)
+  double t_max = 0.0;       // flow: largest time, < 1; 0 = 0.99 (σ = 99)
   // "auto": derived from the training data when the run is prepared (process/auto_noise.hpp).
   bool sigma_min_auto = false, sigma_max_auto = false, levels_auto = false;
 };

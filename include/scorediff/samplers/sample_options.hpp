@@ -30,6 +30,7 @@ struct SampleOptions {
   double snr = 0.16;              // Langevin corrector signal-to-noise ratio
   int64_t corrector_steps = 1;    // Langevin corrector steps per grid time
   double eta = 0.0;               // ddim
+  int64_t order = 3;              // unipc: predictor order
   double s_churn = 0.0;           // edm
   double s_tmin = 0.0;            // edm
   double s_tmax = 1e30;           // edm
