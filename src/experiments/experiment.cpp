@@ -53,6 +53,8 @@ void register_builtins(Registry<ExperimentEntry>& r) {
         "issue 24: class-conditional MNIST U-Net: label accuracy, FD-cls per class against CFG weight and classifier guidance");
   r.add("sdedit", {run_sdedit, "mnist"},
         "issue 24: SDEdit of coarsened MNIST digits, distance to the guide and FD-cls against sigma_start; encode/decode");
+  r.add("sdedit-fashion", {run_sdedit_fashion, "fashion-mnist"},
+        "issue 24: sdedit on Fashion-MNIST (the preset at 3 000 steps): distance and FD-cls against sigma_start; encode/decode");
   r.add("conditional-fashion", {run_conditional_fashion, "fashion-mnist"},
         "issue 24: class-conditional Fashion-MNIST U-Net: label accuracy, FD-cls per class against CFG weight and classifier guidance");
 }

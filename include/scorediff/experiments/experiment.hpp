@@ -60,6 +60,7 @@ nlohmann::json run_circle(const ExperimentContext& context);
 nlohmann::json run_conditional_mnist(const ExperimentContext& context);
 nlohmann::json run_conditional_fashion(const ExperimentContext& context);
 nlohmann::json run_sdedit(const ExperimentContext& context);
+nlohmann::json run_sdedit_fashion(const ExperimentContext& context);
 nlohmann::json run_mog_mixing(const ExperimentContext& context);
 nlohmann::json run_swiss_roll(const ExperimentContext& context);
 nlohmann::json run_objectives(const ExperimentContext& context);
