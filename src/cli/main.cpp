@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   scorediff::cli::add_train_classifier_command(app);
   scorediff::cli::add_sample_command(app);
   scorediff::cli::add_encode_command(app);
+  scorediff::cli::add_distill_command(app);
+  scorediff::cli::add_reflow_command(app);
   scorediff::cli::add_eval_command(app);
   scorediff::cli::add_denoise_command(app);
   scorediff::cli::add_inpaint_command(app);

@@ -6,6 +6,8 @@
 
 namespace scorediff {
 
+nlohmann::json run_few_step(const ExperimentContext& context);  // few_step.cpp
+
 void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("circle", {run_circle, "circle"}, "seed 000: learned score field on a circle vs the exact one");
   r.add("mog-mixing", {run_mog_mixing, "mog2"}, "seed 000: Langevin vs annealed Langevin on a 1/5-4/5 mixture");
@@ -20,6 +22,8 @@ void register_builtins(Registry<ExperimentEntry>& r) {
         "seed 002: energy MLP on mog2 by DSM, by contrastive divergence, and by CD with MH moves: mode weight, NLL");
   r.add("ebm-mnist", {run_ebm_mnist, "mnist-cd"},
         "seed 002: energy CNN by contrastive divergence on MNIST: Langevin samples, denoising, OOD AUROC vs Fashion-MNIST");
+  r.add("few-step", {run_few_step, "swiss-roll-edm"},
+        "issue 25: SWD against 1-35 NFE: EDM teacher samplers, flow (Euler, Heun), 2-rectified flow, consistency model");
   r.add("samplers", {run_samplers, "swiss-roll-vp"},
         "seed 003: SWD vs NFE of every reverse-time sampler, exact 8-Gaussians score and a trained Swiss-roll model");
   r.add("likelihood", {run_likelihood, "swiss-roll-vp"},

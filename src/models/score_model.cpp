@@ -16,7 +16,8 @@ Parametrisation parse_parametrisation(const std::string& name) {
   if (name == "raw") return Parametrisation::Raw;
   if (name == "denoiser") return Parametrisation::Denoiser;
   if (name == "velocity") return Parametrisation::Velocity;
-  fail("unknown parametrisation '{}'; valid: denoiser, eps, raw, score, velocity", name);
+  if (name == "consistency") return Parametrisation::Consistency;
+  fail("unknown parametrisation '{}'; valid: consistency, denoiser, eps, raw, score, velocity", name);
 }
 
 torch::Tensor ScoreNetworkImpl::energy(const torch::Tensor&, const torch::Tensor&) {
@@ -63,10 +64,13 @@ torch::Tensor ScoreModelImpl::score(const torch::Tensor& x, const torch::Tensor&
     case Parametrisation::Score: return out / per_sample(s, x);
     case Parametrisation::Eps: return -out / per_sample(s, x);
     case Parametrisation::Raw: return out;
-    case Parametrisation::Denoiser: {
+    case Parametrisation::Denoiser:
+    case Parametrisation::Consistency: {
       const double d2 = input_sigma_data_ * input_sigma_data_;
       torch::Tensor sig2 = sigma * sigma;
-      torch::Tensor c_skip = d2 / (sig2 + d2), c_out = sigma * input_sigma_data_ * torch::rsqrt(sig2 + d2);
+      // The consistency form shifts σ by σ_min in c_skip and c_out (σ_min = 0 gives the denoiser's).
+      torch::Tensor shifted = param_ == Parametrisation::Consistency ? sigma - boundary_sigma_ : sigma;
+      torch::Tensor c_skip = d2 / (shifted * shifted + d2), c_out = shifted * input_sigma_data_ * torch::rsqrt(sig2 + d2);
       torch::Tensor x_scaled = x / per_sample(m, x);
       torch::Tensor denoised = per_sample(c_skip, x) * x_scaled + per_sample(c_out, x) * out;
       return (denoised - x_scaled) / per_sample(m * sig2, x);
@@ -89,6 +93,7 @@ torch::Tensor ScoreModelImpl::energy(const torch::Tensor& x, const torch::Tensor
     case Parametrisation::Eps: return -e * m / (c_in * s);
     case Parametrisation::Raw: return e * m / c_in;
     case Parametrisation::Denoiser:
+    case Parametrisation::Consistency:
     case Parametrisation::Velocity: fail("energy models support model.param = 'score', 'eps' or 'raw' only");
   }
   return e;
@@ -116,7 +121,9 @@ void bind(Schema& s, ModelOptions& o) {
   s.add("model.width", &o.width, "hidden width").at_least(1);
   s.add("model.depth", &o.depth, "hidden layers").at_least(1);
   s.add("model.activation", &o.activation, "activation").one_of({"gelu", "relu", "silu", "softplus", "tanh"});
-  s.add("model.param", &o.param, "output parametrisation").one_of({"denoiser", "eps", "raw", "score", "velocity"});
+  s.add("model.param", &o.param, "output parametrisation").one_of({"consistency", "denoiser", "eps", "raw", "score", "velocity"});
+  s.add("model.sigma_min", &o.sigma_min, "param = consistency: the sigma where f(x, sigma) = x (scorediff distill sets it)")
+      .non_negative();
   s.add("model.embedding", &o.embedding, "noise-level conditioning").one_of({"fourier", "log-sigma"});
   s.add("model.condition", &o.condition, "what the network is conditioned on: log sigma or the process' time t")
       .one_of({"log-sigma", "time"});
@@ -139,9 +146,10 @@ void bind(Schema& s, ModelOptions& o) {
 
 ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
   require(!o.input_scaling || o.sigma_data > 0, "model.sigma_data must be > 0 when model.input_scaling is on");
-  require(o.param != "denoiser" || o.input_scaling,
-          "model.param = 'denoiser' is EDM's preconditioning: it needs model.input_scaling = true");
-  require((o.param != "denoiser" && o.param != "velocity") || o.name.rfind("energy-", 0) != 0,
+  require((o.param != "denoiser" && o.param != "consistency") || o.input_scaling,
+          "model.param = '{}' is EDM's preconditioning: it needs model.input_scaling = true", o.param);
+  require(o.sigma_min == 0 || o.param == "consistency", "model.sigma_min applies to model.param = 'consistency' only");
+  require((o.param != "denoiser" && o.param != "velocity" && o.param != "consistency") || o.name.rfind("energy-", 0) != 0,
           "energy models do not support model.param = '{}'", o.param);
   require(o.classes == 0 || o.name.rfind("energy-", 0) != 0,
           "energy models have no class conditioning: model.classes must be 0 for '{}'", o.name);
@@ -149,6 +157,7 @@ ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
   ScoreModel model(network, parse_parametrisation(o.param), o.input_scaling ? o.sigma_data : 0.0,
                    o.condition == "time");
   model->set_classes(o.classes);
+  model->set_boundary_sigma(o.sigma_min);
   return model;
 }
 

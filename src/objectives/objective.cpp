@@ -11,6 +11,7 @@
 namespace scorediff {
 
 int64_t level_count(const ObjectiveOptions& o, const NoiseProcess& process) {
+  if (o.name == "consistency") return o.consistency_steps - 1;  // one bin per pair of adjacent levels
   if (o.sigma_sampling == "single") return 1;
   auto levels = process.levels();
   return levels.empty() ? 10 : static_cast<int64_t>(levels.size());
@@ -162,13 +163,26 @@ void validate(const ObjectiveOptions& o, const NoiseProcess& process) {
     require(o.sigma_sampling == "single",
             "objective.name = 'cd' trains the energy at one noise level: set objective.sigma_sampling = 'single' "
             "(and objective.sigma)");
-  if (o.name == "cfm") {
+  if (o.name == "cfm" || o.name == "cfm-coupled") {
     require(o.sigma_sampling != "importance" && o.sigma_sampling != "ladder",
-            "objective.name = 'cfm' draws times by objective.sigma_sampling = 'time' (flow matching), 'log-uniform', "
-            "'log-normal' or 'single', not '{}'", o.sigma_sampling);
+            "objective.name = '{}' draws times by objective.sigma_sampling = 'time' (flow matching), 'log-uniform', "
+            "'log-normal' or 'single', not '{}'", o.name, o.sigma_sampling);
     require(o.weighting == ObjectiveOptions{}.weighting,
-            "objective.name = 'cfm' has its own weighting (it is dsm with objective.weighting = 'flow'); "
-            "objective.weighting = '{}' does not apply", o.weighting);
+            "objective.name = '{}' has its own weighting (it is dsm with objective.weighting = 'flow'); "
+            "objective.weighting = '{}' does not apply", o.name, o.weighting);
+  }
+  if (o.name != "consistency") {
+    const ObjectiveOptions defaults;
+    require(o.consistency_steps == defaults.consistency_steps && o.target_decay == defaults.target_decay &&
+                o.metric == defaults.metric,
+            "objective.consistency_steps, target_decay and metric apply to objective.name = 'consistency' only");
+    require(o.weighting != "ict", "objective.weighting = 'ict' applies to objective.name = 'consistency' only");
+  } else {
+    require(process.name() == "edm" || process.name() == "ve",
+            "objective.name = 'consistency' needs a process with m(t) = 1 (edm or ve), not '{}'", process.name());
+    require(o.weighting == "uniform" || o.weighting == "ict",
+            "objective.name = 'consistency' weights its pairs by objective.weighting = 'uniform' (1) or 'ict' "
+            "(1/(sigma_n+1 - sigma_n)), not '{}'", o.weighting);
   }
   if (o.name != "dsm")
     require(o.kernel == "gaussian", "objective.kernel = '{}' applies to dsm only; '{}' noises with the Gaussian kernel",
@@ -184,6 +198,10 @@ void register_builtins(Registry<ObjectiveFactory>& r) {
   r.add("ssm-vr", make_ssm_vr, "sliced score matching, variance reduced");
   r.add("sure", make_sure, "Stein's unbiased risk estimate of the Tweedie denoiser");
   r.add("cd", make_contrastive, "contrastive divergence for energy models: SGLD negatives from a replay buffer");
+  r.add("cfm-coupled", make_coupled_cfm_placeholder,
+        "flow matching on given (sample, noise) couplings, rectified flow's reflow: run `scorediff reflow`");
+  r.add("consistency", make_consistency_placeholder,
+        "consistency distillation (a teacher's Heun step) or training, EMA target network: run `scorediff distill`");
   r.add("gsm", make_gsm, "generalized score matching of Lp/p for a first-order operator L (objective.operator)");
 }
 
@@ -194,7 +212,7 @@ void bind(Schema& s, ObjectiveOptions& o) {
   s.add("objective.sigma_sampling", &o.sigma_sampling, "how noise levels are drawn")
       .one_of({"importance", "ladder", "log-normal", "log-uniform", "single", "time"});
   s.add("objective.weighting", &o.weighting, "loss weight per noise level")
-      .one_of({"ddpm", "edm", "flow", "likelihood", "sigma2", "snr", "uniform"});
+      .one_of({"ddpm", "edm", "flow", "ict", "likelihood", "sigma2", "snr", "uniform"});
   s.add("objective.sigma", &o.sigma, "noise level when sigma_sampling = single").positive();
   s.add("objective.kernel", &o.kernel, "dsm noise kernel").one_of({"gaussian", "laplace", "student-t"});
   s.add("objective.laplace_b", &o.laplace_b, "dsm laplace: scale b as a fraction of sigma").positive();
@@ -216,6 +234,13 @@ void bind(Schema& s, ObjectiveOptions& o) {
   s.add("objective.energy_reg", &o.energy_reg, "cd: weight of the energy regulariser U(x+)^2 + U(x-)^2").non_negative();
   s.add("objective.global_moves", &o.global_moves,
         "cd: Metropolis-Hastings moves per chain proposed from the restart distribution").non_negative();
+  s.add("objective.consistency_steps", &o.consistency_steps, "consistency: N noise levels (karras grid, rho 7)")
+      .in_range(2, 100000);
+  s.add("objective.target_decay", &o.target_decay, "consistency: EMA decay of the target network (0 = the student)")
+      .non_negative()
+      .below(1.0);
+  s.add("objective.metric", &o.metric, "consistency: distance between student and target outputs")
+      .one_of({"l2", "pseudo-huber"});
 }
 
 Objective make_objective(const ObjectiveOptions& options, const ScoreFn* reference) {

@@ -40,7 +40,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   const Prepared& p = run.prepared;
   c10::Device device = p.train_data.device();
   const auto seed = static_cast<uint64_t>(config.run.seed);
-  const int64_t dim = p.train_data.size(1);
+  const int64_t dim = options.model_dim > 0 ? options.model_dim : p.train_data.size(1);
   const bool lead = options.dist.rank == 0;  // writes the run directory; the other ranks only train
   const bool quiet = options.quiet || !lead;
   if (!quiet)
@@ -66,9 +66,12 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   at::Generator init_gen = make_generator(derive_seed(seed, "init"));
   ScoreModel model = make_model(config.model, dim, init_gen);
   model->to(device);
-  Objective objective = make_objective(config.objective, p.reference ? &p.reference : nullptr);
+  if (options.initialise) options.initialise(model);
+  Objective objective = options.objective ? options.objective(model, p, config)
+                                          : make_objective(config.objective, p.reference ? &p.reference : nullptr);
   const int64_t levels = level_count(config.objective, *p.process);
-  Trainer trainer(model, p.process, objective, levels, p.train_data, config.train, seed);
+  Trainer trainer(model, p.process, objective, levels,
+                  options.train_rows.defined() ? options.train_rows.to(device) : p.train_data, config.train, seed);
   if (config.model.classes > 0) {
     require(p.train_labels.defined(), "model.classes = {} needs labelled data; dataset '{}' has no labels",
             config.model.classes, config.data.name);

@@ -77,7 +77,7 @@ std::vector<std::string> samplers_for(const NoiseProcess& process) {
 GridOptions grid_options(const SampleOptions& o, const NoiseProcess& process) {
   const SamplerSpec& spec = samplers().get(o.sampler);
   GridOptions g;
-  const int64_t final_step = o.denoise ? 1 : 0;
+  const int64_t final_step = o.denoise && spec.final_denoise ? 1 : 0;
   if (spec.kind == SamplerKind::Adaptive) {
     g.steps = 1;  // the grid's ends only
   } else {
@@ -92,7 +92,7 @@ GridOptions grid_options(const SampleOptions& o, const NoiseProcess& process) {
   g.rho = o.rho;
   g.t_end = o.t_end;
   if (editing(o)) g.t_start = start_time(o, process);
-  g.denoise = o.denoise;
+  g.denoise = o.denoise && spec.final_denoise;
   return g;
 }
 

@@ -21,7 +21,8 @@ const DsmObjective* fused_dsm_objective(ScoreModel& model, const Objective& obje
   if (dsm == nullptr || dsm->options.kernel != "gaussian") return nullptr;
   // Its residual is a F + b ε per row: the denoiser and velocity forms add x terms.
   const Parametrisation param = model->parametrisation();
-  if (param == Parametrisation::Denoiser || param == Parametrisation::Velocity) return nullptr;
+  if (param == Parametrisation::Denoiser || param == Parametrisation::Velocity || param == Parametrisation::Consistency)
+    return nullptr;
   auto* net = dynamic_cast<MlpNetworkImpl*>(&model->network());
   if (net == nullptr || net->activation() != Activation::SiLU || !net->fused_training()) return nullptr;
   if (data.dim() != 2 || !data.device().is_cpu() || data.scalar_type() != torch::kFloat32) return nullptr;

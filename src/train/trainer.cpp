@@ -8,6 +8,7 @@
 #include "scorediff/core/interrupt.hpp"
 #include "scorediff/core/rng.hpp"
 #include "scorediff/models/batch_shard.hpp"
+#include "scorediff/objectives/consistency.hpp"
 #include "scorediff/objectives/contrastive.hpp"
 #include "scorediff/train/data_parallel.hpp"
 #include "scorediff/train/fused_dsm.hpp"
@@ -238,6 +239,7 @@ TensorFile Trainer::state() const {
   file.tensors.emplace_back("train.step", torch::tensor({step_}, torch::kInt64));
   file.tensors.emplace_back("train.consecutive_skips", torch::tensor({consecutive_skips_}, torch::kInt64));
   if (const auto* contrastive = objective_.target<ContrastiveDivergence>()) contrastive->save(file);
+  if (const auto* consistency = objective_.target<ConsistencyObjective>()) consistency->save(file);
   at::Generator gen = gen_;
   std::lock_guard<std::mutex> lock(gen.mutex());
   file.tensors.emplace_back("rng.train", gen.get_state());
@@ -269,6 +271,7 @@ void Trainer::restore(const TensorFile& file) {
   step_ = scalar("train.step");
   consecutive_skips_ = scalar("train.consecutive_skips");
   if (auto* contrastive = objective_.target<ContrastiveDivergence>()) contrastive->restore(file, origin);
+  if (auto* consistency = objective_.target<ConsistencyObjective>()) consistency->restore(file, origin);
   if (!file.contains("rng.train")) fail("{} has no tensor 'rng.train'", origin);
   std::lock_guard<std::mutex> lock(gen_.mutex());
   try {

@@ -22,7 +22,11 @@ namespace scorediff {
 //   s = (D − x̂)/(m σ²) by Tweedie;
 //   velocity: F = v̂, the flow-matching velocity v = ε − x₀ (Lipman et al. 2023), for any process: from
 //   x = m x₀ + s ε, ε = (x + m v)/(m + s) and s = −(x + m F)/(s (m + s)).
-enum class Parametrisation { Score, Eps, Raw, Denoiser, Velocity };
+//   consistency: a consistency function (Song et al. 2023, "Consistency models", appendix C, after EDM)
+//   f = c_skip x̂ + c_out F with c_skip = σ_d²/((σ − σ_min)² + σ_d²), c_out = σ_d (σ − σ_min)/√(σ² + σ_d²),
+//   so that f(x, σ_min) = x exactly (the boundary condition), and s = (f − x̂)/(m σ²) as for the denoiser:
+//   every sampler reads f as the Tweedie mean (the `consistency` sampler uses it as the ODE's end point).
+enum class Parametrisation { Score, Eps, Raw, Denoiser, Velocity, Consistency };
 Parametrisation parse_parametrisation(const std::string& name);
 
 // A network conditioned on the noise level: x [B, ...] (already input-scaled), log_sigma [B] -> F like x.
@@ -53,6 +57,7 @@ struct ModelOptions {
   double fourier_scale = 1.0;         // W ~ N(0, scale²)
   bool input_scaling = true;          // feed x̂ / √(σ_data² + σ²) so the input has unit scale at every σ
   double sigma_data = 0.0;            // 0: estimated from the training data when training starts
+  double sigma_min = 0.0;             // param = consistency: σ_min of the boundary condition f(x, σ_min) = x
   // U-Net (model.name = unet)
   int64_t channels = 32;                        // base channels
   std::vector<double> channel_mult{1, 2, 2};    // per resolution level, halving the size between levels
@@ -84,6 +89,9 @@ class ScoreModelImpl : public torch::nn::Module {
   // K of a class-conditional model (model.classes), 0 for an unconditional one.
   int64_t classes() const { return classes_; }
   void set_classes(int64_t classes) { classes_ = classes; }
+  // param = consistency: the σ at which f(x, σ) = x.
+  void set_boundary_sigma(double sigma_min) { boundary_sigma_ = sigma_min; }
+  double boundary_sigma() const { return boundary_sigma_; }
   ScoreNetworkImpl& network() { return *network_; }
   Parametrisation parametrisation() const { return param_; }
   // σ_data of the input scaling x̂ ← x̂/√(σ² + σ_data²); 0 when it is off.
@@ -95,6 +103,7 @@ class ScoreModelImpl : public torch::nn::Module {
   double input_sigma_data_;  // 0 disables input scaling
   bool condition_on_time_;
   int64_t classes_ = 0;
+  double boundary_sigma_ = 0.0;
   // The network's conditioning input: log σ, or t.
   torch::Tensor condition(const torch::Tensor& sigma, const torch::Tensor& time, const torch::Tensor& like) const;
 };

@@ -54,6 +54,12 @@ struct ObjectiveOptions {
   double reinit = 0.05;          // fraction of drawn chains restarted from noise
   double energy_reg = 0.1;       // α of the regulariser α(U(x⁺)² + U(x⁻)²)
   int64_t global_moves = 0;      // Metropolis–Hastings proposals per chain from the restart distribution
+  // Consistency distillation and training (objective.name = consistency, objectives/consistency.hpp; run by
+  // `scorediff distill`): N noise levels on EDM's ρ = 7 grid from σ_min to σ_max, adjacent pairs drawn uniformly;
+  // the target network an EMA of the student with decay μ; the distance between the two outputs.
+  int64_t consistency_steps = 18;  // N (Song et al. 2023 distil CIFAR-10 with N = 18 and Heun)
+  double target_decay = 0.95;      // μ (Song et al. 2023, CD); 0 = the student itself, gradients stopped
+  std::string metric = "l2";       // l2: |Δ|², pseudo-huber: √(|Δ|² + c²) − c, c = 0.00054 √D (Song & Dhariwal 2023)
 };
 
 // score is differentiable in the network's parameters (and in x); x0 [B, D] is a batch of clean data.

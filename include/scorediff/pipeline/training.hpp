@@ -26,6 +26,17 @@ struct TrainRunOptions {
   // mode; training resumes in train mode afterwards. Experiments use it to evaluate along the run.
   int64_t hook_every = 0;
   std::function<void(int64_t step, ScoreModel& raw, ScoreModel& ema)> hook;
+  // Replaces make_objective(config.objective): for objectives that need the model being trained (the
+  // consistency objective's target network). Called once, after the model is built and initialised.
+  std::function<Objective(ScoreModel student, const Prepared& prepared, const Config& config)> objective;
+  // Called on the freshly initialised model before the trainer (and its EMA) take it: a distilled student
+  // starts from its teacher's weights. A resumed run then loads the checkpoint over it.
+  std::function<void(ScoreModel& model)> initialise;
+  // Trains on these rows instead of the prepared training set (which sampling and evaluation still use):
+  // reflow's couplings [N, 2D], each row a sample x₀ and the noise ε the teacher's ODE mapped to it. The
+  // model's dimension is then model_dim.
+  torch::Tensor train_rows;
+  int64_t model_dim = 0;
   // Data parallel (world_size > 1): this process is one rank of the job. Rank 0 writes the run directory
   // (logs, checkpoints, grids) and calls the hook; the other ranks only train and write nothing.
   DistOptions dist;

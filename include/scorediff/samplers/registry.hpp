@@ -41,6 +41,9 @@ struct SamplerSpec {
   std::function<int64_t(const SampleOptions&)> nfe_per_step;
   int64_t default_nfe = 0;                   // grid samplers: the budget when sample.nfe = 0
   GridKind default_grid = GridKind::Uniform;  // under sample.grid = "default"; the edm process always karras
+  // false: the sampler's last evaluation is its answer (consistency), so no final Tweedie step and no
+  // evaluation reserved for it, whatever sample.denoise says.
+  bool final_denoise = true;
   // The processes it runs on; empty = every process. fits_text says which, for messages and --help.
   std::function<bool(const NoiseProcess&)> fits;
   std::string fits_text = "any";
