@@ -32,7 +32,8 @@ struct Method {
 };
 
 struct Row {
-  std::vector<double> swd, micros;  // per NFE of kNfe; NaN where the sampler cannot spend that budget
+  std::vector<double> swd, micros;  // per NFE budget of kNfe; NaN where the sampler cannot spend that budget
+  std::vector<int64_t> spent;       // the evaluations it spent (Heun's last step is an Euler step: one fewer)
   double floor = 0;                 // data vs data SWD of the same reference sets
 };
 
@@ -54,13 +55,14 @@ Row sweep(const Method& m, uint64_t seed) {
     if (!fits) {
       row.swd.push_back(std::nan(""));
       row.micros.push_back(std::nan(""));
+      row.spent.push_back(0);
       continue;
     }
     at::Generator gen = make_generator(derive_seed(seed, "few-step"), p.train_data.device());
     const auto start = std::chrono::steady_clock::now();
     SampleResult r = run_sampler(c.sample, score, *p.process, p.train_data.size(1), gen, true);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    require(r.nfe == nfe, "few-step: sampler '{}' spent {} evaluations, asked {}", m.sampler, r.nfe, nfe);
+    row.spent.push_back(r.nfe);
     SampleMetrics metrics = evaluate_samples(*p.dataset, r.samples.to(torch::kCPU), seed, kProjections);
     row.swd.push_back(metrics.nan_count > 0 ? std::nan("") : metrics.swd);
     row.floor = metrics.swd_data_vs_data;
@@ -78,17 +80,19 @@ struct DatasetResult {
   std::vector<std::string> runs;  // one line per trained run: what it is, steps, seconds
 };
 
-DatasetResult run_dataset(const ExperimentContext& ctx, const std::string& data) {
+DatasetResult run_dataset(const ExperimentContext& ctx, const std::string& data, const std::vector<std::string>& scale) {
   DatasetResult out;
   const std::string d = "data.name=" + data;
   const std::vector<std::string> points = {"sample.n=5000"};
+  std::vector<std::string> teacher_defaults = points;
+  teacher_defaults.insert(teacher_defaults.end(), scale.begin(), scale.end());
   // Teacher and flow: the presets. The consistency model starts from the teacher's weights; the 2-rectified flow
   // from the flow's, trained on kPairs couplings of its ODE.
-  TrainedRun teacher = train_experiment_run(experiment_config("swiss-roll-edm", ctx, points, {d}), ctx, data + "/teacher");
+  TrainedRun teacher = train_experiment_run(experiment_config("swiss-roll-edm", ctx, teacher_defaults, {d}), ctx, data + "/teacher");
   TrainedRun flow = train_experiment_run(experiment_config("swiss-roll-flow", ctx, points, {d}), ctx, data + "/flow");
   std::vector<std::string> cm_sets = {d};
   cm_sets.insert(cm_sets.end(), consistency_sets().begin(), consistency_sets().end());
-  TrainedRun cm = distill_run(experiment_config("swiss-roll-edm", ctx, points, cm_sets), teacher.ema_model,
+  TrainedRun cm = distill_run(experiment_config("swiss-roll-edm", ctx, teacher_defaults, cm_sets), teacher.ema_model,
                               ctx.out / data / "consistency", {false, ctx.quiet});
   ReflowPairs pairs = reflow_pairs(flow.config, flow.ema_model, flow.prepared.process, 2, kPairs, ctx.quiet);
   std::vector<std::string> reflow = reflow_sets(*flow.prepared.process, false);
@@ -130,9 +134,10 @@ DatasetResult run_dataset(const ExperimentContext& ctx, const std::string& data)
       }
       out.metrics[m.key]["swd"][nfe] = row.swd[i];
       out.metrics[m.key]["us_per_sample"][nfe] = row.micros[i];
-      swd_row.push_back(num(row.swd[i]));
+      out.metrics[m.key]["nfe_spent"][nfe] = row.spent[i];
+      swd_row.push_back(row.spent[i] == kNfe[i] ? num(row.swd[i]) : fmt::format("{} ({})", num(row.swd[i]), row.spent[i]));
       time_row.push_back(num(row.micros[i]));
-      curve.x.push_back(static_cast<double>(kNfe[i]));
+      curve.x.push_back(static_cast<double>(row.spent[i]));
       curve.y.push_back(row.swd[i]);
     }
     out.swd_rows.push_back(swd_row);
@@ -171,14 +176,19 @@ nlohmann::json run_few_step(const ExperimentContext& ctx) {
       "2-rectified flow trained on {} (noise, sample) couplings of the flow's ODE (scorediff reflow). SWD of 5 000 "
       "samples against fresh data ({} projections, the mean over the reference sets); every sampler runs without "
       "the final Tweedie step, so all evaluations go to the solver; '–' marks budgets a sampler cannot spend (Heun "
-      "needs two per step). Wall time per sample on this machine's {} thread(s), sampling only.",
+      "needs two per step; a budget it spends one short of shows the count spent in brackets). Wall time per sample on this machine's {} thread(s), sampling only.",
       kPairs, kProjections, ctx.threads));
   nlohmann::json metrics;
   Checks checks;
   Figure fig(ctx.out / "swd_vs_nfe.png", 1400, 600, 2, 1);
   int panel = 1;
-  for (const std::string data : {"swiss-roll", "8gaussians"}) {
-    DatasetResult r = run_dataset(ctx, data);
+  // The EDM teacher's noise distribution and loss weight are set relative to the data's scale σ_d (Karras et al.
+  // 2022 tune P_mean = −1.2 for σ_d = 0.5): the swiss-roll-edm preset's σ_d = 1 and P_mean for the standardised roll;
+  // the 8-Gaussians mixture (radius 4, std 0.5) has σ_d ≈ 2.9, so P_mean = −1.2 + ln(2.9/0.5) = 0.56.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> datasets = {
+      {"swiss-roll", {}}, {"8gaussians", {"objective.sigma_data=2.9", "objective.p_mean=0.56"}}};
+  for (const auto& [data, scale] : datasets) {
+    DatasetResult r = run_dataset(ctx, data, scale);
     metrics[data] = r.metrics;
     fig.curves(panel++, data, "NFE", "SWD", r.curves, true, true);
     report.heading(data);
