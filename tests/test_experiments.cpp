@@ -389,9 +389,8 @@ TEST(Experiments, FewStepReflowAndConsistencyModelSampleInOneOrTwoSteps) {
   // one Euler step has at most half the SWD of the flow's, the consistency model is within 2× the floor at 2 NFE
   // and 3× at 1; on the 8 Gaussians reflow straightens the flow too.
   TempDir dir;
-  auto m = run_experiment("few-step", dir, {"train.steps=3000", "sample.n=2000"});
-  ASSERT_EQ(m["checks"].size(), 3u) << m.dump();
-  for (const auto& [name, check] : m["checks"].items()) EXPECT_TRUE(check["holds"].get<bool>()) << name << check.dump();
+  auto m = run("few-step", dir, {"train.steps=3000", "sample.n=2000"});
+  expect_checks_hold(m, 3);
   EXPECT_LT(m["8gaussians"]["reflow_one_step_ratio"].get<double>(), 0.5);
   // Every method ran at 10 NFE, and the consistency model at 1.
   for (const char* key : {"teacher_edm", "teacher_dpm3m", "teacher_unipc", "flow_heun", "reflow_euler", "consistency"})
