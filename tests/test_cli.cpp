@@ -59,7 +59,7 @@ TEST_F(Cli, UnknownNamesListTheValidOnes) {
   expect_bad_input("train --dry-run --set train.stpes=5", "unknown config key 'train.stpes'; valid keys in [train]: steps");
   expect_bad_input("train --dry-run --set trian.steps=5", "unknown config section 'trian'");
   expect_bad_input("sample --ckpt run/last.safetensors --sampler pcc", "unknown sampler 'pcc' for config key 'sample.sampler'; valid: ald, ancestral, consistency, ddim, dpm-solver++, dpm-solver++2m-sde, dpm-solver++3m, edm, em, ");
-  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: auto-noise, circle, conditional-2d, conditional-fashion, conditional-mnist, cost-vs-dim, ebm, ebm-cd, ebm-mnist, eps-t-sweep, fashion-collapse, fashion-coverage, fashion-guidance, few-step, inpainting, lambda-t, likelihood, memorisation, mnist-ema, mnist-mlp, mog-mixing, ncsn-ddpm, ncsn-ddpm-mnist, noise-levels, objectives, samplers, sdedit, sdedit-fashion, swiss-roll, tables, weighting");
+  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: auto-noise, circle, conditional-2d, conditional-fashion, conditional-mnist, cost-vs-dim, ebm, ebm-cd, ebm-mnist, eps-t-sweep, fashion-collapse, fashion-coverage, fashion-guidance, few-step, few-step-mnist, inpainting, lambda-t, likelihood, memorisation, mnist-ema, mnist-mlp, mog-mixing, ncsn-ddpm, ncsn-ddpm-mnist, noise-levels, objectives, samplers, sdedit, sdedit-fashion, swiss-roll, tables, weighting");
   expect_bad_input("frobnicate", "unknown command 'frobnicate'; valid: train, train-classifier, sample");
   expect_bad_input("train --dry-run --config nosuchpreset", "unknown preset 'nosuchpreset'");
 }

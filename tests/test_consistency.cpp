@@ -13,6 +13,7 @@
 #include "scorediff/models/analytic.hpp"
 #include "scorediff/models/score_model.hpp"
 #include "scorediff/objectives/consistency.hpp"
+#include "scorediff/pipeline/few_step.hpp"
 #include "scorediff/pipeline/training.hpp"
 #include "scorediff/samplers/consistency.hpp"
 #include "scorediff/samplers/registry.hpp"
@@ -36,17 +37,6 @@ torch::Tensor consistency_of(ScoreModel& model, const NoiseProcess& process, con
   torch::Tensor s = torch::full({x.size(0)}, sigma, x.options());
   torch::Tensor t = process.t_of_sigma(s.to(torch::kFloat64)).to(x.dtype());
   return x + sigma * sigma * model->score(x, torch::ones_like(s), s, t);
-}
-
-std::shared_ptr<const GaussianMixture> eight_modes() {
-  std::vector<double> means;
-  for (int k = 0; k < 8; ++k) {
-    means.push_back(4 * std::cos(k * M_PI / 4));
-    means.push_back(4 * std::sin(k * M_PI / 4));
-  }
-  return std::make_shared<GaussianMixture>(torch::ones({8}, torch::kFloat64),
-                                           torch::tensor(means, torch::kFloat64).reshape({8, 2}),
-                                           torch::full({8, 2}, 0.5, torch::kFloat64));
 }
 
 ModelOptions student_options(double sigma_data) {
@@ -114,7 +104,7 @@ TEST(Consistency, LevelsAreEdmsGridAndTheTeacherStepIsHeun) {
   ScoreModel student = make_model(mo, 2, gen), target = make_model(mo, 2, gen);
   ObjectiveOptions oo;
   oo.name = "consistency";
-  ConsistencyObjective objective(oo, exact, student, target, process);
+  ConsistencyObjective objective(oo, exact, ema_target(student, target, process), process);
   EXPECT_TRUE(objective.distilling());
   torch::Tensor x = torch::randn({8, 2}, gen, torch::kFloat64);
   auto error = [&](double from, double to) {
@@ -173,7 +163,7 @@ namespace {
 // Distils the exact score of the 8-mode mixture into a consistency MLP; returns the SWD at 1 and 2 NFE over the
 // data-vs-data floor.
 std::pair<double, double> distil_mixture(int64_t steps, double* floor_out = nullptr) {
-  auto mixture = eight_modes();
+  auto mixture = eight_gaussians();
   auto gen = make_generator(5);
   torch::Tensor data = mixture->sample(20000, gen).to(torch::kFloat32);
   auto process = edm_process(20.0);
@@ -187,7 +177,7 @@ std::pair<double, double> distil_mixture(int64_t steps, double* floor_out = null
   to.steps = steps;
   to.batch = 256;
   to.lr = 1e-3;
-  Objective objective = ConsistencyObjective(oo, teacher, student, target, process);
+  Objective objective = ConsistencyObjective(oo, teacher, ema_target(student, target, process), process);
   Trainer trainer(student, process, objective, level_count(oo, *process), data, to, 7);
   for (int64_t i = 0; i < steps; ++i) trainer.step();
   ScoreModel model = make_model(mo, 2, init);
@@ -235,7 +225,7 @@ TEST(Consistency, DistillationResumesBitForBit) {
   options.objective = [&](ScoreModel student, const Prepared& p, const Config& c) -> Objective {
     auto unused = make_generator(0);
     ScoreModel target = make_model(c.model, 2, unused);
-    return ConsistencyObjective(c.objective, teacher, student, target, p.process);
+    return ConsistencyObjective(c.objective, teacher, ema_target(student, target, p.process), p.process);
   };
   TempDir whole, split;
   train_run(config, whole.path(), options);

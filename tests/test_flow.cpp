@@ -122,13 +122,8 @@ TEST(Flow, FlowMatchingIsDsmWithTheFlowWeighting) {
 }
 
 TEST(Flow, TrainedVelocityMlpSamplesTheMixtureWithTwentyEulerSteps) {
-  std::vector<double> means;
-  for (int k = 0; k < 8; ++k) {
-    means.push_back(4 * std::cos(k * M_PI / 4));
-    means.push_back(4 * std::sin(k * M_PI / 4));
-  }
-  GaussianMixture mixture(torch::ones({8}, torch::kFloat64), torch::tensor(means, torch::kFloat64).reshape({8, 2}),
-                          torch::full({8, 2}, 0.5, torch::kFloat64));
+  const auto shared_mixture = eight_gaussians();
+  const GaussianMixture& mixture = *shared_mixture;
   auto gen = make_generator(5);
   torch::Tensor data = mixture.sample(20000, gen);
   auto process = flow_process();

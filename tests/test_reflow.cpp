@@ -27,17 +27,6 @@ std::shared_ptr<const NoiseProcess> flow_process() {
   return make_process(o);
 }
 
-std::shared_ptr<const GaussianMixture> eight_modes() {
-  std::vector<double> means;
-  for (int k = 0; k < 8; ++k) {
-    means.push_back(4 * std::cos(k * M_PI / 4));
-    means.push_back(4 * std::sin(k * M_PI / 4));
-  }
-  return std::make_shared<GaussianMixture>(torch::ones({8}, torch::kFloat64),
-                                           torch::tensor(means, torch::kFloat64).reshape({8, 2}),
-                                           torch::full({8, 2}, 0.5, torch::kFloat64));
-}
-
 // One Euler step of the flow from t_max: SWD of its samples over the data-vs-data floor.
 double one_step_ratio(const ScoreFn& score, const NoiseProcess& process, const GaussianMixture& mixture) {
   SampleOptions so;
@@ -82,7 +71,7 @@ TEST(Reflow, CoupledLossUsesTheGivenNoise) {
 TEST(Reflow, PairsOfTheExactFlowTrainAOneStepSampler) {
   // 1-rectified flow: the exact flow of the 8-mode mixture (its closed-form score). One Euler step lands near the
   // mixture's mean. 2-rectified: an MLP trained on (noise, sample) pairs of that flow's ODE.
-  auto mixture = eight_modes();
+  auto mixture = eight_gaussians();
   auto process = flow_process();
   ScoreFn exact = mixture_score_fn(mixture, process);
   const double first = one_step_ratio(exact, *process, *mixture);

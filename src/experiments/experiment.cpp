@@ -6,7 +6,8 @@
 
 namespace scorediff {
 
-nlohmann::json run_few_step(const ExperimentContext& context);  // few_step.cpp
+nlohmann::json run_few_step(const ExperimentContext& context);        // few_step.cpp
+nlohmann::json run_few_step_mnist(const ExperimentContext& context);  // few_step.cpp
 
 void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("circle", {run_circle, "circle"}, "seed 000: learned score field on a circle vs the exact one");
@@ -24,6 +25,8 @@ void register_builtins(Registry<ExperimentEntry>& r) {
         "seed 002: energy CNN by contrastive divergence on MNIST: Langevin samples, denoising, OOD AUROC vs Fashion-MNIST");
   r.add("few-step", {run_few_step, "swiss-roll-edm"},
         "issue 25: SWD against 1-35 NFE: EDM teacher samplers, flow (Euler, Heun), 2-rectified flow, consistency model");
+  r.add("few-step-mnist", {run_few_step_mnist, "mnist"},
+        "issue 25: a consistency model distilled from the mnist preset, FD-cls at 1-4 NFE against the teacher at 10-35");
   r.add("samplers", {run_samplers, "swiss-roll-vp"},
         "seed 003: SWD vs NFE of every reverse-time sampler, exact 8-Gaussians score and a trained Swiss-roll model");
   r.add("likelihood", {run_likelihood, "swiss-roll-vp"},

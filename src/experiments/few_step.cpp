@@ -14,6 +14,8 @@
 #include "scorediff/io/report.hpp"
 #include "scorediff/pipeline/evaluation.hpp"
 #include "scorediff/pipeline/few_step.hpp"
+#include "scorediff/pipeline/image_evaluation.hpp"
+#include "scorediff/pipeline/image_tasks.hpp"
 #include "scorediff/plot/figure.hpp"
 #include "scorediff/samplers/registry.hpp"
 
@@ -212,6 +214,109 @@ nlohmann::json run_few_step(const ExperimentContext& ctx) {
   }
   fig.save();
   report.image("swd_vs_nfe.png", "SWD against NFE, log-log; the black line is the data-vs-data floor");
+  report.heading("Acceptance");
+  checks.add_to(report);
+  return finish_experiment(report, checks, metrics, ctx);
+}
+
+namespace {
+
+// FD-cls of config.sample.n samples of `model` with `sampler` at `nfe` (no final Tweedie step), the grid's noise
+// from the "few-step" stream; the samples are kept for the picture.
+struct ImagePoint {
+  double fd_cls = 0, confident = 0, seconds = 0;
+  int64_t nfe = 0;
+  torch::Tensor samples;
+};
+
+ImagePoint image_point(const TrainedRun& run, const std::string& sampler, int64_t nfe, LoadedClassifier& classifier) {
+  Config c = run.config;
+  c.sample.sampler = sampler;
+  c.sample.nfe = nfe;
+  c.sample.denoise = false;
+  const Prepared& p = run.prepared;
+  const auto seed = static_cast<uint64_t>(c.run.seed);
+  at::Generator gen = make_generator(derive_seed(seed, "few-step"), p.train_data.device());
+  const auto start = std::chrono::steady_clock::now();
+  SampleResult r = run_sampler(c.sample, model_score_fn(run.ema_model, p.process), *p.process, p.train_data.size(1), gen,
+                               true);
+  ImagePoint out;
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out.nfe = r.nfe;
+  out.samples = r.samples.to(torch::kCPU);
+  ImageEvaluation e = evaluate_images(*p.dataset, out.samples, classifier, seed);
+  out.fd_cls = e.samples.fd_cls;
+  out.confident = e.samples.confident_fraction;
+  return out;
+}
+
+}  // namespace
+
+// The MNIST row of issue 25: the mnist preset as the teacher, a consistency model distilled from it (pseudo-Huber
+// distance, as Song & Dhariwal 2023 recommend for images), FD-cls of each against NFE.
+nlohmann::json run_few_step_mnist(const ExperimentContext& ctx) {
+  Config teacher_config = experiment_config("mnist", ctx, {"sample.n=1000"});
+  ImageRun teacher = train_image_run(teacher_config, ctx);
+  std::vector<std::string> cm_defaults = {"sample.n=1000", "train.steps=1200", "train.lr=2e-4", "train.warmup=100",
+                                          "objective.metric=pseudo-huber"};
+  cm_defaults.insert(cm_defaults.end(), consistency_sets().begin(), consistency_sets().end());
+  Config cm_config = experiment_config("mnist", ctx, cm_defaults);
+  TrainRunOptions options(false, ctx.quiet);
+  std::error_code ec;
+  options.resume = ctx.resume && std::filesystem::exists(ctx.out / "consistency" / "last.safetensors", ec);
+  TrainedRun cm = distill_run(cm_config, teacher.run.ema_model, ctx.out / "consistency", options);
+
+  const auto seed = static_cast<uint64_t>(teacher.run.config.run.seed);
+  const ToyDataset& dataset = *teacher.run.prepared.dataset;
+  const double floor =
+      evaluate_images(dataset, held_out_images(dataset, teacher.run.config.sample.n, seed), teacher.classifier, seed)
+          .samples.fd_cls;
+  struct Entry {
+    std::string label, key;
+    const TrainedRun* run;
+    std::string sampler;
+    std::vector<int64_t> nfe;
+  };
+  const std::vector<Entry> entries = {{"teacher · edm (Heun)", "teacher_edm", &teacher.run, "edm", {10, 20, 35}},
+                                      {"teacher · dpm-solver++ (2M)", "teacher_dpm2m", &teacher.run, "dpm-solver++", {4, 10, 20}},
+                                      {"consistency model", "consistency", &cm, "consistency", {1, 2, 4}}};
+  nlohmann::json metrics;
+  std::vector<std::vector<std::string>> rows;
+  std::map<std::string, std::map<int64_t, ImagePoint>> points;
+  for (const Entry& e : entries)
+    for (int64_t nfe : e.nfe) {
+      ImagePoint point = image_point(*e.run, e.sampler, nfe, teacher.classifier);
+      metrics[e.key][std::to_string(nfe)] = {{"fd_cls", point.fd_cls},
+                                             {"confident_fraction", point.confident},
+                                             {"nfe_spent", point.nfe},
+                                             {"ms_per_image", 1e3 * point.seconds / static_cast<double>(point.samples.size(0))}};
+      rows.push_back({e.label, std::to_string(point.nfe), num(point.fd_cls), num(point.fd_cls / floor),
+                      num(point.confident), num(1e3 * point.seconds / static_cast<double>(point.samples.size(0)))});
+      points[e.key][nfe] = std::move(point);
+    }
+  metrics["fd_cls_floor"] = floor;
+  const double teacher_fd = points["teacher_edm"][35].fd_cls;
+  const double ratio = points["consistency"][2].fd_cls / teacher_fd;
+  metrics["consistency_2_nfe_over_teacher_35"] = ratio;
+  save_image_grid(ctx.out / "consistency-1.png", dataset, points["consistency"][1].samples.slice(0, 0, 64), 8);
+  save_image_grid(ctx.out / "consistency-2.png", dataset, points["consistency"][2].samples.slice(0, 0, 64), 8);
+  save_image_grid(ctx.out / "teacher-35.png", dataset, points["teacher_edm"][35].samples.slice(0, 0, 64), 8);
+
+  Checks checks;
+  checks.at_most("consistency_2_nfe_fd_cls_over_teacher_35_nfe", ratio, 1.5);
+  Report report("Few-step sampling on MNIST: a consistency model against its teacher (issue 25)");
+  report.paragraph(fmt::format(
+      "The teacher is the mnist preset ({} steps, {} s); the consistency model is distilled from its EMA weights ({} "
+      "steps, {} s; N = {}, μ = {}, {} distance, lr {}). FD-cls of {} samples by the MNIST classifier against its "
+      "training images; held-out images give the floor, {}. No sampler takes a final Tweedie step.",
+      teacher.run.steps, num(teacher.run.seconds), cm.steps, num(cm.seconds), cm.config.objective.consistency_steps,
+      num(cm.config.objective.target_decay), cm.config.objective.metric, num(cm.config.train.lr),
+      teacher.run.config.sample.n, num(floor)));
+  report.table({"model · sampler", "NFE", "FD-cls", "FD-cls / floor", "confident fraction", "ms per image"}, rows);
+  report.paragraph(fmt::format("The consistency model at 2 NFE against the teacher at 35: {}× its FD-cls.", num(ratio)));
+  report.image("teacher-35.png", "the teacher, edm at 35 NFE");
+  report.image("consistency-1.png", "the consistency model, 1 NFE");
+  report.image("consistency-2.png", "the consistency model, 2 NFE");
   report.heading("Acceptance");
   checks.add_to(report);
   return finish_experiment(report, checks, metrics, ctx);

@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "families.hpp"
-#include "scorediff/models/score_model.hpp"
 
 namespace scorediff {
 
@@ -22,38 +21,18 @@ std::vector<double> consistency_levels(double sigma_min, double sigma_max, int64
   return out;
 }
 
-ConsistencyObjective::ConsistencyObjective(const ObjectiveOptions& options, ScoreFn teacher, ScoreModel student,
-                                           ScoreModel target, std::shared_ptr<const NoiseProcess> process)
+ConsistencyObjective::ConsistencyObjective(const ObjectiveOptions& options, ScoreFn teacher,
+                                           std::shared_ptr<ConsistencyTarget> target,
+                                           std::shared_ptr<const NoiseProcess> process)
     : state_(std::make_shared<State>()) {
   require(process->name() == "edm" || process->name() == "ve",
           "consistency models need a process with m(t) = 1 (edm or ve), not '{}'", process->name());
+  require(target != nullptr, "consistency: no target network");
   state_->options = options;
   state_->teacher = std::move(teacher);
-  state_->student = std::move(student);
   state_->target = std::move(target);
   state_->process = process;
   state_->levels = consistency_levels(process->sigma_min(), process->sigma_max(), options.consistency_steps);
-  require(state_->student->named_parameters().size() == state_->target->named_parameters().size(),
-          "consistency: the target network must have the student's architecture");
-  // Parameters and buffers (the MLP's random Fourier frequencies are buffers: a target with its own would be
-  // another function of the same weights).
-  torch::NoGradGuard no_grad;
-  auto target_params = state_->target->named_parameters();
-  for (const auto& item : state_->student->named_parameters()) target_params[item.key()].copy_(item.value());
-  auto target_buffers = state_->target->named_buffers();
-  for (const auto& item : state_->student->named_buffers()) target_buffers[item.key()].copy_(item.value());
-  state_->target->eval();
-}
-
-void ConsistencyObjective::update_target() const {
-  torch::NoGradGuard no_grad;
-  const double mu = state_->options.target_decay;
-  auto student = state_->student->named_parameters();
-  for (auto& item : state_->target->named_parameters()) {
-    torch::Tensor& target = item.value();
-    if (mu == 0) target.copy_(student[item.key()]);
-    else target.mul_(mu).add_(student[item.key()].detach(), 1 - mu);
-  }
 }
 
 torch::Tensor ConsistencyObjective::teacher_step(const torch::Tensor& x, const torch::Tensor& sigma_from,
@@ -70,8 +49,8 @@ torch::Tensor ConsistencyObjective::teacher_step(const torch::Tensor& x, const t
 
 LossTerms ConsistencyObjective::operator()(const ScoreFn& student, const NoiseProcess& process, const torch::Tensor& x0,
                                            at::Generator& gen) const {
-  update_target();
   const ObjectiveOptions& o = state_->options;
+  state_->target->update(o.target_decay);
   const int64_t batch = x0.size(0);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   torch::Tensor level = torch::randint(0, o.consistency_steps - 1, {batch}, gen, torch::TensorOptions().dtype(torch::kInt64));
@@ -90,7 +69,7 @@ LossTerms ConsistencyObjective::operator()(const ScoreFn& student, const NoisePr
   torch::Tensor target;
   {
     torch::NoGradGuard no_grad;
-    const ScoreFn target_score = model_score_fn(state_->target, state_->process);
+    const ScoreFn target_score = state_->target->score();
     target = consistency(target_score, x_lo.to(x0.dtype()), sigma_lo);
   }
   torch::Tensor online = consistency(student, x_hi, sigma_hi);
@@ -110,22 +89,10 @@ LossTerms ConsistencyObjective::operator()(const ScoreFn& student, const NoisePr
   return out;
 }
 
-void ConsistencyObjective::save(TensorFile& file) const {
-  for (const auto& item : state_->target->named_parameters())
-    file.tensors.emplace_back("consistency_target." + item.key(), item.value());
-}
+void ConsistencyObjective::save(TensorFile& file) const { state_->target->save(file); }
 
 void ConsistencyObjective::restore(const TensorFile& file, const std::string& origin) {
-  torch::NoGradGuard no_grad;
-  for (auto& item : state_->target->named_parameters()) {
-    const std::string name = "consistency_target." + item.key();
-    if (!file.contains(name)) fail("{} has no tensor '{}'", origin, name);
-    const torch::Tensor& source = file.at(name);
-    if (source.sizes() != item.value().sizes())
-      fail("{}: tensor '{}' has shape [{}], expected [{}]", origin, name, fmt::join(source.sizes(), ", "),
-           fmt::join(item.value().sizes(), ", "));
-    item.value().copy_(source);
-  }
+  state_->target->restore(file, origin);
 }
 
 Objective make_consistency_placeholder(const ObjectiveOptions&, const ScoreFn*) {

@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "scorediff/io/safetensors.hpp"
-#include "scorediff/models/score_model.hpp"
 #include "scorediff/objectives/objective.hpp"
 
 namespace scorediff {
@@ -26,11 +25,21 @@ namespace scorediff {
 // σ_1 < … < σ_N: EDM's grid (Karras et al. 2022, eq. 5) with ρ = 7, ascending.
 std::vector<double> consistency_levels(double sigma_min, double sigma_max, int64_t n);
 
+// The target network θ⁻: objectives see no models, so the run that owns the student supplies it
+// (pipeline/few_step.hpp: ema_target, a copy of the student's parameters and buffers).
+class ConsistencyTarget {
+ public:
+  virtual ~ConsistencyTarget() = default;
+  virtual ScoreFn score() = 0;               // the target's score; evaluated without gradients
+  virtual void update(double decay) = 0;     // θ⁻ ← μ θ⁻ + (1 − μ) θ from the student's current weights
+  virtual void save(TensorFile& file) const = 0;                                  // consistency_target.<name>
+  virtual void restore(const TensorFile& file, const std::string& origin) = 0;
+};
+
 class ConsistencyObjective {
  public:
-  // teacher: the teacher's score (distillation); empty for consistency training. student: the model being
-  // trained (its parameters are read for the target's update); the target starts as a copy of it.
-  ConsistencyObjective(const ObjectiveOptions& options, ScoreFn teacher, ScoreModel student, ScoreModel target,
+  // teacher: the teacher's score (distillation); empty for consistency training.
+  ConsistencyObjective(const ObjectiveOptions& options, ScoreFn teacher, std::shared_ptr<ConsistencyTarget> target,
                        std::shared_ptr<const NoiseProcess> process);
   LossTerms operator()(const ScoreFn& student, const NoiseProcess& process, const torch::Tensor& x0,
                        at::Generator& gen) const;
@@ -40,19 +49,18 @@ class ConsistencyObjective {
   const std::vector<double>& levels() const { return state_->levels; }
   bool distilling() const { return static_cast<bool>(state_->teacher); }
 
-  void save(TensorFile& file) const;  // consistency_target.<parameter>
+  void save(TensorFile& file) const;  // the target network's
   void restore(const TensorFile& file, const std::string& origin);
 
  private:
   struct State {
     ObjectiveOptions options;
     ScoreFn teacher;
-    ScoreModel student{nullptr}, target{nullptr};
+    std::shared_ptr<ConsistencyTarget> target;
     std::shared_ptr<const NoiseProcess> process;
     std::vector<double> levels;
   };
   std::shared_ptr<State> state_;  // shared by the copies std::function makes
-  void update_target() const;
 };
 
 }  // namespace scorediff

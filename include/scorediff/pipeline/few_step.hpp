@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "scorediff/objectives/consistency.hpp"
 #include "scorediff/pipeline/training.hpp"
 
 namespace scorediff {
@@ -16,6 +17,12 @@ const std::vector<std::string>& consistency_sets();
 // The settings of a reflow run; with one_step, training at t_max only and sampling with one Euler step
 // (Liu et al. 2023's distillation of the k-rectified flow).
 std::vector<std::string> reflow_sets(const NoiseProcess& process, bool one_step);
+
+// The consistency objective's target network: `target` (a model of the student's architecture) starts as a copy
+// of the student's parameters and buffers (the MLP's random Fourier frequencies are buffers: a target with its own
+// would be another function of the same weights) and follows the student's parameters as an EMA.
+std::shared_ptr<ConsistencyTarget> ema_target(ScoreModel student, ScoreModel target,
+                                              std::shared_ptr<const NoiseProcess> process);
 
 // Consistency distillation of `teacher` (a model of the same architecture on config's edm or ve process, its weights
 // the student's start), or consistency training when teacher is null. Fills model.sigma_min from the process when 0.
