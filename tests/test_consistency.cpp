@@ -271,6 +271,13 @@ TEST(CliDistill, DistilsATrainedTeacherAndSamplesInTwoSteps) {
   EXPECT_NE(cd.out.find("\"nfe\":2"), std::string::npos) << cd.out;
   CliResult one = run_cli("sample --ckpt cd/last.safetensors --nfe 1 -n 100 -o one.npy -q", dir.path());
   ASSERT_EQ(one.status, 0) << one.err;
+  // --dry-run shows the boundary the run will use (the process' sigma_min), not the 0 that means it.
+  CliResult dry = run_cli("distill --ckpt teacher/last.safetensors --dry-run", dir.path());
+  ASSERT_EQ(dry.status, 0) << dry.err;
+  const auto model = dry.out.find("[model]");
+  ASSERT_NE(model, std::string::npos) << dry.out;
+  const std::string section = dry.out.substr(model, dry.out.find("\n[", model + 1) - model);
+  EXPECT_NE(section.find("sigma_min = 0.002"), std::string::npos) << section;
   CliResult ct = run_cli("distill -c swiss-roll-edm -o ct " + small, dir.path());
   ASSERT_EQ(ct.status, 0) << ct.err;
   expect_bad_input("distill --ckpt teacher/last.safetensors -c swiss-roll-edm -o x", dir.path(), "not both");

@@ -14,6 +14,7 @@
 #include "scorediff/samplers/registry.hpp"
 #include "scorediff/train/trainer.hpp"
 #include "test_util.hpp"
+#include "test_velocity_mlp.hpp"
 
 using namespace scorediff;
 
@@ -127,23 +128,10 @@ TEST(Flow, TrainedVelocityMlpSamplesTheMixtureWithTwentyEulerSteps) {
   auto gen = make_generator(5);
   torch::Tensor data = mixture.sample(20000, gen);
   auto process = flow_process();
-  ModelOptions mo;
-  mo.width = 128;
-  mo.depth = 3;
-  mo.param = "velocity";
-  mo.sigma_data = data.std().item<double>();
   ObjectiveOptions oo;
   oo.name = "cfm";
   oo.sigma_sampling = "time";
-  TrainOptions to;
-  to.steps = 3000;
-  to.batch = 256;
-  to.lr = 2e-3;
-  auto init = make_generator(6);
-  Trainer trainer(make_model(mo, 2, init), process, make_objective(oo), level_count(oo, *process), data, to, 7);
-  for (int64_t i = 0; i < to.steps; ++i) trainer.step();
-  ScoreModel model = make_model(mo, 2, init);
-  trainer.copy_ema_to(model);
+  ScoreModel model = train_velocity_mlp(process, oo, make_objective(oo), data, data.std().item<double>());
   SampleOptions so;
   so.sampler = "ode-euler";
   so.nfe = 20;

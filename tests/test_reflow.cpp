@@ -16,6 +16,7 @@
 #include "scorediff/samplers/registry.hpp"
 #include "scorediff/train/trainer.hpp"
 #include "test_util.hpp"
+#include "test_velocity_mlp.hpp"
 
 using namespace scorediff;
 
@@ -85,25 +86,11 @@ TEST(Reflow, PairsOfTheExactFlowTrainAOneStepSampler) {
   torch::Tensor x0 = run_sampler(ode, exact, *process, 2, gen, true, false, z).samples;
   const double t_max = process->t_max();
   torch::Tensor eps = (z - (1 - t_max) * x0) / t_max;
-  ModelOptions mo;
-  mo.width = 128;
-  mo.depth = 3;
-  mo.param = "velocity";
-  mo.sigma_data = x0.std().item<double>();
   ObjectiveOptions oo;
   oo.name = "cfm-coupled";
   oo.sigma_sampling = "time";
-  TrainOptions to;
-  to.steps = 3000;
-  to.batch = 256;
-  to.lr = 2e-3;
-  auto init = make_generator(6);
-  Trainer trainer(make_model(mo, 2, init), process, make_coupled_cfm(oo), level_count(oo, *process),
-                  torch::cat({x0, eps}, 1).to(torch::kFloat32), to, 7);
-  for (int64_t i = 0; i < to.steps; ++i) trainer.step();
-  ScoreModel model = make_model(mo, 2, init);
-  trainer.copy_ema_to(model);
-  model->eval();
+  ScoreModel model = train_velocity_mlp(process, oo, make_coupled_cfm(oo), torch::cat({x0, eps}, 1).to(torch::kFloat32),
+                                        x0.std().item<double>());
   const double second = one_step_ratio(model_score_fn(model, process), *process, *mixture);
   std::printf("one Euler step, SWD over the floor: exact (1-rectified) flow %.2f, 2-rectified after 3000 steps %.2f\n",
               first, second);

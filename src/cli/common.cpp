@@ -6,8 +6,30 @@
 #include <cstdlib>
 
 #include "scorediff/pipeline/prepared.hpp"
+#include "scorediff/pipeline/run_report.hpp"
+#include "scorediff/pipeline/training.hpp"
 
 namespace scorediff::cli {
+
+void print_run_result(TrainedRun& run, const std::filesystem::path& out, bool quiet, bool sample,
+                      const nlohmann::json& extra) {
+  nlohmann::json result = {{"run_dir", out.string()},
+                           {"checkpoint", (out / "last.safetensors").string()},
+                           {"steps", run.steps},
+                           {"train_seconds", run.seconds},
+                           {"parameters", run.parameters},
+                           {"final_loss", run.log.empty() ? nlohmann::json(nullptr) : run.log.back()["loss"]}};
+  result.update(extra);
+  if (sample && run.steps >= run.config.train.steps) {
+    Report report("scorediff run: " + run.config.run.name);
+    RunSummary summary = finish_run(run, out, quiet, report);
+    report.save(out / "report.md");
+    result["metrics"] = summary.metrics_json();
+    result["nfe"] = summary.nfe;
+    result["report"] = (out / "report.md").string();
+  }
+  fmt::print("{}\n", result.dump());
+}
 
 const CLI::Validator& finite() {
   static const CLI::Validator validator(

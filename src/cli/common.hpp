@@ -3,10 +3,16 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "scorediff/pipeline/config.hpp"
+
+namespace scorediff {
+struct TrainedRun;
+}
 
 namespace scorediff::cli {
 
@@ -29,6 +35,12 @@ void add_config_options(CLI::App* command, ConfigArgs& args, const std::string& 
 Config resolve_config(const ConfigArgs& args);
 // --dry-run: print the resolved configuration and return true (the command then stops).
 bool dry_run(const ConfigArgs& args, Config& config);
+
+// The result line of a training command (train, distill, reflow): run directory, checkpoint, steps done, training
+// time, parameters, final loss and `extra`. A run that reached train.steps is first sampled, measured and reported
+// (out/report.md) when `sample` is set, and its metrics join the line.
+void print_run_result(TrainedRun& run, const std::filesystem::path& out, bool quiet, bool sample,
+                      const nlohmann::json& extra);
 
 void add_train_command(CLI::App& app);
 void add_sample_command(CLI::App& app);

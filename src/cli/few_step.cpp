@@ -8,7 +8,6 @@
 #include "cli/common.hpp"
 #include "scorediff/pipeline/checkpoint.hpp"
 #include "scorediff/pipeline/few_step.hpp"
-#include "scorediff/pipeline/run_report.hpp"
 
 namespace scorediff::cli {
 namespace {
@@ -41,26 +40,6 @@ Config student_config(const LoadedModel& teacher, const std::string& suffix, con
   for (const auto& s : sets) schema.set(s);
   config.validate();
   return config;
-}
-
-// Samples, measures and reports a finished run (unless `sample` is false or it stopped early), and prints the
-// result line: run directory, checkpoint, steps, training time, final loss, `extra`, metrics.
-void finish(TrainedRun& run, const std::filesystem::path& out, bool quiet, bool sample, const nlohmann::json& extra) {
-  nlohmann::json result = {{"run_dir", out.string()},
-                           {"checkpoint", (out / "last.safetensors").string()},
-                           {"steps", run.steps},
-                           {"train_seconds", run.seconds},
-                           {"final_loss", run.log.empty() ? nlohmann::json(nullptr) : run.log.back()["loss"]}};
-  result.update(extra);
-  if (sample && run.steps >= run.config.train.steps) {
-    Report report("scorediff run: " + run.config.run.name);
-    RunSummary summary = finish_run(run, out, quiet, report);
-    report.save(out / "report.md");
-    result["metrics"] = summary.metrics_json();
-    result["nfe"] = summary.nfe;
-    result["report"] = (out / "report.md").string();
-  }
-  fmt::print("{}\n", result.dump());
 }
 
 std::filesystem::path out_dir(const std::string& out, const Config& config) {
@@ -114,11 +93,12 @@ void add_distill_command(CLI::App& app) {
     } else {
       config = load_config(args->config.config, sets);
     }
+    fill_consistency_boundary(config);
     if (dry_run(args->config, config)) return;
     const auto out = out_dir(args->out, config);
     TrainRunOptions options(args->resume, args->config.quiet, args->stop_at);
     TrainedRun run = distill_run(config, teacher ? teacher->model : ScoreModel(nullptr), out, options);
-    finish(run, out, args->config.quiet, !args->no_sample,
+    print_run_result(run, out, args->config.quiet, !args->no_sample,
            {{"teacher", distilling ? nlohmann::json(args->ckpt) : nlohmann::json(nullptr)}});
   });
 }
@@ -156,7 +136,7 @@ void add_reflow_command(CLI::App& app) {
     }
     TrainRunOptions options(args->resume, args->config.quiet, args->stop_at);
     TrainedRun run = reflow_run(config, flow.model, drawn, out, options);
-    finish(run, out, args->config.quiet, !args->no_sample, {{"flow", args->ckpt}, {"pairs", drawn.x0.size(0)}});
+    print_run_result(run, out, args->config.quiet, !args->no_sample, {{"flow", args->ckpt}, {"pairs", drawn.x0.size(0)}});
   });
 }
 

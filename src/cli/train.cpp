@@ -2,7 +2,6 @@
 #include <fmt/core.h>
 
 #include "cli/common.hpp"
-#include "scorediff/pipeline/run_report.hpp"
 #include "scorediff/pipeline/training.hpp"
 
 namespace scorediff::cli {
@@ -68,25 +67,9 @@ void add_train_command(CLI::App& app) {
     options.dist.timeout = timeout;
     TrainedRun run = train_run(config, out, options);
     if (options.dist.rank != 0) return;  // rank 0 samples, reports and prints the result
-    nlohmann::json result = {{"run_dir", out.string()},
-                             {"checkpoint", (out / "last.safetensors").string()},
-                             {"steps", run.config.train.steps},
-                             {"train_seconds", run.seconds},
-                             {"parameters", run.parameters},
-                             {"final_loss", run.log.empty() ? nlohmann::json(nullptr) : run.log.back()["loss"]}};
-    if (options.dist.active()) {
-      result["world_size"] = options.dist.world_size;
-      result["allreduce_seconds"] = run.communication_seconds;
-    }
-    if (!args->no_sample && (args->stop_at < 0 || args->stop_at >= run.config.train.steps)) {
-      Report report("scorediff run: " + run.config.run.name);
-      RunSummary summary = finish_run(run, out, args->config.quiet, report);
-      report.save(out / "report.md");
-      result["metrics"] = summary.metrics_json();
-      result["nfe"] = summary.nfe;
-      result["report"] = (out / "report.md").string();
-    }
-    fmt::print("{}\n", result.dump());
+    nlohmann::json extra = nlohmann::json::object();
+    if (options.dist.active()) extra = {{"world_size", options.dist.world_size}, {"allreduce_seconds", run.communication_seconds}};
+    print_run_result(run, out, args->config.quiet, !args->no_sample, extra);
   });
 }
 

@@ -94,9 +94,13 @@ std::vector<std::string> reflow_sets(const NoiseProcess& process, bool one_step)
   return sets;
 }
 
+void fill_consistency_boundary(Config& config) {
+  if (config.model.sigma_min == 0) config.model.sigma_min = make_process(config.process)->sigma_min();
+}
+
 TrainedRun distill_run(Config config, ScoreModel teacher, const std::filesystem::path& out_dir, TrainRunOptions options) {
+  fill_consistency_boundary(config);
   auto process = make_process(config.process);
-  if (config.model.sigma_min == 0) config.model.sigma_min = process->sigma_min();
   ScoreFn teacher_score;
   if (teacher) {
     teacher->eval();

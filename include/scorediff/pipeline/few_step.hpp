@@ -14,6 +14,8 @@ namespace scorediff {
 // objective.weighting = uniform, sample.sampler = consistency, sample.nfe = 2, sample.rho = 15. Apply before the
 // user's own.
 const std::vector<std::string>& consistency_sets();
+// model.sigma_min = 0 means the process' sigma_min, where f(x, sigma) = x holds: filled in here (distill_run does it).
+void fill_consistency_boundary(Config& config);
 // The settings of a reflow run; with one_step, training at t_max only and sampling with one Euler step
 // (Liu et al. 2023's distillation of the k-rectified flow).
 std::vector<std::string> reflow_sets(const NoiseProcess& process, bool one_step);
