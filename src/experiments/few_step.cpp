@@ -286,12 +286,13 @@ nlohmann::json run_few_step_mnist(const ExperimentContext& ctx) {
   for (const Entry& e : entries)
     for (int64_t nfe : e.nfe) {
       ImagePoint point = image_point(*e.run, e.sampler, nfe, teacher.classifier);
+      const double ms_per_image = 1e3 * point.seconds / static_cast<double>(point.samples.size(0));
       metrics[e.key][std::to_string(nfe)] = {{"fd_cls", point.fd_cls},
                                              {"confident_fraction", point.confident},
                                              {"nfe_spent", point.nfe},
-                                             {"ms_per_image", 1e3 * point.seconds / static_cast<double>(point.samples.size(0))}};
+                                             {"ms_per_image", ms_per_image}};
       rows.push_back({e.label, std::to_string(point.nfe), num(point.fd_cls), num(point.fd_cls / floor),
-                      num(point.confident), num(1e3 * point.seconds / static_cast<double>(point.samples.size(0)))});
+                      num(point.confident), num(ms_per_image)});
       points[e.key][nfe] = std::move(point);
     }
   metrics["fd_cls_floor"] = floor;

@@ -24,13 +24,7 @@ class EmaTarget : public ConsistencyTarget {
  public:
   EmaTarget(ScoreModel student, ScoreModel target, std::shared_ptr<const NoiseProcess> process)
       : student_(std::move(student)), target_(std::move(target)), process_(std::move(process)) {
-    require(student_->named_parameters().size() == target_->named_parameters().size(),
-            "consistency: the target network must have the student's architecture");
-    torch::NoGradGuard no_grad;
-    auto params = target_->named_parameters();
-    for (const auto& item : student_->named_parameters()) params[item.key()].copy_(item.value());
-    auto buffers = target_->named_buffers();
-    for (const auto& item : student_->named_buffers()) buffers[item.key()].copy_(item.value());
+    load_module(*target_, module_tensors(*student_), "", "consistency: the student (as the target network)");
     target_->eval();
   }
   ScoreFn score() override { return model_score_fn(target_, process_); }
