@@ -137,14 +137,15 @@ TEST(SdeSamplers, HigherOrderSolversAtTwentyAndTenNfe) {
 
 // Issue 25: at 10 NFE the default grid spends a third of its log-SNR range below σ ≈ 0.02, where the mixture's
 // modes (std 0.5) no longer change; a log-SNR grid that ends there reaches 1.3x the floor. The ends (3M 0.02,
-// UniPC 0.05) were chosen on sample seeds 5, 6, 7 (docs/few-step.md, "Ten evaluations"); this checks seed 11.
+// UniPC 0.07) are those `experiment few-step` selects on sample seeds 5, 6, 7 (its "where the grid ends"); this
+// checks seed 11.
 TEST(SdeSamplers, HigherOrderSolversAtTenNfeWithAFewStepGrid) {
   for (std::string process : {"vp", "ve", "edm"}) {
     for (std::string sampler : {"dpm-solver++3m", "unipc"}) {
       SampleOptions o;
       o.nfe = 10;
       o.grid = "log-snr";
-      const double sigma_end = sampler == "unipc" ? 0.05 : 0.02;
+      const double sigma_end = sampler == "unipc" ? 0.07 : 0.02;
       o.t_end = process_named(process)->t_of_sigma(torch::tensor({sigma_end}, torch::kFloat64)).item<double>();
       Quality q = sample_quality(sampler, process, o);
       std::printf("%-46s SWD ratio %.3f\n",
