@@ -1,7 +1,8 @@
 // Issue 25: good samples in 1 to 10 network evaluations. On the Swiss roll and the 8-Gaussians mixture, SWD
 // against NFE ∈ {1, 2, 4, 6, 10, 20, 35} for an EDM teacher under its samplers (EDM's Heun, DPM-Solver++ 2M and
 // 3M, UniPC), a flow model (1-rectified) under Euler and Heun, the 2-rectified flow trained on its ODE's
-// couplings (reflow, Liu et al. 2023), and a consistency model distilled from the teacher (Song et al. 2023).
+// couplings (reflow, Liu et al. 2023), and a consistency model distilled from the teacher (Song et al. 2023); last,
+// where a 10-NFE grid should end with the exact score (grid_end.cpp).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -18,6 +19,8 @@
 #include "scorediff/pipeline/image_tasks.hpp"
 #include "scorediff/plot/figure.hpp"
 #include "scorediff/samplers/registry.hpp"
+
+#include "grid_end.hpp"
 
 namespace scorediff {
 namespace {
@@ -168,90 +171,6 @@ double ratio(const DatasetResult& r, const std::string& key, int64_t nfe) {
   return r.rows.at(key).swd[i] / r.floor;
 }
 
-// Where a 10-NFE log-SNR grid should end, with the exact score of the 8-Gaussians mixture (modes of std 0.5) under
-// VP, VE and EDM: SWD over the floor of DPM-Solver++(3M) and UniPC for each last σ, the mean over three sample
-// seeds (the run's seed + 5, 6, 7: a selection apart from the seed-11 check of the test
-// SdeSamplers.HigherOrderSolversAtTenNfeWithAFewStepGrid). Each solver's end is the one whose worst process is best.
-const std::vector<double> kSigmaEnds = {0.0, 0.015, 0.02, 0.03, 0.05, 0.07};  // 0: the process' own σ_min
-const std::vector<std::string> kEndSolvers = {"dpm-solver++3m", "unipc"};
-const std::vector<std::pair<std::string, std::string>> kEndProcesses = {
-    {"vp", "swiss-roll-vp"}, {"ve", "swiss-roll-ve"}, {"edm", "swiss-roll-edm"}};
-
-void grid_end_sweep(const ExperimentContext& ctx, Report& report, Checks& checks, nlohmann::json& metrics) {
-  const std::vector<int64_t> seeds = {ctx.seed + 5, ctx.seed + 6, ctx.seed + 7};
-  std::map<std::string, std::map<std::string, std::vector<double>>> mean;  // solver → process → per end
-  std::map<std::string, double> sigma_min;
-  Progress progress("grid end at 10 NFE", static_cast<int64_t>(kEndProcesses.size() * kEndSolvers.size()), "sweep",
-                    ctx.quiet);
-  int64_t done = 0;
-  for (const auto& [name, preset] : kEndProcesses) {
-    std::vector<std::string> forced = {"data.name=8gaussians", "sample.n=5000", "sample.nfe=10", "sample.grid=log-snr"};
-    if (name != "vp") forced.push_back(name == "edm" ? "process.sigma_max=80" : "process.sigma_max=40");
-    Config c = experiment_config(preset, ctx, {}, forced);
-    Prepared p = prepare(c);
-    sigma_min[name] = p.process->sigma_min();
-    for (const auto& solver : kEndSolvers) {
-      c.sample.sampler = solver;
-      for (double end : kSigmaEnds) {
-        c.sample.t_end = end > 0 ? p.process->t_at_sigma(end) : 0.0;
-        double sum = 0;
-        for (int64_t seed : seeds) {
-          at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(seed), "grid-end"));
-          SampleResult r = run_sampler(c.sample, p.reference, *p.process, 2, gen, true);
-          SampleMetrics m = evaluate_samples(*p.dataset, r.samples, static_cast<uint64_t>(seed), kProjections);
-          sum += m.swd / m.swd_data_vs_data;
-        }
-        mean[solver][name].push_back(sum / static_cast<double>(seeds.size()));
-      }
-      progress.update(++done);
-    }
-  }
-  progress.finish();
-
-  std::vector<std::string> head = {"solver · process"};
-  for (double end : kSigmaEnds) head.push_back(end > 0 ? "σ_end " + num(end) : "process σ_min");
-  std::vector<std::vector<std::string>> rows;
-  std::vector<Curve> curves;
-  int colour = 0;
-  for (const auto& solver : kEndSolvers) {
-    size_t best = 0;
-    double best_worst = std::numeric_limits<double>::infinity();
-    for (size_t i = 0; i < kSigmaEnds.size(); ++i) {
-      double worst = 0;
-      for (const auto& [name, preset] : kEndProcesses) worst = std::max(worst, mean[solver][name][i]);
-      if (worst < best_worst) best_worst = worst, best = i;
-    }
-    metrics["grid_end"]["selected"][solver] = kSigmaEnds[best];
-    for (const auto& [name, preset] : kEndProcesses) {
-      const auto& values = mean[solver][name];
-      std::vector<std::string> row = {solver + " · " + name + " (σ_min " + num(sigma_min[name]) + ")"};
-      Curve curve{solver + " " + name, {}, {}, palette(colour++)};
-      for (size_t i = 0; i < values.size(); ++i) {
-        row.push_back(i == best ? "**" + num(values[i]) + "**" : num(values[i]));
-        curve.x.push_back(kSigmaEnds[i] > 0 ? kSigmaEnds[i] : sigma_min[name]);
-        curve.y.push_back(values[i]);
-        metrics["grid_end"][solver][name][kSigmaEnds[i] > 0 ? num(kSigmaEnds[i]) : "sigma_min"] = values[i];
-      }
-      checks.at_most("exact_score_10_nfe_" + solver + "_" + name + "_swd_over_floor_at_selected_end", values[best], 1.3);
-      rows.push_back(row);
-      curves.push_back(curve);
-    }
-  }
-  Figure fig(ctx.out / "grid_end.png", 800, 600);
-  fig.curves(1, "10 NFE, exact score: where the log-SNR grid ends", "last σ of the grid", "SWD / floor", curves, true);
-  fig.save();
-  report.heading("Ten evaluations with the exact score: where the grid ends");
-  report.paragraph(fmt::format(
-      "DPM-Solver++(3M) and UniPC at 10 NFE (9 steps and the final Tweedie step) on a log-SNR grid from the process' "
-      "largest σ to σ_end (`sample.grid = \"log-snr\"`, `sample.t_end` = t(σ_end)), with the 8-Gaussians mixture's "
-      "exact score (means on the circle of radius 4, std 0.5): SWD of 5 000 samples over the floor, the mean over "
-      "sample seeds {}, {} and {} (each with its own reference sets). VP: β from 0.1 to 20; VE: σ from 0.01 to 40; "
-      "EDM: σ from 0.002 to 80. Bold: each solver's end whose worst process is best.",
-      seeds[0], seeds[1], seeds[2]));
-  report.table(head, rows);
-  report.image("grid_end.png", "SWD over the floor against the grid's last σ, log x");
-}
-
 }  // namespace
 
 nlohmann::json run_few_step(const ExperimentContext& ctx) {
@@ -298,7 +217,7 @@ nlohmann::json run_few_step(const ExperimentContext& ctx) {
   }
   fig.save();
   report.image("swd_vs_nfe.png", "SWD against NFE, log-log; the black line is the data-vs-data floor");
-  grid_end_sweep(ctx, report, checks, metrics);
+  few_step_grid_end(ctx, report, checks, metrics);
   report.heading("Acceptance");
   checks.add_to(report);
   return finish_experiment(report, checks, metrics, ctx);
