@@ -135,8 +135,8 @@ TEST(SdeSamplers, HigherOrderSolversAtTwentyAndTenNfe) {
   }
 }
 
-// Issue 25: at 10 NFE a grid to the process' σ_min spends 16-30 % of its log-SNR range below σ ≈ 0.05, where the
-// mixture's modes (std 0.5) hardly change; a log-SNR grid that ends near there reaches 1.3x the floor. The ends (3M 0.02,
+// Issue 25: at 10 NFE a grid to the process' σ_min spends part of its log-SNR range where the mixture's modes
+// (std 0.5) hardly change (`experiment few-step` prints how much); a log-SNR grid that ends there reaches 1.3x. The ends (3M 0.02,
 // UniPC 0.07) are those `experiment few-step` selects on sample seeds 5, 6, 7 (its "where the grid ends"); this
 // checks seed 11.
 TEST(SdeSamplers, HigherOrderSolversAtTenNfeWithAFewStepGrid) {
