@@ -7,6 +7,9 @@
   summarize.py table RESULTS TITLE PEER KEY=LABEL...
       Prints a markdown table per thread count and metric: every non-peer WHO against PEER, medians of
       the repeats, and their ratio (peak memory: the peer's over ours, so that > 1 means less memory).
+      Every WHO that starts with PEER is one setting of the peer: each setting's medians are printed
+      first, and the ratios are taken against the peer at its best for that metric (the highest
+      median; for peak memory, the lowest), whose setting is named.
 """
 import json
 import resource
@@ -31,16 +34,29 @@ def table(results, title, peer, metrics):
         rows.setdefault((who, int(threads)), []).append(json.loads(payload))
     print(title)
     print(f"median of {len(next(iter(rows.values())))} runs each, interleaved\n")
+    median = {k: {key: statistics.median(r[key] for r in v) for key, _ in metrics} for k, v in rows.items()}
+    peers = sorted({w for w, _ in rows if w.startswith(peer)})
+    if len(peers) > 1:
+        print("| threads | metric | " + " | ".join(peers) + " |")
+        print("|---|---|" + "---|" * len(peers))
+        for threads in sorted({t for _, t in rows}):
+            for key, label in metrics:
+                cells = [f"{median[(w, threads)][key]:,.2f}" if (w, threads) in median else "" for w in peers]
+                print(f"| {threads} | {label} | " + " | ".join(cells) + " |")
+        print()
     print(f"| threads | metric | scorediff | Python peer | ratio |")
     print(f"|---|---|---|---|---|")
     for threads in sorted({t for _, t in rows}):
         for key, label in metrics:
-            theirs = statistics.median(r[key] for r in rows[(peer, threads)])
-            for who in sorted(w for w, t in rows if t == threads and w != peer):
-                ours = statistics.median(r[key] for r in rows[(who, threads)])
+            lower_is_better = key == "peak_rss_mb"
+            candidates = [(median[(w, threads)][key], w) for w in peers if (w, threads) in median]
+            theirs, best = min(candidates) if lower_is_better else max(candidates)
+            for who in sorted(w for w, t in rows if t == threads and not w.startswith(peer)):
+                ours = median[(who, threads)][key]
                 name = label if who == "ours" else f"{label} ({who.removeprefix('ours-')})"
-                ratio = theirs / ours if key == "peak_rss_mb" else ours / theirs
-                print(f"| {threads} | {name} | {ours:,.2f} | {theirs:,.2f} | {ratio:.2f}x |")
+                ratio = theirs / ours if lower_is_better else ours / theirs
+                setting = f" ({best})" if len(peers) > 1 else ""
+                print(f"| {threads} | {name} | {ours:,.2f} | {theirs:,.2f}{setting} | {ratio:.2f}x |")
 
 
 def main():
