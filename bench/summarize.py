@@ -10,7 +10,12 @@
       Every WHO that starts with PEER is one setting of the peer: each setting's medians are printed
       first, and the ratios are taken against the peer at its best for that metric (the highest
       median; for peak memory, the lowest), whose setting is named.
+  summarize.py profile TRACE [STEPS]
+      Reads a chrome trace of LibTorch's profiler (scorediff bench --unet --profile TRACE) and prints each
+      operator's self time (its time less that of the operators it called), per step and as a share of
+      the whole, largest first.
 """
+import collections
 import json
 import resource
 import statistics
@@ -59,9 +64,40 @@ def table(results, title, peer, metrics):
                 print(f"| {threads} | {name} | {ours:,.2f} | {theirs:,.2f}{setting} | {ratio:.2f}x |")
 
 
+def profile(trace, steps):
+    events = [e for e in json.load(open(trace)) if e.get("ph") == "X"]
+    own = collections.defaultdict(float)
+    calls = collections.Counter()
+    by_thread = collections.defaultdict(list)
+    for e in events:
+        by_thread[e.get("tid")].append(e)
+    for thread in by_thread.values():
+        # Nested events on one thread: an event's self time is its duration less its direct children's.
+        thread.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack = []
+        for e in thread:
+            while stack and stack[-1]["ts"] + stack[-1]["dur"] <= e["ts"]:
+                stack.pop()
+            own[e["name"]] += e["dur"]
+            calls[e["name"]] += 1
+            if stack:
+                own[stack[-1]["name"]] -= e["dur"]
+            stack.append(e)
+    total = sum(own.values())
+    print(f"| operator | calls per step | ms per step | share |")
+    print(f"|---|---|---|---|")
+    for name, t in sorted(own.items(), key=lambda kv: -kv[1]):
+        if t / total < 0.005:
+            continue
+        print(f"| {name} | {calls[name] / steps:g} | {t / 1000 / steps:.1f} | {100 * t / total:.1f} % |")
+    print(f"| all | | {total / 1000 / steps:.1f} | 100 % |")
+
+
 def main():
     if len(sys.argv) > 5 and sys.argv[1] == "run" and sys.argv[5] == "--":
         run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[6:])
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "profile":
+        profile(sys.argv[2], int(sys.argv[3]) if len(sys.argv) == 4 else 3)
     elif len(sys.argv) > 5 and sys.argv[1] == "table":
         table(sys.argv[2], sys.argv[3], sys.argv[4], [tuple(m.split("=", 1)) for m in sys.argv[5:]])
     else:

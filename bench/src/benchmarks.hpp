@@ -16,6 +16,7 @@ struct BenchOptions {
   std::string plot;                   // roofline, scaling: also write this PNG
   int64_t images = 64;                // unet: images sampled
   std::vector<std::string> sets;      // unet: overrides of the fashion-mnist preset
+  std::string profile;                // unet: also write LibTorch's profile of 3 training steps here (chrome trace)
 };
 
 struct BenchResult {

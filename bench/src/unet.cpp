@@ -1,7 +1,12 @@
 #include <fmt/core.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <sstream>
 
 #include "benchmarks.hpp"
 #include "scorediff/core/rng.hpp"
+#include "scorediff/io/files.hpp"
+#include "scorediff/models/unet.hpp"
 #include "scorediff/pipeline/training.hpp"
 #include "scorediff/samplers/registry.hpp"
 #include "timing.hpp"
@@ -21,12 +26,21 @@ BenchResult bench_unet(const BenchOptions& args) {
   const auto seed = static_cast<uint64_t>(config.run.seed);
   at::Generator init = make_generator(derive_seed(seed, "init"));
   ScoreModel model = make_model(config.model, p.train_data.size(1), init);
+  if (auto* unet = dynamic_cast<UnetImpl*>(&model->network())) unet->set_fused_norm(!args.unfused);
   Trainer trainer(model, p.process, make_objective(config.objective), level_count(config.objective, *p.process),
                   p.train_data, config.train, seed);
   for (int i = 0; i < 2; ++i) trainer.step();
   auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; ++i) trainer.step();
   const double train_s = seconds_since(start);
+  if (!args.profile.empty()) {  // after the timed steps, so that the profiler's overhead stays out of them
+    std::ostringstream trace;
+    {
+      torch::autograd::profiler::RecordProfile guard(trace);
+      for (int i = 0; i < 3; ++i) trainer.step();
+    }
+    write_file_atomic(args.profile, trace.str());
+  }
   model->eval();
   at::Generator gen = make_generator(derive_seed(seed, "sample"), p.train_data.device());
   start = std::chrono::steady_clock::now();
@@ -38,6 +52,7 @@ BenchResult bench_unet(const BenchOptions& args) {
                         {"threads", args.threads},
                         {"batch", batch},
                         {"conv_precision", config.model.conv_precision},
+                        {"fused_norm", !args.unfused},
                         {"train_steps_per_s", steps / train_s},
                         {"sample_images_per_s", args.images / sample_s},
                         {"images", args.images},

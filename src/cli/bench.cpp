@@ -25,7 +25,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--eps", o.eps, "annealed Langevin eps")->capture_default_str()->check(CLI::Range(1e-30, 1e6));
   cmd->add_option("--seed", o.seed, "seed")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "print one JSON line (default: a table)");
-  cmd->add_flag("--unfused", o.unfused, "train the MLP through ATen's autograd graph instead of the fused step (before/after)");
+  cmd->add_flag("--unfused", o.unfused, "train the MLP through ATen's autograd graph instead of the fused step; --unet: ATen's GroupNorm and SiLU instead of the fused kernels (before/after)");
   cmd->add_flag("--roofline", args->roofline, "GEMM GFLOP/s at the MLP's shapes and the fraction the MLP forward and forward+backward reach (batch 4096)");
   cmd->add_option("--precision", o.precision, "sampling: the MLP's hidden products in float32 or bfloat16")
       ->capture_default_str()
@@ -34,6 +34,9 @@ void add_bench_command(CLI::App& app) {
   CLI::Option* plot = cmd->add_option("--plot", o.plot, "--roofline, --scaling: also write the figure to this PNG");
   cmd->add_flag("--unet", args->unet, "the fashion-mnist preset's U-Net instead (training steps/s, sampling images/s)");
   cmd->add_option("--images", o.images, "--unet: images sampled")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--profile", o.profile,
+                  "--unet: also profile 3 training steps by operator into this chrome-trace JSON (bench/summarize.py profile "
+                  "FILE prints the table)");
   cmd->add_option("-s,--set", o.sets, "--unet: override a key of the fashion-mnist preset (e.g. model.conv_precision=float32)");
   cmd->footer("\nThe kernels (GEMM, activations, optimiser) have their own Google Benchmark program: build/scorediff_kernel_bench");
   cmd->callback([args, cmd, plot] {
@@ -41,6 +44,8 @@ void add_bench_command(CLI::App& app) {
     require(args->roofline + args->scaling + args->unet <= 1, "bench: choose at most one of --roofline, --scaling, --unet");
     require(plot->count() == 0 || args->roofline || args->scaling, "bench: --plot needs --roofline or --scaling");
     require(o.sets.empty() || args->unet, "bench: --set applies to --unet only");
+    require(o.profile.empty() || args->unet, "bench: --profile applies to --unet only");
+    if (!o.profile.empty()) check_output_file(o.profile);
     if (!o.plot.empty()) check_output_file(o.plot);
     bench::BenchResult result;
     if (args->roofline) {

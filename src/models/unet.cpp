@@ -4,6 +4,7 @@
 
 #include "scorediff/core/rng.hpp"
 #include "scorediff/models/batch_shard.hpp"
+#include "scorediff/models/group_norm_act.hpp"
 #include "scorediff/models/init.hpp"
 
 namespace scorediff {
@@ -41,8 +42,8 @@ ConvImpl::ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, c10:
 
 torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
   // float32 means "the parameters' own type": a model moved to float64 (gradient checks) stays there.
-  if (compute_ == torch::kFloat32 || compute_ == x.scalar_type()) return Conv2dImpl::forward(x);
-  return torch::conv2d(x.to(compute_), weight.to(compute_), bias.to(compute_), stride_, padding_).to(x.scalar_type());
+  if (compute_ == torch::kFloat32 || compute_ == weight.scalar_type()) return Conv2dImpl::forward(x);
+  return torch::conv2d(x.to(compute_), weight.to(compute_), bias.to(compute_), stride_, padding_).to(weight.scalar_type());
 }
 
 int64_t norm_groups(int64_t channels) {
@@ -75,15 +76,18 @@ torch::Tensor SeededDropoutImpl::forward(const torch::Tensor& x) {
   if (shard != nullptr && x.size(0) == shard->end - shard->begin) {  // data parallel: the global batch's mask
     std::vector<int64_t> shape = x.sizes().vec();
     shape[0] = shard->batch;
-    keep = torch::empty(shape, x.options()).bernoulli_(1.0 - p_, gen).slice(0, shard->begin, shard->end);
+    keep = torch::empty(shape, x.options().dtype(torch::kFloat32)).bernoulli_(1.0 - p_, gen).slice(0, shard->begin, shard->end);
   } else {
-    keep = torch::empty_like(x).bernoulli_(1.0 - p_, gen);
+    keep = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32)).bernoulli_(1.0 - p_, gen);
   }
+  // The mask is drawn in float32 whatever x's type, so that a bfloat16 input (group_norm_act) draws the same.
+  if (x.scalar_type() != torch::kFloat32) return x * (keep / (1.0 - p_)).to(x.scalar_type());
   return x * keep / (1.0 - p_);
 }
 
 ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dropout, uint64_t dropout_seed,
-                           c10::ScalarType compute) {
+                           c10::ScalarType compute)
+    : to_bfloat16_(compute == torch::kBFloat16) {
   norm1_ = register_module("norm1", group_norm(in));
   conv1_ = register_module("conv1", Conv(in, out, 3, 1, compute));
   emb_ = register_module("emb", torch::nn::Linear(embedding, out));
@@ -96,13 +100,13 @@ ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dr
 void ResBlockImpl::zero_output() { zero_init(conv2_); }
 
 torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
-  torch::Tensor h = conv1_->forward(torch::silu(norm1_->forward(x)));
+  torch::Tensor h = conv1_->forward(group_norm_act(x, norm1_, true, to_bfloat16_, fused_));
   h = h + emb_->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2_->forward(dropout_->forward(torch::silu(norm2_->forward(h))));
+  h = conv2_->forward(dropout_->forward(group_norm_act(h, norm2_, true, to_bfloat16_, fused_)));
   return (skip_ ? skip_->forward(x) : x) + h;
 }
 
-AttentionImpl::AttentionImpl(int64_t channels, c10::ScalarType compute) {
+AttentionImpl::AttentionImpl(int64_t channels, c10::ScalarType compute) : to_bfloat16_(compute == torch::kBFloat16) {
   norm_ = register_module("norm", group_norm(channels));
   qkv_ = register_module("qkv", Conv(channels, 3 * channels, 1, 1, compute));
   proj_ = register_module("proj", Conv(channels, channels, 1, 1, compute));
@@ -112,14 +116,16 @@ void AttentionImpl::zero_output() { zero_init(proj_); }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  auto qkv = qkv_->forward(norm_->forward(x)).reshape({B, 3, C, H * W}).unbind(1);  // 3 × [B, C, HW]
+  torch::Tensor normed = group_norm_act(x, norm_, false, to_bfloat16_, fused_);
+  auto qkv = qkv_->forward(normed).reshape({B, 3, C, H * W}).unbind(1);  // 3 × [B, C, HW]
   // Single-head scaled dot-product attention over the H·W positions (Vaswani et al. 2017).
   torch::Tensor weights = torch::softmax(torch::bmm(qkv[0].transpose(1, 2), qkv[1]) / std::sqrt(double(C)), -1);
   torch::Tensor h = torch::bmm(qkv[2], weights.transpose(1, 2)).reshape({B, C, H, W});  // [B, C, H, W]
   return x + proj_->forward(h);
 }
 
-UnetImpl::UnetImpl(const ModelOptions& o, int64_t dim, at::Generator& gen) : shape_(o.image_shape) {
+UnetImpl::UnetImpl(const ModelOptions& o, int64_t dim, at::Generator& gen)
+    : shape_(o.image_shape), to_bfloat16_(parse_precision(o.conv_precision) == torch::kBFloat16) {
   require(shape_.size() == 3, "model 'unet' needs an image dataset (fashion-mnist, mnist, png-folder), got points of dimension {}",
           dim);
   require(shape_[0] * shape_[1] * shape_[2] == dim, "model 'unet': image shape does not match the data dimension {}", dim);
@@ -240,8 +246,16 @@ torch::Tensor UnetImpl::forward(const torch::Tensor& x, const torch::Tensor& log
     if (stage.resample)
       h = stage.resample->forward(torch::upsample_nearest2d(h, {h.size(2) * 2, h.size(3) * 2}));
   }
-  h = conv_out_->forward(torch::silu(norm_out_->forward(h)));
+  h = conv_out_->forward(group_norm_act(h, norm_out_, true, to_bfloat16_, fused_));
   return h.reshape(x.sizes());
+}
+
+void UnetImpl::set_fused_norm(bool fused) {
+  fused_ = fused;
+  for (auto& m : modules(false)) {
+    if (auto* block = m->as<ResBlockImpl>()) block->set_fused_norm(fused);
+    if (auto* attention = m->as<AttentionImpl>()) attention->set_fused_norm(fused);
+  }
 }
 
 }  // namespace scorediff

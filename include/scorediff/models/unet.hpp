@@ -28,8 +28,9 @@ class SeededDropoutImpl : public torch::nn::Module {
 TORCH_MODULE(SeededDropout);
 
 // A 2-D convolution ("same" padding) that may compute in a narrower type than its float32 parameters:
-// input, weight and bias are cast for the convolution and the result cast back, so autograd returns
-// float32 gradients (mixed precision). It is a Conv2dImpl: parameter names, initialisation and checkpoints
+// input (unless it comes in that type already, from group_norm_act), weight and bias are cast for the
+// convolution and the result cast back to the parameters' type, so autograd returns float32 gradients
+// (mixed precision). It is a Conv2dImpl: parameter names, initialisation and checkpoints
 // are those of torch::nn::Conv2d.
 class ConvImpl : public torch::nn::Conv2dImpl {
  public:
@@ -49,8 +50,10 @@ class ResBlockImpl : public torch::nn::Module {
   // x [B, in, H, W], emb [B, E] -> [B, out, H, W]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
   void zero_output();  // the residual branch's last conv starts at zero: the block starts as its skip
+  void set_fused_norm(bool fused) { fused_ = fused; }
 
  private:
+  bool to_bfloat16_, fused_ = true;  // the GroupNorm + SiLU's output type and path (group_norm_act.hpp)
   torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
   Conv conv1_{nullptr}, conv2_{nullptr}, skip_{nullptr};
   torch::nn::Linear emb_{nullptr};
@@ -63,8 +66,10 @@ class AttentionImpl : public torch::nn::Module {
   AttentionImpl(int64_t channels, c10::ScalarType compute);
   torch::Tensor forward(const torch::Tensor& x);  // [B, C, H, W] -> same
   void zero_output();
+  void set_fused_norm(bool fused) { fused_ = fused; }
 
  private:
+  bool to_bfloat16_, fused_ = true;
   torch::nn::GroupNorm norm_{nullptr};
   Conv qkv_{nullptr}, proj_{nullptr};
 };
@@ -75,6 +80,8 @@ class UnetImpl : public ScoreNetworkImpl {
   // options.image_shape is [C, H, W]; H and W must be divisible by 2^(levels − 1).
   UnetImpl(const ModelOptions& options, int64_t dim, at::Generator& gen);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& log_sigma, const torch::Tensor& labels = {}) override;
+  // GroupNorm + SiLU through the fused CPU kernels (the default) or ATen's composition (bench, before/after).
+  void set_fused_norm(bool fused);
 
  private:
   struct Stage {
@@ -90,6 +97,7 @@ class UnetImpl : public ScoreNetworkImpl {
   torch::nn::Embedding class_emb_{nullptr};
   int64_t classes_ = 0;
   Conv conv_in_{nullptr}, conv_out_{nullptr};
+  bool to_bfloat16_, fused_ = true;
   torch::nn::GroupNorm norm_out_{nullptr};
   std::vector<Stage> down_, up_;
   ResBlock mid1_{nullptr}, mid2_{nullptr};

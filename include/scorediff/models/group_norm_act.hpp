@@ -1,0 +1,15 @@
+// GroupNorm followed by SiLU (or nothing), returned in the type the next convolution computes in: one fused
+// pass on the CPU (kernels/group_norm.hpp), ATen's composition elsewhere.
+#pragma once
+#include <torch/nn/modules/normalization.h>
+
+namespace scorediff {
+
+// act(norm(x)) with act = SiLU when silu, else the identity, returned as bfloat16 when to_bfloat16 (the
+// input of a bfloat16 convolution), else in x's type. fused = false, or x that is not a float32 CPU tensor with
+// float32 parameters, takes ATen's GroupNorm, SiLU and cast. The fused node's gradients are the kernels';
+// differentiating them again (create_graph) differentiates ATen's composition, recomputed in the backward pass.
+torch::Tensor group_norm_act(const torch::Tensor& x, const torch::nn::GroupNorm& norm, bool silu, bool to_bfloat16,
+                             bool fused = true);
+
+}  // namespace scorediff

@@ -1,0 +1,102 @@
+#include "scorediff/models/group_norm_act.hpp"
+
+#include <torch/torch.h>
+
+#include "scorediff/kernels/group_norm.hpp"
+
+namespace scorediff {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+torch::Tensor composition(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int64_t groups,
+                          double eps, bool silu) {
+  torch::Tensor y = torch::group_norm(x, groups, weight, bias, eps);
+  return silu ? torch::silu(y) : y;
+}
+
+GroupNormShape shape_of(const torch::Tensor& x, int64_t groups) {
+  return {x.size(0), x.size(1), x.numel() / (x.size(0) * x.size(1)), groups};
+}
+
+class FusedGroupNormAct : public torch::autograd::Function<FusedGroupNormAct> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, int64_t groups, double eps, bool silu, bool to_bfloat16) {
+    const GroupNormShape s = shape_of(x, groups);
+    torch::Tensor mean = torch::empty({s.n, groups}, x.options()), rstd = torch::empty_like(mean);
+    torch::Tensor w = weight.contiguous(), b = bias.contiguous();
+    torch::Tensor y = torch::empty(x.sizes(), x.options().dtype(to_bfloat16 ? torch::kBFloat16 : torch::kFloat32));
+    if (to_bfloat16)
+      group_norm_act_forward(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<c10::BFloat16>(),
+                             mean.data_ptr<float>(), rstd.data_ptr<float>(), s, static_cast<float>(eps), silu);
+    else
+      group_norm_act_forward(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>(),
+                             mean.data_ptr<float>(), rstd.data_ptr<float>(), s, static_cast<float>(eps), silu);
+    ctx->save_for_backward({x, weight, bias});
+    ctx->saved_data["mean"] = mean;
+    ctx->saved_data["rstd"] = rstd;
+    ctx->saved_data["groups"] = groups;
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["silu"] = silu;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &weight = saved[1], &bias = saved[2];
+    const int64_t groups = ctx->saved_data["groups"].toInt();
+    const double eps = ctx->saved_data["eps"].toDouble();
+    const bool silu = ctx->saved_data["silu"].toBool();
+    torch::Tensor dy = grads[0];
+    if (torch::GradMode::is_enabled()) {
+      // create_graph: the gradients must be differentiable themselves, so take them from ATen's composition.
+      std::vector<torch::Tensor> inputs;
+      for (const torch::Tensor& t : saved)
+        if (t.requires_grad()) inputs.push_back(t);
+      variable_list out(7);
+      if (inputs.empty()) return out;
+      torch::Tensor y = composition(x, weight, bias, groups, eps, silu);
+      variable_list g = torch::autograd::grad({y}, inputs, {dy.to(y.scalar_type())}, /*retain_graph=*/true,
+                                              /*create_graph=*/true);
+      for (size_t i = 0, k = 0; i < saved.size(); ++i)
+        if (saved[i].requires_grad()) out[i] = g[k++];
+      return out;
+    }
+    const GroupNormShape s = shape_of(x, groups);
+    if (dy.scalar_type() != torch::kBFloat16) dy = dy.to(torch::kFloat32);
+    dy = dy.contiguous();
+    torch::Tensor w = weight.contiguous(), b = bias.contiguous();
+    torch::Tensor dx = torch::empty(x.sizes(), x.options());
+    torch::Tensor dgamma = torch::empty({s.n, s.channels}, x.options()), dbeta = torch::empty_like(dgamma);
+    const torch::Tensor mean = ctx->saved_data["mean"].toTensor(), rstd = ctx->saved_data["rstd"].toTensor();
+    if (dy.scalar_type() == torch::kBFloat16)
+      group_norm_act_backward(dy.data_ptr<c10::BFloat16>(), x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(),
+                              mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr<float>(),
+                              dgamma.data_ptr<float>(), dbeta.data_ptr<float>(), s, silu);
+    else
+      group_norm_act_backward(dy.data_ptr<float>(), x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(),
+                              mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr<float>(),
+                              dgamma.data_ptr<float>(), dbeta.data_ptr<float>(), s, silu);
+    return {dx, dgamma.sum(0), dbeta.sum(0), {}, {}, {}, {}};
+  }
+};
+
+}  // namespace
+
+torch::Tensor group_norm_act(const torch::Tensor& x, const torch::nn::GroupNorm& norm, bool silu, bool to_bfloat16,
+                             bool fused) {
+  const auto& o = norm->options;
+  const torch::Tensor &weight = norm->weight, &bias = norm->bias;
+  fused = fused && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() >= 3 && weight.defined() &&
+          bias.defined() && weight.scalar_type() == torch::kFloat32 && bias.scalar_type() == torch::kFloat32 &&
+          weight.device().is_cpu() && x.size(0) > 0;
+  if (!fused) {
+    torch::Tensor y = composition(x, weight, bias, o.num_groups(), o.eps(), silu);
+    return to_bfloat16 ? y.to(torch::kBFloat16) : y;
+  }
+  return FusedGroupNormAct::apply(x.contiguous(), weight, bias, o.num_groups(), o.eps(), silu, to_bfloat16);
+}
+
+}  // namespace scorediff
