@@ -9,6 +9,7 @@
 #include "scorediff/models/group_norm_act.hpp"
 #include "scorediff/models/unet.hpp"
 #include "test_util.hpp"
+#include "tiny_unet.hpp"
 
 namespace scorediff {
 namespace {
@@ -114,16 +115,8 @@ TEST(GroupNormAct, NodeMatchesAtenOnceAndTwice) {
 TEST(GroupNormAct, UnetWithTheFusedNodeEqualsTheAtenNetwork) {
   for (const char* precision : {"float32", "bfloat16"}) {
     SCOPED_TRACE(precision);
-    ModelOptions o;
-    o.name = "unet";
-    o.channels = 8;
-    o.channel_mult = {1, 2};
-    o.attention = {4};
-    o.fourier_features = 8;
-    o.fourier_scale = 4.0;
-    o.sigma_data = 0.5;
+    ModelOptions o = tiny_unet();
     o.dropout = 0.2;
-    o.image_shape = {1, 8, 8};
     o.conv_precision = precision;
     std::vector<torch::Tensor> results[2];
     for (bool fused : {false, true}) {

@@ -5,22 +5,10 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/models/unet.hpp"
 #include "test_util.hpp"
+#include "tiny_unet.hpp"
 
 namespace scorediff {
 namespace {
-
-ModelOptions tiny_unet(std::vector<int64_t> shape = {1, 8, 8}) {
-  ModelOptions o;
-  o.name = "unet";
-  o.channels = 8;
-  o.channel_mult = {1, 2};
-  o.attention = {4};
-  o.fourier_features = 8;
-  o.fourier_scale = 4.0;
-  o.sigma_data = 0.5;
-  o.image_shape = std::move(shape);
-  return o;
-}
 
 // Gives the zero-initialised output layers random weights so that every path carries signal.
 void randomise(torch::nn::Module& m, uint64_t seed) {
