@@ -139,7 +139,7 @@ void group_norm_act_forward(const float* x, const float* gamma, const float* bet
 #endif
         for (; j < s.hw; ++j) {
           const float z = a * xc[j] + b;
-          yc[j] = Out(silu ? z * sigmoid_scalar(z) : z);
+          yc[j] = Out(silu ? silu_scalar(z) : z);
         }
       }
     }

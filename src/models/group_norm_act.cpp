@@ -16,6 +16,15 @@ torch::Tensor composition(const torch::Tensor& x, const torch::Tensor& weight, c
   return silu ? torch::silu(y) : y;
 }
 
+// Calls f with t's data as float* or c10::BFloat16*, the two types the kernels take.
+template <class F>
+void with_data(const torch::Tensor& t, F&& f) {
+  if (t.scalar_type() == torch::kBFloat16)
+    f(t.data_ptr<c10::BFloat16>());
+  else
+    f(t.data_ptr<float>());
+}
+
 GroupNormShape shape_of(const torch::Tensor& x, int64_t groups) {
   return {x.size(0), x.size(1), x.numel() / (x.size(0) * x.size(1)), groups};
 }
@@ -28,12 +37,10 @@ class FusedGroupNormAct : public torch::autograd::Function<FusedGroupNormAct> {
     torch::Tensor mean = torch::empty({s.n, groups}, x.options()), rstd = torch::empty_like(mean);
     torch::Tensor w = weight.contiguous(), b = bias.contiguous();
     torch::Tensor y = torch::empty(x.sizes(), x.options().dtype(to_bfloat16 ? torch::kBFloat16 : torch::kFloat32));
-    if (to_bfloat16)
-      group_norm_act_forward(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<c10::BFloat16>(),
-                             mean.data_ptr<float>(), rstd.data_ptr<float>(), s, static_cast<float>(eps), silu);
-    else
-      group_norm_act_forward(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>(),
-                             mean.data_ptr<float>(), rstd.data_ptr<float>(), s, static_cast<float>(eps), silu);
+    with_data(y, [&](auto* out) {
+      group_norm_act_forward(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), out, mean.data_ptr<float>(),
+                             rstd.data_ptr<float>(), s, static_cast<float>(eps), silu);
+    });
     ctx->save_for_backward({x, weight, bias});
     ctx->saved_data["mean"] = mean;
     ctx->saved_data["rstd"] = rstd;
@@ -71,14 +78,11 @@ class FusedGroupNormAct : public torch::autograd::Function<FusedGroupNormAct> {
     torch::Tensor dx = torch::empty(x.sizes(), x.options());
     torch::Tensor dgamma = torch::empty({s.n, s.channels}, x.options()), dbeta = torch::empty_like(dgamma);
     const torch::Tensor mean = ctx->saved_data["mean"].toTensor(), rstd = ctx->saved_data["rstd"].toTensor();
-    if (dy.scalar_type() == torch::kBFloat16)
-      group_norm_act_backward(dy.data_ptr<c10::BFloat16>(), x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(),
-                              mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr<float>(),
-                              dgamma.data_ptr<float>(), dbeta.data_ptr<float>(), s, silu);
-    else
-      group_norm_act_backward(dy.data_ptr<float>(), x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(),
-                              mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr<float>(),
-                              dgamma.data_ptr<float>(), dbeta.data_ptr<float>(), s, silu);
+    with_data(dy, [&](const auto* grad) {
+      group_norm_act_backward(grad, x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), mean.data_ptr<float>(),
+                              rstd.data_ptr<float>(), dx.data_ptr<float>(), dgamma.data_ptr<float>(),
+                              dbeta.data_ptr<float>(), s, silu);
+    });
     return {dx, dgamma.sum(0), dbeta.sum(0), {}, {}, {}, {}};
   }
 };
