@@ -9,6 +9,7 @@
 
 #include "scorediff/kernels/activations.hpp"
 #include "scorediff/kernels/gemm.hpp"
+#include "scorediff/kernels/group_norm.hpp"
 #include "scorediff/kernels/optimiser.hpp"
 
 #if SCOREDIFF_HAVE_LIBXSMM
@@ -182,6 +183,44 @@ void EmaUpdate(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(EmaUpdate)->Arg(50000);
+
+// The U-Net's fused GroupNorm + SiLU at the preset's shapes (batch 64, 8 groups), bfloat16 output/gradient,
+// at 1 and 2 ATen threads: args are channels, side, threads.
+struct GroupNormOperands {
+  GroupNormShape s;
+  torch::Tensor x, gamma, beta, y, mean, rstd, dx, dgamma, dbeta;
+  explicit GroupNormOperands(const benchmark::State& state)
+      : s{64, state.range(0), state.range(1) * state.range(1), 8},
+        x(torch::randn({s.n, s.channels, s.hw})), gamma(torch::randn({s.channels})), beta(torch::randn({s.channels})),
+        y(torch::randn({s.n, s.channels, s.hw}).to(torch::kBFloat16)), mean(torch::empty({s.n, s.groups})),
+        rstd(torch::empty({s.n, s.groups})), dx(torch::empty_like(x)), dgamma(torch::empty({s.n, s.channels})),
+        dbeta(torch::empty({s.n, s.channels})) {
+    at::set_num_threads(static_cast<int>(state.range(2)));
+  }
+  ~GroupNormOperands() { at::set_num_threads(1); }
+  void forward() {
+    group_norm_act_forward(x.data_ptr<float>(), gamma.data_ptr<float>(), beta.data_ptr<float>(),
+                           y.data_ptr<c10::BFloat16>(), mean.data_ptr<float>(), rstd.data_ptr<float>(), s, 1e-5f, true);
+  }
+};
+
+void GroupNormActForward(benchmark::State& state) {
+  GroupNormOperands o(state);
+  for (auto _ : state) o.forward();
+  state.SetItemsProcessed(state.iterations() * o.x.numel());
+}
+BENCHMARK(GroupNormActForward)->ArgsProduct({{32, 64}, {28, 14}, {1, 2}})->UseRealTime();
+
+void GroupNormActBackward(benchmark::State& state) {
+  GroupNormOperands o(state);
+  o.forward();
+  for (auto _ : state)
+    group_norm_act_backward(o.y.data_ptr<c10::BFloat16>(), o.x.data_ptr<float>(), o.gamma.data_ptr<float>(),
+                            o.beta.data_ptr<float>(), o.mean.data_ptr<float>(), o.rstd.data_ptr<float>(),
+                            o.dx.data_ptr<float>(), o.dgamma.data_ptr<float>(), o.dbeta.data_ptr<float>(), o.s, true);
+  state.SetItemsProcessed(state.iterations() * o.x.numel());
+}
+BENCHMARK(GroupNormActBackward)->ArgsProduct({{32, 64}, {28, 14}, {1, 2}})->UseRealTime();
 
 }  // namespace
 

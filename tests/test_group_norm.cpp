@@ -14,9 +14,18 @@
 namespace scorediff {
 namespace {
 
-torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t groups, bool silu) {
+// The mask of d over a tensor of x's shape, from the portable scalar hash (the kernels compute it in AVX-512).
+torch::Tensor mask_of(const DropoutSpec& d, const torch::Tensor& x) {
+  std::vector<float> m(static_cast<size_t>(x.numel()));
+  for (int64_t i = 0; i < x.numel(); ++i) m[static_cast<size_t>(i)] = dropout_scale(d, i);
+  return torch::tensor(m).reshape(x.sizes());
+}
+
+torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t groups, bool silu,
+                        const DropoutSpec& d = {}) {
   torch::Tensor y = torch::group_norm(x, groups, w, b, 1e-6);
-  return silu ? torch::silu(y) : y;
+  y = silu ? torch::silu(y) : y;
+  return d.p > 0 ? y * mask_of(d, x).to(x.scalar_type()) : y;
 }
 
 double relative(const torch::Tensor& a, const torch::Tensor& b) {
@@ -31,13 +40,15 @@ TEST(GroupNormAct, KernelsMatchFloat64AtenForwardAndBackward) {
     for (int64_t groups : {1, 3, 12})
       for (bool silu : {true, false})
         for (bool bf16 : {false, true})
-          for (bool simd : {true, false}) {
+          for (bool simd : {true, false})
+            for (double p : {0.0, 0.3}) {
             // A group of one element normalises float32 rounding noise to ±1e-4 (1/sqrt(eps) times it) where
             // float64 gives zero; the U-Net keeps at least four channels per group (norm_groups).
             if (hw * 12 / groups == 1) continue;
             SCOPED_TRACE(testing::Message() << "hw " << hw << " groups " << groups << " silu " << silu << " bf16 " << bf16
-                                            << " simd " << simd);
+                                            << " simd " << simd << " p " << p);
             const GroupNormShape s{3, 12, hw, groups};
+            const DropoutSpec d{p, 77, 5};
             // An offset and a spread per channel, as real activations have.
             torch::Tensor x = torch::randn({3, 12, hw}, gen) * (1 + torch::rand({1, 12, 1}, gen) * 3) +
                               torch::randn({1, 12, 1}, gen) * 2;
@@ -50,20 +61,20 @@ TEST(GroupNormAct, KernelsMatchFloat64AtenForwardAndBackward) {
             if (bf16) {
               group_norm_act_forward(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(),
                                      y.data_ptr<c10::BFloat16>(), mean.data_ptr<float>(), rstd.data_ptr<float>(), s,
-                                     1e-6f, silu, simd);
+                                     1e-6f, silu, d, simd);
               group_norm_act_backward(dy.data_ptr<c10::BFloat16>(), x.data_ptr<float>(), w.data_ptr<float>(),
                                       b.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>(),
-                                      dx.data_ptr<float>(), dw.data_ptr<float>(), db.data_ptr<float>(), s, silu, simd);
+                                      dx.data_ptr<float>(), dw.data_ptr<float>(), db.data_ptr<float>(), s, silu, d, simd);
             } else {
               group_norm_act_forward(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>(),
-                                     mean.data_ptr<float>(), rstd.data_ptr<float>(), s, 1e-6f, silu, simd);
+                                     mean.data_ptr<float>(), rstd.data_ptr<float>(), s, 1e-6f, silu, d, simd);
               group_norm_act_backward(dy.data_ptr<float>(), x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(),
                                       mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr<float>(),
-                                      dw.data_ptr<float>(), db.data_ptr<float>(), s, silu, simd);
+                                      dw.data_ptr<float>(), db.data_ptr<float>(), s, silu, d, simd);
             }
             torch::Tensor xd = x.to(torch::kFloat64).requires_grad_(true);
             torch::Tensor wd = w.to(torch::kFloat64).requires_grad_(true), bd = b.to(torch::kFloat64).requires_grad_(true);
-            torch::Tensor ref = reference(xd, wd, bd, groups, silu);
+            torch::Tensor ref = reference(xd, wd, bd, groups, silu, d);
             auto grads = torch::autograd::grad({ref}, {xd, wd, bd}, {dy.to(torch::kFloat64)});
             // bfloat16 output: rounded to 8 significant bits (relative 2^-9 of each value, so of the largest).
             EXPECT_LT(relative(y, ref), bf16 ? 4e-3 : 2e-6);
@@ -75,6 +86,33 @@ TEST(GroupNormAct, KernelsMatchFloat64AtenForwardAndBackward) {
             EXPECT_LT(relative(mean, xg.mean(-1)), 1e-5);
             EXPECT_LT(relative(rstd, (xg.var(-1, false) + 1e-6).rsqrt()), 1e-5);
           }
+}
+
+TEST(GroupNormAct, DropoutMasksKeepOneMinusPIndependentlyAndShardByOffset) {
+  // 2^20 draws at p = 0.1: the kept fraction within 5 binomial standard deviations (3e-4 · 5) of 0.9, and
+  // neighbours (i, i + 1), (i, i + 16) and the same index under the next key uncorrelated within 5/√n.
+  const int64_t n = int64_t{1} << 20;
+  torch::Tensor m = torch::empty({n}), next = torch::empty({n});
+  dropout_scale_fill({0.1, 1234, 0}, 0, n, m.data_ptr<float>());
+  dropout_scale_fill({0.1, 1235, 0}, 0, n, next.data_ptr<float>());
+  const float scale = static_cast<float>(1 / 0.9);
+  EXPECT_TRUE(((m == 0) | (m == scale)).all().item<bool>());
+  torch::Tensor keep = (m > 0).to(torch::kFloat64), keep_next = (next > 0).to(torch::kFloat64);
+  EXPECT_NEAR(keep.mean().item<double>(), 0.9, 5 * std::sqrt(0.09 / n));
+  auto correlation = [](const torch::Tensor& a, const torch::Tensor& b) {
+    torch::Tensor ca = a - a.mean(), cb = b - b.mean();
+    return ((ca * cb).mean() / (ca.std(false) * cb.std(false))).item<double>();
+  };
+  const double bound = 5 / std::sqrt(static_cast<double>(n));
+  EXPECT_LT(std::abs(correlation(keep.slice(0, 0, n - 1), keep.slice(0, 1, n))), bound);
+  EXPECT_LT(std::abs(correlation(keep.slice(0, 0, n - 16), keep.slice(0, 16, n))), bound);
+  EXPECT_LT(std::abs(correlation(keep, keep_next)), bound);
+  // The AVX-512 fill equals the scalar hash, and a shard (offset) draws its slice of the global mask.
+  for (int64_t i : {int64_t{0}, int64_t{17}, n - 1}) EXPECT_EQ(m[i].item<float>(), dropout_scale({0.1, 1234, 0}, i));
+  torch::Tensor shard = torch::empty({1000});
+  dropout_scale_fill({0.1, 1234, 4000}, 0, 1000, shard.data_ptr<float>());
+  EXPECT_TRUE(torch::equal(shard, m.slice(0, 4000, 5000)));
+  EXPECT_EQ(dropout_scale({0.0, 1234, 0}, 3), 1.0f);
 }
 
 TEST(GroupNormAct, NodeMatchesAtenOnceAndTwice) {

@@ -7,7 +7,12 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "kernels/simd.hpp"
 #include "scorediff/core/error.hpp"
@@ -18,6 +23,67 @@ namespace {
 using namespace kernels;
 
 inline float sigmoid_scalar(float z) { return 1.0f / (1.0f + exp_scalar(-z)); }
+
+// The dropout hash's constants for one call (DropoutSpec in the header); on = false: no dropout.
+struct DropKeys {
+  bool on = false;
+  uint32_t k0 = 0, k1 = 0, threshold = 0, offset = 0;
+  float scale = 1;
+};
+
+DropKeys drop_keys(const DropoutSpec& d) {
+  DropKeys k;
+  if (!(d.p > 0)) return k;
+  require(d.p < 1 && d.offset >= 0 && d.offset <= 0xFFFFFFFFLL,
+          "dropout: p must be in [0, 1) and the global batch under 2^32 elements per layer (p {}, offset {})", d.p,
+          d.offset);
+  uint64_t z = d.key + 0x9E3779B97F4A7C15ULL;  // SplitMix64's finaliser
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  k.on = true;
+  k.k0 = static_cast<uint32_t>(z);
+  k.k1 = static_cast<uint32_t>(z >> 32);
+  k.threshold = static_cast<uint32_t>(std::min(std::ldexp(d.p, 32), 4294967295.0));
+  k.offset = static_cast<uint32_t>(d.offset);
+  k.scale = static_cast<float>(1.0 / (1.0 - d.p));
+  return k;
+}
+
+inline uint32_t mix32(uint32_t x) {  // lowbias32
+  x ^= x >> 16;
+  x *= 0x7FEB352DU;
+  x ^= x >> 15;
+  x *= 0x846CA68BU;
+  x ^= x >> 16;
+  return x;
+}
+
+// The factor for local flat index i: 0 or 1/(1 − p) (the global index wraps at 2^32, which drop_keys rules out).
+inline float drop_scale(const DropKeys& k, int64_t i) {
+  const uint32_t g = k.offset + static_cast<uint32_t>(i);
+  return mix32(mix32(g ^ k.k0) ^ k.k1) >= k.threshold ? k.scale : 0.0f;
+}
+
+// f(begin, end) over [0, n) in one contiguous chunk per ATen intra-op thread. The thread count is ATen's
+// (at::get_num_threads), given explicitly: with a LibTorch that bundles its own OpenMP runtime, this file's
+// runtime would otherwise pick its default, one thread per core. Each (image, group) is computed whole by one
+// thread, so the result does not depend on the split.
+template <class F>
+void parallel_groups(int64_t n, const F& f) {
+#ifdef _OPENMP
+  const int threads = static_cast<int>(std::min<int64_t>(at::get_num_threads(), n));
+  if (threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(threads)
+    {
+      const int64_t chunk = (n + threads - 1) / threads, begin = omp_get_thread_num() * chunk;
+      if (begin < n) f(begin, std::min(n, begin + chunk));
+    }
+    return;
+  }
+#endif
+  f(0, n);
+}
 
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) float sum_avx512(const float* x, int64_t m, float shift, bool squares) {
@@ -37,31 +103,60 @@ __attribute__((target("avx512f"))) float sum_avx512(const float* x, int64_t m, f
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+__attribute__((target("avx512f"))) inline __m512i mix32_avx512(__m512i x) {
+  x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+  x = _mm512_mullo_epi32(x, _mm512_set1_epi32(0x7FEB352D));
+  x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 15));
+  x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0x846CA68BU)));
+  return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+}
+
+// Which of the 16 elements from local flat index i on are kept (drop_scale's test, 16 lanes at once).
+__attribute__((target("avx512f"))) inline __mmask16 keep16(const DropKeys& k, int64_t i) {
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  __m512i h = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(k.offset + static_cast<uint32_t>(i))), lanes);
+  h = mix32_avx512(_mm512_xor_si512(h, _mm512_set1_epi32(static_cast<int>(k.k0))));
+  h = mix32_avx512(_mm512_xor_si512(h, _mm512_set1_epi32(static_cast<int>(k.k1))));
+  return _mm512_cmpge_epu32_mask(h, _mm512_set1_epi32(static_cast<int>(k.threshold)));
+}
+
+__attribute__((target("avx512f"))) int64_t fill_span_avx512(const DropKeys& k, int64_t first, int64_t lo, int64_t hi,
+                                                            float* out) {
+  const __m512 vs = _mm512_set1_ps(k.scale);
+  int64_t j = lo;
+  for (; j + 16 <= hi; j += 16) _mm512_storeu_ps(out + j, _mm512_maskz_mov_ps(keep16(k, first + j), vs));
+  return j;
+}
+
+// y = act(a x + b) · dropout over m elements of a row whose first element has local flat index i0.
 template <class Out>
 __attribute__((target("avx512f"))) int64_t forward_span_avx512(const float* x, Out* y, int64_t m, float a, float b,
-                                                               bool silu) {
-  const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+                                                               bool silu, const DropKeys& drop, int64_t i0) {
+  const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vs = _mm512_set1_ps(drop.scale);
   int64_t j = 0;
   for (; j + 16 <= m; j += 16) {
     __m512 z = _mm512_fmadd_ps(va, _mm512_loadu_ps(x + j), vb);
     if (silu) z = _mm512_mul_ps(z, sigmoid_avx512(z));
+    if (drop.on) z = _mm512_maskz_mul_ps(keep16(drop, i0 + j), z, vs);
     store16(y + j, z);
   }
   return j;
 }
 
-// dz = dy·SiLU'(z) (or dy) into dz, with Σ dz and Σ dz·x̂ added to sums[0], sums[1].
+// dz = (dy · dropout)·SiLU'(z) (or without SiLU) into dz, with Σ dz and Σ dz·x̂ added to sums[0], sums[1].
 template <class Grad>
 __attribute__((target("avx512f"))) int64_t output_grad_span_avx512(const Grad* dy, const float* x, float* dz, int64_t m,
                                                                    float a, float b, float mu, float r, bool silu,
-                                                                   float* sums) {
+                                                                   const DropKeys& drop, int64_t i0, float* sums) {
   const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vmu = _mm512_set1_ps(mu), vr = _mm512_set1_ps(r);
+  const __m512 vs = _mm512_set1_ps(drop.scale);
   const __m512 one = _mm512_set1_ps(1.0f);
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   int64_t j = 0;
   for (; j + 16 <= m; j += 16) {
     const __m512 xv = _mm512_loadu_ps(x + j);
     __m512 g = load16(dy + j);
+    if (drop.on) g = _mm512_maskz_mul_ps(keep16(drop, i0 + j), g, vs);
     if (silu) {
       const __m512 z = _mm512_fmadd_ps(va, xv, vb), s = sigmoid_avx512(z);
       g = _mm512_mul_ps(_mm512_mul_ps(g, s), _mm512_fmadd_ps(z, _mm512_sub_ps(one, s), one));
@@ -116,11 +211,12 @@ void check_shape(const float* gamma, const float* beta, const GroupNormShape& s)
 
 template <class Out>
 void group_norm_act_forward(const float* x, const float* gamma, const float* beta, Out* y, float* mean, float* rstd,
-                            const GroupNormShape& s, float eps, bool silu, bool simd) {
+                            const GroupNormShape& s, float eps, bool silu, const DropoutSpec& dropout, bool simd) {
   check_shape(gamma, beta, s);
+  const DropKeys drop = drop_keys(dropout);
   const int64_t per_group = s.channels / s.groups, m = per_group * s.hw;
   const bool vec = use_avx512(simd);
-  at::parallel_for(0, s.n * s.groups, 1, [&](int64_t begin, int64_t end) {
+  parallel_groups(s.n * s.groups, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       const int64_t first = (k / s.groups) * s.channels + (k % s.groups) * per_group;  // row of the group's first channel
       const float* xs = x + first * s.hw;
@@ -135,11 +231,11 @@ void group_norm_act_forward(const float* x, const float* gamma, const float* bet
         Out* yc = y + (first + c) * s.hw;
         int64_t j = 0;
 #if defined(__x86_64__)
-        if (vec) j = forward_span_avx512(xc, yc, s.hw, a, b, silu);
+        if (vec) j = forward_span_avx512(xc, yc, s.hw, a, b, silu, drop, (first + c) * s.hw);
 #endif
         for (; j < s.hw; ++j) {
-          const float z = a * xc[j] + b;
-          yc[j] = Out(silu ? silu_scalar(z) : z);
+          const float z = a * xc[j] + b, v = silu ? silu_scalar(z) : z;
+          yc[j] = Out(drop.on ? v * drop_scale(drop, (first + c) * s.hw + j) : v);
         }
       }
     }
@@ -149,11 +245,12 @@ void group_norm_act_forward(const float* x, const float* gamma, const float* bet
 template <class Grad>
 void group_norm_act_backward(const Grad* dy, const float* x, const float* gamma, const float* beta, const float* mean,
                              const float* rstd, float* dx, float* dgamma_n, float* dbeta_n, const GroupNormShape& s,
-                             bool silu, bool simd) {
+                             bool silu, const DropoutSpec& dropout, bool simd) {
   check_shape(gamma, beta, s);
+  const DropKeys drop = drop_keys(dropout);
   const int64_t per_group = s.channels / s.groups, m = per_group * s.hw;
   const bool vec = use_avx512(simd);
-  at::parallel_for(0, s.n * s.groups, 1, [&](int64_t begin, int64_t end) {
+  parallel_groups(s.n * s.groups, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       const int64_t first = (k / s.groups) * s.channels + (k % s.groups) * per_group;
       const float mu = mean[k], r = rstd[k];
@@ -167,10 +264,11 @@ void group_norm_act_backward(const Grad* dy, const float* x, const float* gamma,
         float sums[2] = {0, 0};
         int64_t j = 0;
 #if defined(__x86_64__)
-        if (vec) j = output_grad_span_avx512(gc, xc, dz, s.hw, a, b, mu, r, silu, sums);
+        if (vec) j = output_grad_span_avx512(gc, xc, dz, s.hw, a, b, mu, r, silu, drop, row * s.hw, sums);
 #endif
         for (; j < s.hw; ++j) {
           float g = static_cast<float>(gc[j]);
+          if (drop.on) g *= drop_scale(drop, row * s.hw + j);
           if (silu) {
             const float z = a * xc[j] + b, sg = sigmoid_scalar(z);
             g = g * sg * (1.0f + z * (1.0f - sg));
@@ -202,14 +300,35 @@ void group_norm_act_backward(const Grad* dy, const float* x, const float* gamma,
   });
 }
 
+float dropout_scale(const DropoutSpec& d, int64_t index) {
+  const DropKeys k = drop_keys(d);
+  return k.on ? drop_scale(k, index) : 1.0f;
+}
+
+void dropout_scale_fill(const DropoutSpec& d, int64_t first, int64_t n, float* out) {
+  const DropKeys k = drop_keys(d);
+  const bool vec = use_avx512(true);
+  constexpr int64_t kChunk = 16384;
+  parallel_groups((n + kChunk - 1) / kChunk, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
+      int64_t j = lo;
+#if defined(__x86_64__)
+      if (vec && k.on) j = fill_span_avx512(k, first, lo, hi, out);
+#endif
+      for (; j < hi; ++j) out[j] = k.on ? drop_scale(k, first + j) : 1.0f;
+    }
+  });
+}
+
 template void group_norm_act_forward<float>(const float*, const float*, const float*, float*, float*, float*,
-                                            const GroupNormShape&, float, bool, bool);
+                                            const GroupNormShape&, float, bool, const DropoutSpec&, bool);
 template void group_norm_act_forward<c10::BFloat16>(const float*, const float*, const float*, c10::BFloat16*, float*,
-                                                    float*, const GroupNormShape&, float, bool, bool);
+                                                    float*, const GroupNormShape&, float, bool, const DropoutSpec&, bool);
 template void group_norm_act_backward<float>(const float*, const float*, const float*, const float*, const float*,
-                                             const float*, float*, float*, float*, const GroupNormShape&, bool, bool);
+                                             const float*, float*, float*, float*, const GroupNormShape&, bool, const DropoutSpec&, bool);
 template void group_norm_act_backward<c10::BFloat16>(const c10::BFloat16*, const float*, const float*, const float*,
                                                      const float*, const float*, float*, float*, float*,
-                                                     const GroupNormShape&, bool, bool);
+                                                     const GroupNormShape&, bool, const DropoutSpec&, bool);
 
 }  // namespace scorediff

@@ -66,25 +66,18 @@ SeededDropoutImpl::SeededDropoutImpl(double p, uint64_t seed) : p_(p), seed_(see
   calls_ = register_buffer("calls", torch::zeros({1}, torch::kInt64));
 }
 
-torch::Tensor SeededDropoutImpl::forward(const torch::Tensor& x) {
-  if (!is_training() || p_ <= 0) return x;
-  int64_t k = calls_.item<int64_t>();
+DropoutSpec SeededDropoutImpl::next(const torch::Tensor& x) {
+  if (!is_training() || p_ <= 0 || x.numel() == 0) return {};
+  const int64_t k = calls_.item<int64_t>();
   calls_.add_(1);
-  at::Generator gen = make_generator(seed_ + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(k + 1), x.device());
-  torch::Tensor keep;
+  DropoutSpec d{p_, seed_ + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(k + 1), 0};
   const BatchShard* shard = current_batch_shard();
-  if (shard != nullptr && x.size(0) == shard->end - shard->begin) {  // data parallel: the global batch's mask
-    std::vector<int64_t> shape = x.sizes().vec();
-    shape[0] = shard->batch;
-    keep = torch::empty(shape, x.options().dtype(torch::kFloat32)).bernoulli_(1.0 - p_, gen).slice(0, shard->begin, shard->end);
-  } else {
-    keep = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32)).bernoulli_(1.0 - p_, gen);
-  }
-  // The mask is drawn in float32 whatever x's type, so that a bfloat16 input (group_norm_act) draws the same,
-  // and the scale is applied in float32: 1/(1 − p) rounded to bfloat16 would bias every kept value (1/0.9 →
-  // 1.109375, 0.16 % low).
-  return (x * keep / (1.0 - p_)).to(x.scalar_type());  // .to is a no-op for float32 and float64
+  if (shard != nullptr && x.size(0) == shard->end - shard->begin)  // data parallel: this shard's slice
+    d.offset = shard->begin * (x.numel() / x.size(0));
+  return d;
 }
+
+torch::Tensor SeededDropoutImpl::forward(const torch::Tensor& x) { return apply_dropout(x, next(x)); }
 
 ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dropout, uint64_t dropout_seed,
                            c10::ScalarType compute)
@@ -103,7 +96,7 @@ void ResBlockImpl::zero_output() { zero_init(conv2_); }
 torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
   torch::Tensor h = conv1_->forward(group_norm_act(x, norm1_, true, to_bfloat16_, fused_));
   h = h + emb_->forward(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2_->forward(dropout_->forward(group_norm_act(h, norm2_, true, to_bfloat16_, fused_)));
+  h = conv2_->forward(group_norm_act(h, norm2_, true, to_bfloat16_, fused_, dropout_->next(h)));
   return (skip_ ? skip_->forward(x) : x) + h;
 }
 

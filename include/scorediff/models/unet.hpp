@@ -8,16 +8,20 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "scorediff/kernels/group_norm.hpp"
 #include "scorediff/models/mlp.hpp"
 #include "scorediff/models/score_model.hpp"
 
 namespace scorediff {
 
-// Dropout whose masks come from its own counter-based stream: mask k is drawn from a generator seeded
-// by (seed, k), and k is a buffer, so a checkpoint carries the stream and --resume stays bit-exact.
+// Dropout whose masks are a hash of (seed, call k, element index) (DropoutSpec, kernels/group_norm.hpp), and k
+// is a buffer, so a checkpoint carries the stream and --resume stays bit-exact. Under data parallelism the
+// index is the element's in the global batch, so every shard draws its slice of the same mask.
 class SeededDropoutImpl : public torch::nn::Module {
  public:
   SeededDropoutImpl(double p, uint64_t seed);
+  // The next call's mask for an input shaped like x (p = 0 in eval mode or when p is 0), for group_norm_act.
+  DropoutSpec next(const torch::Tensor& x);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
