@@ -17,6 +17,7 @@ struct BenchOptions {
   int64_t images = 64;                // unet: images sampled
   std::vector<std::string> sets;      // unet: overrides of the fashion-mnist preset
   std::string profile;                // unet: also write LibTorch's profile of 3 training steps here (chrome trace)
+  std::string profile_sampling;       // unet: and of sampling `images` images here
 };
 
 struct BenchResult {

@@ -47,6 +47,14 @@ BenchResult bench_unet(const BenchOptions& args) {
   SampleResult result =
       run_sampler(config.sample, model_score_fn(model, p.process), *p.process, p.train_data.size(1), gen, true);
   const double sample_s = seconds_since(start);
+  if (!args.profile_sampling.empty()) {  // a second sampling, after the timed one
+    std::ostringstream trace;
+    {
+      torch::autograd::profiler::RecordProfile guard(trace);
+      run_sampler(config.sample, model_score_fn(model, p.process), *p.process, p.train_data.size(1), gen, true);
+    }
+    write_file_atomic(args.profile_sampling, trace.str());
+  }
   nlohmann::json out = {{"impl", "scorediff"},
                         {"torch", TORCH_VERSION},
                         {"threads", args.threads},

@@ -37,6 +37,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--profile", o.profile,
                   "--unet: also profile 3 training steps by operator into this chrome-trace JSON (bench/summarize.py profile "
                   "FILE prints the table)");
+  cmd->add_option("--profile-sampling", o.profile_sampling,
+                  "--unet: also profile one more sampling of --images images into this chrome-trace JSON");
   cmd->add_option("-s,--set", o.sets, "--unet: override a key of the fashion-mnist preset (e.g. model.conv_precision=float32)");
   cmd->footer("\nThe kernels (GEMM, activations, optimiser) have their own Google Benchmark program: build/scorediff_kernel_bench");
   cmd->callback([args, cmd, plot] {
@@ -44,8 +46,10 @@ void add_bench_command(CLI::App& app) {
     require(args->roofline + args->scaling + args->unet <= 1, "bench: choose at most one of --roofline, --scaling, --unet");
     require(plot->count() == 0 || args->roofline || args->scaling, "bench: --plot needs --roofline or --scaling");
     require(o.sets.empty() || args->unet, "bench: --set applies to --unet only");
-    require(o.profile.empty() || args->unet, "bench: --profile applies to --unet only");
+    require((o.profile.empty() && o.profile_sampling.empty()) || args->unet,
+            "bench: --profile and --profile-sampling apply to --unet only");
     if (!o.profile.empty()) check_output_file(o.profile);
+    if (!o.profile_sampling.empty()) check_output_file(o.profile_sampling);
     if (!o.plot.empty()) check_output_file(o.plot);
     bench::BenchResult result;
     if (args->roofline) {
