@@ -59,7 +59,7 @@ TEST_F(Cli, UnknownNamesListTheValidOnes) {
   expect_bad_input("train --dry-run --set train.stpes=5", "unknown config key 'train.stpes'; valid keys in [train]: steps");
   expect_bad_input("train --dry-run --set trian.steps=5", "unknown config section 'trian'");
   expect_bad_input("sample --ckpt run/last.safetensors --sampler pcc", "unknown sampler 'pcc' for config key 'sample.sampler'; valid: ald, ancestral, consistency, ddim, dpm-solver++, dpm-solver++2m-sde, dpm-solver++3m, edm, em, ");
-  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: auto-noise, circle, conditional-2d, conditional-fashion, conditional-mnist, cost-vs-dim, ebm, ebm-cd, ebm-mnist, eps-t-sweep, fashion-collapse, fashion-coverage, fashion-guidance, few-step, few-step-mnist, inpainting, lambda-t, likelihood, memorisation, mnist-ema, mnist-mlp, mog-mixing, ncsn-ddpm, ncsn-ddpm-mnist, noise-levels, objectives, samplers, sdedit, sdedit-fashion, swiss-roll, tables, weighting");
+  expect_bad_input("experiment nope", "unknown experiment 'nope'; valid: auto-noise, circle, conditional-2d, conditional-fashion, conditional-mnist, cost-vs-dim, ebm, ebm-cd, ebm-mnist, eps-t-sweep, fashion-ablation, fashion-collapse, fashion-coverage, fashion-guidance, few-step, few-step-mnist, inpainting, lambda-t, likelihood, memorisation, mnist-ema, mnist-mlp, mog-mixing, ncsn-ddpm, ncsn-ddpm-mnist, noise-levels, objectives, samplers, sdedit, sdedit-fashion, swiss-roll, tables, weighting");
   expect_bad_input("frobnicate", "unknown command 'frobnicate'; valid: train, train-classifier, sample");
   expect_bad_input("train --dry-run --config nosuchpreset", "unknown preset 'nosuchpreset'");
 }
@@ -94,6 +94,10 @@ TEST_F(Cli, OutOfRangeValues) {
   // --seeds: only for experiments that repeat their settings over seeds, and at least 2 (a standard error).
   expect_bad_input("experiment swiss-roll --seeds 3", "experiment swiss-roll runs one seed (--seed); --seeds N is for auto-noise");
   expect_bad_input("experiment auto-noise --seeds 1", "--seeds: Value 1 not in range 2 to 1000");
+  expect_bad_input("experiment swiss-roll --variants a", "experiment swiss-roll has no named variants (--variants)");
+  expect_bad_input("experiment fashion-ablation --variants preset,nope",
+                   "fashion-ablation: unknown variant 'nope'; valid: preset, steps-1.5x, steps-1.5x-dropout-0, "
+                   "steps-1.5x-cosine-lr, steps-1.5x-ema-0.9995");
   expect_bad_input("demo --seeds 3", "demo runs each experiment on one seed");
   expect_bad_input("eval --samples s.npy --data two-moons --reference-sets 0", "--reference-sets: Value 0 not in range 1 to 10000");
   expect_bad_input("train --dry-run --seed -3", "--seed");

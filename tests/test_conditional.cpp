@@ -225,7 +225,7 @@ TEST(Conditional, TrainerRefusesLabelsThatDoNotFitTheModel) {
 namespace {
 
 nlohmann::json run_experiment(const std::string& name, const TempDir& dir, std::vector<std::string> sets) {
-  ExperimentContext ctx{dir.path(), std::move(sets), 0, 1, true, false, 0};
+  ExperimentContext ctx{dir.path(), std::move(sets), 0, 1, true, false, 0, {}};
   return experiments().get(name).run(ctx);
 }
 

@@ -13,7 +13,7 @@ namespace {
 nlohmann::json run_short(const std::string& name, const TempDir& dir, std::vector<std::string> sets) {
   std::vector<std::string> all{"data.image_size=16", "model.attention=[]", "model.channels=16", "train.steps=400"};
   all.insert(all.end(), sets.begin(), sets.end());
-  ExperimentContext ctx{dir.path(), all, 0, 1, true, false, 0};
+  ExperimentContext ctx{dir.path(), all, 0, 1, true, false, 0, {}};
   return experiments().get(name).run(ctx);
 }
 

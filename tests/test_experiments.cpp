@@ -16,7 +16,7 @@ using namespace scorediff;
 namespace {
 
 nlohmann::json run(const std::string& name, const TempDir& dir, std::vector<std::string> sets = {}, int64_t seeds = 0) {
-  ExperimentContext ctx{dir.path(), std::move(sets), 0, 1, true, false, seeds};
+  ExperimentContext ctx{dir.path(), std::move(sets), 0, 1, true, false, seeds, {}};
   nlohmann::json metrics = experiments().get(name).run(ctx);
   std::ifstream in(dir / "metrics.json");
   EXPECT_EQ(nlohmann::json::parse(in), metrics);

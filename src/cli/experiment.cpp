@@ -15,7 +15,7 @@ namespace scorediff::cli {
 namespace {
 
 struct ExperimentArgs {
-  std::vector<std::string> sets;
+  std::vector<std::string> sets, variants;
   int64_t seed = 0, threads = 1, seeds = 0;
   bool quiet = false, resume = false;
 };
@@ -28,6 +28,9 @@ void add_experiment_options(CLI::App* cmd, ExperimentArgs& args) {
                   "experiments that repeat each setting over seeds (auto-noise): how many, from --seed on (default: "
                   "the experiment's)")
       ->check(CLI::Range(int64_t{2}, int64_t{1000}));
+  cmd->add_option("--variants", args.variants,
+                  "experiments with named variants (fashion-ablation): run only these, comma-separated")
+      ->delimiter(',');
   cmd->add_flag("-q,--quiet", args.quiet, "no progress output");
   cmd->add_flag("--resume", args.resume,
                 "image experiments: continue or reuse the training under OUT/train (same configuration)");
@@ -35,7 +38,7 @@ void add_experiment_options(CLI::App* cmd, ExperimentArgs& args) {
 
 ExperimentContext context(const ExperimentArgs& args, const std::filesystem::path& out) {
   ensure_output_dir(out);
-  return {out, args.sets, args.seed, args.threads, args.quiet, args.resume, args.seeds};
+  return {out, args.sets, args.seed, args.threads, args.quiet, args.resume, args.seeds, args.variants};
 }
 
 }  // namespace
@@ -66,6 +69,8 @@ void add_experiment_command(CLI::App& app) {
         if (experiments().get(name).repeats_seeds) repeating.push_back(name);
       fail("experiment {} runs one seed (--seed); --seeds N is for {}", args->name, join_names(repeating));
     }
+    require(args->common.variants.empty() || entry.has_variants, "experiment {} has no named variants (--variants)",
+            args->name);
     std::filesystem::path out = args->out.empty() ? std::filesystem::path("runs") / args->name : std::filesystem::path(args->out);
     nlohmann::json metrics = entry.run(context(args->common, out));
     fmt::print("{}\n", nlohmann::json({{"experiment", args->name}, {"report", (out / "report.md").string()}, {"metrics", metrics}}).dump());
@@ -83,6 +88,7 @@ void add_demo_command(CLI::App& app) {
   add_experiment_options(cmd, args->common);
   cmd->callback([args] {
     require(args->common.seeds == 0, "demo runs each experiment on one seed (--seed); --seeds N is for `experiment`");
+    require(args->common.variants.empty(), "demo runs every experiment whole; --variants is for `experiment`");
     std::filesystem::path out = args->out;
     ensure_output_dir(out);
     auto start = std::chrono::steady_clock::now();

@@ -37,6 +37,8 @@ void register_builtins(Registry<ExperimentEntry>& r) {
         "seed 000: Fashion-MNIST with the seed's NCSN set-up (and its fix): class histogram along training");
   r.add("fashion-guidance", {run_fashion_guidance, "fashion-mnist"},
         "the autoguidance of fashion-coverage, chosen on a selection seed and half of the held-out images");
+  r.add("fashion-ablation", {run_fashion_ablation, "fashion-mnist", false, true},
+        "issue 26: levers for the fashion-mnist preset's FD-cls at a fixed wall time, on a selection seed (--variants)");
   r.add("mnist-ema", {run_mnist_ema, "mnist"}, "seed 000 Table 1: FD-cls of raw vs EMA weights along MNIST training");
   r.add("eps-t-sweep", {run_eps_t_sweep, "mnist-ncsn"},
         "seed 000 Figure 1: annealed Langevin on MNIST for step eps x steps per level T, sample grid and FD-cls per cell");

@@ -25,12 +25,15 @@ struct ExperimentContext {
   // Experiments that repeat each setting over seeds seed, seed + 1, …: how many (0: the experiment's own
   // count).
   int64_t seeds = 0;
+  // Experiments with named variants (has_variants): run only these (empty: all).
+  std::vector<std::string> variants;
 };
 
 struct ExperimentEntry {
   std::function<nlohmann::json(const ExperimentContext&)> run;
   std::string preset;  // the configuration it starts from
   bool repeats_seeds = false;  // reads ExperimentContext::seeds (`--seeds N`); the others refuse it
+  bool has_variants = false;   // reads ExperimentContext::variants (`--variants a,b`); the others refuse it
 };
 
 void register_builtins(Registry<ExperimentEntry>& registry);
@@ -57,6 +60,7 @@ ImageRun train_image_run(const Config& config, const ExperimentContext& context)
 TrainedRun train_experiment_run(const Config& config, const ExperimentContext& context, const std::string& sub = "train");
 
 nlohmann::json run_circle(const ExperimentContext& context);
+nlohmann::json run_fashion_ablation(const ExperimentContext& context);
 nlohmann::json run_conditional_mnist(const ExperimentContext& context);
 nlohmann::json run_conditional_fashion(const ExperimentContext& context);
 nlohmann::json run_sdedit(const ExperimentContext& context);
