@@ -13,6 +13,17 @@
 
 namespace scorediff::bench {
 
+// Runs f under LibTorch's profiler and writes the chrome trace to path.
+template <class F>
+void write_profile(const std::string& path, F&& f) {
+  std::ostringstream trace;
+  {
+    torch::autograd::profiler::RecordProfile guard(trace);
+    f();
+  }
+  write_file_atomic(path, trace.str());
+}
+
 // The U-Net half of the bench: same recipe as training (EDM loss, Adam, clipping, EMA, dropout), on the
 // real data; two warm-up steps are not timed, as in the peer.
 BenchResult bench_unet(const BenchOptions& args) {
@@ -33,28 +44,20 @@ BenchResult bench_unet(const BenchOptions& args) {
   auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; ++i) trainer.step();
   const double train_s = seconds_since(start);
-  if (!args.profile.empty()) {  // after the timed steps, so that the profiler's overhead stays out of them
-    std::ostringstream trace;
-    {
-      torch::autograd::profiler::RecordProfile guard(trace);
+  if (!args.profile.empty())  // after the timed steps, so that the profiler's overhead stays out of them
+    write_profile(args.profile, [&] {
       for (int i = 0; i < 3; ++i) trainer.step();
-    }
-    write_file_atomic(args.profile, trace.str());
-  }
+    });
   model->eval();
   at::Generator gen = make_generator(derive_seed(seed, "sample"), p.train_data.device());
   start = std::chrono::steady_clock::now();
   SampleResult result =
       run_sampler(config.sample, model_score_fn(model, p.process), *p.process, p.train_data.size(1), gen, true);
   const double sample_s = seconds_since(start);
-  if (!args.profile_sampling.empty()) {  // a second sampling, after the timed one
-    std::ostringstream trace;
-    {
-      torch::autograd::profiler::RecordProfile guard(trace);
+  if (!args.profile_sampling.empty())  // a second sampling, after the timed one
+    write_profile(args.profile_sampling, [&] {
       run_sampler(config.sample, model_score_fn(model, p.process), *p.process, p.train_data.size(1), gen, true);
-    }
-    write_file_atomic(args.profile_sampling, trace.str());
-  }
+    });
   nlohmann::json out = {{"impl", "scorediff"},
                         {"torch", TORCH_VERSION},
                         {"threads", args.threads},

@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-#include "scorediff/core/rng.hpp"
 #include "scorediff/models/batch_shard.hpp"
 #include "scorediff/models/group_norm_act.hpp"
 #include "scorediff/models/init.hpp"
@@ -76,8 +75,6 @@ DropoutSpec SeededDropoutImpl::next(const torch::Tensor& x) {
     d.offset = shard->begin * (x.numel() / x.size(0));
   return d;
 }
-
-torch::Tensor SeededDropoutImpl::forward(const torch::Tensor& x) { return apply_dropout(x, next(x)); }
 
 ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t embedding, double dropout, uint64_t dropout_seed,
                            c10::ScalarType compute)

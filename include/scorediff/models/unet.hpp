@@ -22,7 +22,6 @@ class SeededDropoutImpl : public torch::nn::Module {
   SeededDropoutImpl(double p, uint64_t seed);
   // The next call's mask for an input shaped like x (p = 0 in eval mode or when p is 0), for group_norm_act.
   DropoutSpec next(const torch::Tensor& x);
-  torch::Tensor forward(const torch::Tensor& x);
 
  private:
   double p_;
