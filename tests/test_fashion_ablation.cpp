@@ -1,4 +1,5 @@
-// The fashion-ablation experiment (issue 26), shortened: its variants' keys, steps, seed and reuse.
+// The fashion-ablation experiment (issue 26), shortened: its variants' keys, steps, seed and reuse, and a
+// variant that continues another's run ending where a fresh run would.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,19 +7,28 @@
 #include <iterator>
 
 #include "scorediff/experiments/experiment.hpp"
+#include "scorediff/io/safetensors.hpp"
 #include "test_util.hpp"
 
 using namespace scorediff;
+
+namespace {
+
+ExperimentContext short_context(const std::filesystem::path& out, std::vector<std::string> variants) {
+  return ExperimentContext{out,
+                           {"data.image_size=16", "data.n_train=1000", "model.attention=[]", "model.channels=8",
+                            "train.steps=10", "train.warmup=2", "train.ckpt_every=5", "sample.n=48", "sample.nfe=5"},
+                           0, 1, true, false, 0, std::move(variants)};
+}
+
+}  // namespace
 
 TEST(FashionAblation, TrainsEachVariantWithItsKeysOnTheSelectionSeedAndReusesThem) {
   // Shortened (16x16 images, 8 channels, 10 steps, 48 samples at 5 NFE): what a short run can check is that
   // each variant trains with its own keys and step count on the selection seed, is measured, and that
   // --resume reuses finished variants instead of training them again.
   TempDir dir;
-  ExperimentContext ctx{dir.path(),
-                        {"data.image_size=16", "data.n_train=1000", "model.attention=[]", "model.channels=8",
-                         "train.steps=10", "train.warmup=2", "train.ckpt_every=5", "sample.n=48", "sample.nfe=5"},
-                        0, 1, true, false, 0, {"preset", "steps-1.5x-dropout-0"}};
+  ExperimentContext ctx = short_context(dir.path(), {"preset", "steps-1.5x-dropout-0"});
   const nlohmann::json m = experiments().get("fashion-ablation").run(ctx);
   EXPECT_EQ(m["selection_seed"].get<int64_t>(), 1);
   ASSERT_EQ(m["variants"].size(), 2u) << m.dump();
@@ -43,4 +53,40 @@ TEST(FashionAblation, TrainsEachVariantWithItsKeysOnTheSelectionSeedAndReusesThe
     // Reused, not retrained: the same time (recomputed from the run's log, so up to rounding).
     EXPECT_NEAR(again["variants"][i]["train_seconds"].get<double>(), m["variants"][i]["train_seconds"].get<double>(),
                 1e-9 * m["variants"][i]["train_seconds"].get<double>()) << i;
+}
+
+TEST(FashionAblation, MoreStepsContinueTheShorterRunAndEndWhereAFreshRunEnds) {
+  // steps-1.5x-posthoc starts from a copy of the finished preset-posthoc run (10 steps) and trains 5 more; under
+  // the constant learning rate that must give the weights a fresh 15-step run gives, bit for bit (resume is
+  // exact). Each also measures its post-hoc EMA lengths as rows of their own.
+  TempDir continued, fresh;
+  const std::string longer = "steps-1.5x-posthoc";
+  const nlohmann::json m =
+      experiments().get("fashion-ablation").run(short_context(continued.path(), {"preset-posthoc", longer}));
+  ASSERT_EQ(m["variants"].size(), 10u) << m.dump();  // per run: its own EMA and 4 post-hoc lengths
+  EXPECT_EQ(m["variants"][0]["variant"], "preset-posthoc");
+  EXPECT_EQ(m["variants"][5]["variant"], longer);
+  EXPECT_EQ(m["variants"][5]["steps"].get<int64_t>(), 15);
+  EXPECT_EQ(m["variants"][6]["variant"], longer + " σ_rel 0.05");
+  for (const auto& v : m["variants"]) EXPECT_TRUE(std::isfinite(v["fd_cls"].get<double>())) << v.dump();
+  EXPECT_NE(m["variants"][6]["fd_cls"].get<double>(), m["variants"][5]["fd_cls"].get<double>());  // other weights
+  EXPECT_TRUE(std::filesystem::exists(continued / longer / "ckpt" / "step-5.safetensors"));  // the shorter run's
+  EXPECT_TRUE(std::filesystem::exists(continued / longer / "posthoc" / "step-15.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(continued / longer / "posthoc-0.18.png"));
+  EXPECT_FALSE(std::filesystem::exists(continued / (longer + ".copying")));
+  // Its training time counts the shorter run's steps too.
+  EXPECT_GT(m["variants"][5]["train_seconds"].get<double>(), m["variants"][0]["train_seconds"].get<double>());
+  experiments().get("fashion-ablation").run(short_context(fresh.path(), {longer}));
+  const TensorFile a = read_safetensors(continued / longer / "last.safetensors");
+  const TensorFile b = read_safetensors(fresh / longer / "last.safetensors");
+  int compared = 0;
+  for (const auto& [name, tensor] : a.tensors) {
+    if (name.rfind("model.", 0) != 0 && name.rfind("ema.", 0) != 0 && name.rfind("posthoc.", 0) != 0) continue;
+    ASSERT_TRUE(b.contains(name)) << name;
+    EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 10);
+  // And the shorter run is left as it was: 10 steps.
+  EXPECT_EQ(read_safetensors(continued / "preset-posthoc" / "last.safetensors").at("train.step").item<int64_t>(), 10);
 }

@@ -57,6 +57,7 @@ void add_inpaint_command(CLI::App& app);
 void add_encode_command(CLI::App& app);
 void add_distill_command(CLI::App& app);
 void add_reflow_command(CLI::App& app);
+void add_posthoc_command(CLI::App& app);
 
 // The process' command line as main received it (train --nproc starts its workers with it).
 void remember_command_line(int argc, char** argv);

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   scorediff::cli::add_encode_command(app);
   scorediff::cli::add_distill_command(app);
   scorediff::cli::add_reflow_command(app);
+  scorediff::cli::add_posthoc_command(app);
   scorediff::cli::add_eval_command(app);
   scorediff::cli::add_denoise_command(app);
   scorediff::cli::add_inpaint_command(app);

@@ -4,7 +4,10 @@
 // and measured against the first half of the held-out images. Each variant trains in OUT/<name>; --resume
 // reuses the finished ones and continues an interrupted one, so the table can be built over several
 // sittings; --variants picks some. Steps are given as a multiple of train.steps, so that a short test run
-// (--set train.steps=N) keeps the variants' proportions.
+// (--set train.steps=N) keeps the variants' proportions. A variant that only adds steps to another under the
+// constant learning rate (steps-1.5x to preset) continues that run's finished directory instead of training
+// the shared steps again: the first N steps of a constant-rate run do not depend on its length, and resume
+// is exact, so the longer run is the one a fresh start would give.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -16,7 +19,10 @@
 #include "scorediff/core/runtime.hpp"
 #include "scorediff/experiments/experiment.hpp"
 #include "scorediff/io/report.hpp"
+#include "scorediff/io/safetensors.hpp"
+#include "scorediff/pipeline/checkpoint.hpp"
 #include "scorediff/pipeline/image_evaluation.hpp"
+#include "scorediff/pipeline/posthoc.hpp"
 #include "scorediff/pipeline/sampling_score.hpp"
 #include "scorediff/samplers/registry.hpp"
 
@@ -27,18 +33,30 @@ struct Lever {
   std::string name, change;
   double steps_factor = 1;          // train.steps = round(factor · the configured train.steps)
   std::vector<std::string> sets;  // the keys it changes, applied after the user's --set
+  std::string continues;          // a variant with the same keys and fewer steps whose finished run it extends
+  std::vector<double> posthoc;    // post-hoc EMA lengths (σ_rel) also measured, each as a row of its own
 };
+
+std::vector<std::string> posthoc_keys() { return {"train.posthoc_sigma_rels=[0.05, 0.1]", "train.posthoc_every=500"}; }
+std::vector<double> posthoc_lengths() { return {0.05, 0.08, 0.12, 0.18}; }
 
 // 1.5 × the preset's 8 000 steps: the training speed gained since the preset was set (2.44 steps/s over its
 // 55-minute run, 3.9 in bench --unet at 2 threads now; docs/performance.md), spent on steps.
 const std::vector<Lever>& levers() {
   static const std::vector<Lever> all = {
       {"preset", "the preset as it is", 1.0, {}},
-      {"steps-1.5x", "1.5 × the steps", 1.5, {}},
+      {"steps-1.5x", "1.5 × the steps", 1.5, {}, "preset"},
       {"steps-1.5x-dropout-0", "1.5 × the steps, dropout 0", 1.5, {"model.dropout=0"}},
       {"steps-1.5x-cosine-lr", "1.5 × the steps, learning rate 2e-3 with a cosine decay", 1.5,
        {"train.lr=2e-3", "train.schedule=cosine"}},
       {"steps-1.5x-ema-0.9995", "1.5 × the steps, EMA decay 0.9995", 1.5, {"train.ema_decay=0.9995"}},
+      // EDM2's post-hoc EMA: the preset's and steps-1.5x's trajectories (the power-function EMAs do not change
+      // the training, so each run's own EMA row is theirs), with σ_rel 0.05 and 0.10 tracked and stored every 500
+      // steps, and lengths around the fixed EMA's measured (0.999 is an exponential profile of std 1 000 steps:
+      // σ_rel ≈ 0.125 at 8 000 steps, 0.083 at 12 000).
+      {"preset-posthoc", "the preset, with post-hoc EMA snapshots", 1.0, posthoc_keys(), "", posthoc_lengths()},
+      {"steps-1.5x-posthoc", "1.5 × the steps, with post-hoc EMA snapshots", 1.5, posthoc_keys(), "preset-posthoc",
+       posthoc_lengths()},
   };
   return all;
 }
@@ -55,6 +73,35 @@ std::vector<const Lever*> chosen_levers(const std::vector<std::string>& names) {
   return out;
 }
 
+// Whether `dir` holds a run that has trained exactly `steps` steps.
+bool finished(const std::filesystem::path& dir, int64_t steps) {
+  std::error_code ec;
+  const std::filesystem::path last = dir / "last.safetensors";
+  if (!std::filesystem::exists(last, ec)) return false;
+  const TensorFile file = read_safetensors(last);
+  return file.contains("train.step") && file.at("train.step").item<int64_t>() == steps;
+}
+
+// Starts `lever` from a copy of the run it continues when that run has finished its steps and `lever`
+// has no run of its own to resume (with `resume`) or is to start afresh (without). The copy is made beside the
+// target and renamed into place. Returns whether it copied.
+bool continue_from(const Lever& lever, const std::filesystem::path& out, int64_t configured_steps, bool resume) {
+  const std::filesystem::path target = out / lever.name;
+  std::error_code ec;
+  if (lever.continues.empty() || (resume && std::filesystem::exists(target / "last.safetensors", ec))) return false;
+  const Lever* base = nullptr;
+  for (const Lever& l : levers())
+    if (l.name == lever.continues) base = &l;
+  const auto base_steps = static_cast<int64_t>(std::llround(base->steps_factor * static_cast<double>(configured_steps)));
+  if (!finished(out / lever.continues, base_steps)) return false;
+  const std::filesystem::path temporary = out / (lever.name + ".copying");
+  std::filesystem::remove_all(temporary);
+  std::filesystem::copy(out / lever.continues, temporary, std::filesystem::copy_options::recursive);
+  std::filesystem::remove_all(target);
+  std::filesystem::rename(temporary, target);
+  return true;
+}
+
 }  // namespace
 
 nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
@@ -69,38 +116,57 @@ nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
 
   nlohmann::json rows_json = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
+  std::vector<std::pair<std::string, std::string>> images;  // grid, caption
   Progress progress("fashion-ablation", static_cast<int64_t>(chosen.size()), "variant", ctx.quiet);
+  int64_t done = 0;
   for (const Lever* lever : chosen) {
     std::vector<std::string> forced = lever->sets;
     const auto steps = static_cast<int64_t>(std::llround(lever->steps_factor * static_cast<double>(base.train.steps)));
     forced.push_back(fmt::format("train.steps={}", steps));
     Config config = experiment_config("fashion-mnist", selection, defaults, forced);
-    TrainedRun run = train_experiment_run(config, ctx, lever->name);
-    const Prepared& p = run.prepared;
-    const auto seed = static_cast<uint64_t>(config.run.seed);
-    at::Generator gen = make_generator(derive_seed(seed, "sample"), p.train_data.device());  // the same noise for all
-    ScoreFn score = sampling_score_fn(run.config, run.ema_model, p, ctx.out / lever->name);
-    torch::Tensor samples =
-        run_sampler(run.config.sample, score, *p.process, p.train_data.size(1), gen, true).samples.to(torch::kCPU);
-    save_image_grid(ctx.out / lever->name / "samples.png", *p.dataset, samples.slice(0, 0, 100), 10);
-    ImageEvaluation e = evaluate_images(*p.dataset, samples, classifier, seed, HeldOut::FirstHalf);
-    const Coverage c = coverage_of(e);
-    rows_json.push_back({{"variant", lever->name},
-                         {"change", lever->change},
-                         {"steps", run.steps},
-                         {"train_seconds", run.seconds},
-                         {"train_steps_per_s", run.steps_per_second()},
-                         {"fd_cls", e.samples.fd_cls},
-                         {"fd_cls_real", e.real.fd_cls},
-                         {"kid_cls", e.samples.kid_cls},
-                         {"confident_fraction", e.samples.confident_fraction},
-                         {"confident_fraction_over_held_out", c.confident_ratio},
-                         {"smallest_class_share", c.smallest},
-                         {"largest_class_share", c.largest}});
-    rows.push_back({lever->name, lever->change, std::to_string(run.steps), format_duration(run.seconds),
-                    num(run.steps_per_second()), num(e.samples.fd_cls), num(e.samples.kid_cls),
-                    num(c.confident_ratio), num(c.smallest), num(c.largest)});
-    progress.update(static_cast<int64_t>(rows.size()));
+    ExperimentContext run_ctx = ctx;
+    run_ctx.resume = continue_from(*lever, ctx.out, base.train.steps, ctx.resume) || ctx.resume;
+    TrainedRun run = train_experiment_run(config, run_ctx, lever->name);
+    const std::filesystem::path dir = ctx.out / lever->name;
+    // One row: the model's samples (the same noise for every row) measured, and its grid in dir/<grid>.
+    auto measure = [&](const std::string& name, const std::string& change, const std::string& grid) {
+      const Prepared& p = run.prepared;
+      const auto seed = static_cast<uint64_t>(config.run.seed);
+      at::Generator gen = make_generator(derive_seed(seed, "sample"), p.train_data.device());
+      ScoreFn score = sampling_score_fn(run.config, run.ema_model, p, dir);
+      torch::Tensor samples =
+          run_sampler(run.config.sample, score, *p.process, p.train_data.size(1), gen, true).samples.to(torch::kCPU);
+      save_image_grid(dir / grid, *p.dataset, samples.slice(0, 0, 100), 10);
+      ImageEvaluation e = evaluate_images(*p.dataset, samples, classifier, seed, HeldOut::FirstHalf);
+      const Coverage c = coverage_of(e);
+      rows_json.push_back({{"variant", name},
+                           {"change", change},
+                           {"steps", run.steps},
+                           {"train_seconds", run.seconds},
+                           {"train_steps_per_s", run.steps_per_second()},
+                           {"fd_cls", e.samples.fd_cls},
+                           {"fd_cls_real", e.real.fd_cls},
+                           {"kid_cls", e.samples.kid_cls},
+                           {"confident_fraction", e.samples.confident_fraction},
+                           {"confident_fraction_over_held_out", c.confident_ratio},
+                           {"smallest_class_share", c.smallest},
+                           {"largest_class_share", c.largest}});
+      rows.push_back({name, change, std::to_string(run.steps), format_duration(run.seconds),
+                      num(run.steps_per_second()), num(e.samples.fd_cls), num(e.samples.kid_cls),
+                      num(c.confident_ratio), num(c.smallest), num(c.largest)});
+      images.push_back({lever->name + "/" + grid, name + ": 100 samples"});
+    };
+    measure(lever->name, lever->change, "samples.png");
+    // Post-hoc EMA lengths from the same run: each written as a checkpoint, its EMA weights loaded and measured.
+    for (double sigma_rel : lever->posthoc) {
+      const std::string tag = fmt::format("posthoc-{}", sigma_rel);
+      write_posthoc_ema(dir, sigma_rel, 0, dir / (tag + ".safetensors"));
+      load_weights(*run.ema_model, read_safetensors(dir / (tag + ".safetensors")), true, tag);
+      measure(fmt::format("{} σ_rel {}", lever->name, sigma_rel),
+              fmt::format("its post-hoc EMA of σ_rel {} instead of EMA {}", sigma_rel, config.train.ema_decay),
+              tag + ".png");
+    }
+    progress.update(++done);
   }
   progress.finish();
 
@@ -117,7 +183,7 @@ nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
   report.table({"variant", "change", "steps", "training time", "steps/s", "FD-cls", "KID-cls", "confident / held-out",
                 "smallest share", "largest share"},
                rows);
-  for (const Lever* lever : chosen) report.image(lever->name + "/samples.png", lever->name + ": 100 samples");
+  for (const auto& [grid, caption] : images) report.image(grid, caption);
   report.save(ctx.out / "report.md");
   write_metrics(ctx, metrics);
   return metrics;

@@ -14,6 +14,7 @@
 #include "scorediff/train/hooks/ema_hook.hpp"
 #include "scorediff/train/hooks/interrupt_hook.hpp"
 #include "scorediff/train/hooks/log_window.hpp"
+#include "scorediff/train/hooks/posthoc_snapshots.hpp"
 #include "scorediff/train/loop.hpp"
 
 namespace scorediff {
@@ -109,12 +110,13 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
                   write_sample_grid(out_dir / "samples" / fmt::format("step-{}.png", step), config, p, ema, 64);
                 });
   Checkpointer checkpointer(trainer, out_dir, config_toml, t.ckpt_every, lead);
+  PosthocSnapshots posthoc(trainer, out_dir, t.posthoc_sigma_rels, t.posthoc_every, lead);
   InterruptHook interrupt(options.dist.rank, t.steps, last_path);
 
   const int64_t first_step = trainer.steps_done();
   const int64_t last_step = options.stop_at >= 0 ? std::min(options.stop_at, t.steps) : t.steps;
   TrainingLoop loop(trainer, last_step, group.get());
-  for (TrainingHook* hook : std::initializer_list<TrainingHook*>{&window, &evaluator, &grids, &checkpointer, &interrupt})
+  for (TrainingHook* hook : std::initializer_list<TrainingHook*>{&window, &evaluator, &grids, &checkpointer, &posthoc, &interrupt})
     loop.add(*hook);
   loop.run();
 

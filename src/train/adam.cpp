@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "scorediff/kernels/optimiser.hpp"
+#include "scorediff/train/posthoc_ema.hpp"
 
 namespace scorediff {
 
@@ -77,10 +78,16 @@ Ema::Ema(const std::vector<torch::Tensor>& params, double decay) : decay_(decay)
   for (const auto& p : params) shadow_.push_back(p.detach().clone());
 }
 
+Ema Ema::power_function(const std::vector<torch::Tensor>& params, double gamma) {
+  Ema ema(params, 0.0);
+  ema.gamma_ = gamma;
+  return ema;
+}
+
 void Ema::update(const std::vector<torch::Tensor>& params, int64_t step) {
   torch::NoGradGuard no_grad;
   double n = static_cast<double>(step);
-  double d = std::min(decay_, (1 + n) / (10 + n));
+  double d = gamma_ >= 0 ? power_ema_decay(gamma_, step) : std::min(decay_, (1 + n) / (10 + n));
   for (size_t i = 0; i < params.size(); ++i) {
     if (fusable(shadow_[i]) && fusable(params[i])) {
       ema_update(shadow_[i].data_ptr<float>(), params[i].data_ptr<float>(), shadow_[i].numel(), d);

@@ -12,6 +12,7 @@
 #include "scorediff/objectives/contrastive.hpp"
 #include "scorediff/train/data_parallel.hpp"
 #include "scorediff/train/fused_dsm.hpp"
+#include "scorediff/train/posthoc_ema.hpp"
 
 namespace scorediff {
 namespace {
@@ -97,6 +98,12 @@ void bind(Schema& s, TrainOptions& o) {
         "class-conditional models: share of labels replaced by the null class (classifier-free guidance)")
       .non_negative()
       .below(1.0);
+  s.add("train.posthoc_sigma_rels", &o.posthoc_sigma_rels,
+        "post-hoc EMA: sigma_rel of the power-function EMAs to keep (EDM2: [0.05, 0.1]); [] = none")
+      .positive()
+      .at_most(0.2886);
+  s.add("train.posthoc_every", &o.posthoc_every, "post-hoc EMA: steps between snapshots (posthoc/step-N.safetensors)")
+      .at_least(1);
 }
 
 double learning_rate(const TrainOptions& o, int64_t step) {
@@ -130,6 +137,8 @@ Trainer::Trainer(ScoreModel model, std::shared_ptr<const NoiseProcess> process, 
       gen_(make_generator(derive_seed(seed, "train"), data_.device())) {
   require(data_.dim() >= 2 && data_.size(0) > 0, "training data must be a non-empty [N, ...] tensor");
   for (auto& p : params_) p.mutable_grad() = torch::zeros_like(p);
+  for (double sigma_rel : options.posthoc_sigma_rels)
+    posthoc_.push_back(Ema::power_function(params_, power_ema_gamma(sigma_rel)));
 }
 
 void Trainer::set_labels(torch::Tensor labels) {
@@ -222,8 +231,19 @@ StepStats Trainer::step() {
   }
   consecutive_skips_ = 0;
   adam_.step(stats.lr, clip.scale);
-  if (!parallel || group_->rank() == 0) ema_.update(params_, step_);
+  if (!parallel || group_->rank() == 0) {
+    ema_.update(params_, step_);
+    for (Ema& e : posthoc_) e.update(params_, step_);
+  }
   return stats;
+}
+
+TensorFile Trainer::posthoc_state() const {
+  TensorFile file;
+  for (size_t k = 0; k < posthoc_.size(); ++k)
+    for (size_t i = 0; i < params_.size(); ++i)
+      file.tensors.emplace_back(fmt::format("posthoc.{}.{}", k, param_names_[i]), posthoc_[k].shadow()[i]);
+  return file;
 }
 
 TensorFile Trainer::state() const {
@@ -235,6 +255,7 @@ TensorFile Trainer::state() const {
     file.tensors.emplace_back("optim.exp_avg." + param_names_[i], adam_.exp_avg()[i]);
     file.tensors.emplace_back("optim.exp_avg_sq." + param_names_[i], adam_.exp_avg_sq()[i]);
   }
+  for (auto& item : posthoc_state().tensors) file.tensors.push_back(std::move(item));
   file.tensors.emplace_back("optim.steps", torch::tensor({adam_.steps()}, torch::kInt64));
   file.tensors.emplace_back("train.step", torch::tensor({step_}, torch::kInt64));
   file.tensors.emplace_back("train.consecutive_skips", torch::tensor({consecutive_skips_}, torch::kInt64));
@@ -263,6 +284,8 @@ void Trainer::restore(const TensorFile& file) {
     copy("optim.exp_avg." + param_names_[i], adam_.exp_avg()[i]);
     copy("optim.exp_avg_sq." + param_names_[i], adam_.exp_avg_sq()[i]);
   }
+  for (size_t k = 0; k < posthoc_.size(); ++k)
+    for (size_t i = 0; i < params_.size(); ++i) copy(fmt::format("posthoc.{}.{}", k, param_names_[i]), posthoc_[k].shadow()[i]);
   auto scalar = [&](const std::string& name) {
     if (!file.contains(name)) fail("{} has no tensor '{}'", origin, name);
     return file.at(name).item<int64_t>();

@@ -45,6 +45,8 @@ class Adam {
 class Ema {
  public:
   Ema(const std::vector<torch::Tensor>& params, double decay);
+  // A power-function EMA (train/posthoc_ema.hpp): decay (1 − 1/t)^(γ+1) at step t, no warm-up.
+  static Ema power_function(const std::vector<torch::Tensor>& params, double gamma);
   void update(const std::vector<torch::Tensor>& params, int64_t step);  // fused per float32 CPU tensor
   std::vector<torch::Tensor>& shadow() { return shadow_; }
   const std::vector<torch::Tensor>& shadow() const { return shadow_; }
@@ -52,6 +54,7 @@ class Ema {
  private:
   std::vector<torch::Tensor> shadow_;
   double decay_;
+  double gamma_ = -1;  // ≥ 0: a power-function EMA with this exponent
 };
 
 // The total 2-norm of the parameters' gradients, as torch::nn::utils::clip_grad_norm_ computes it, and the

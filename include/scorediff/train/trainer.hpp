@@ -29,6 +29,10 @@ struct TrainOptions {
   // Class-conditional models: the share of each batch whose labels are replaced by the null class, so that one
   // network learns p(x|y) and p(x) (classifier-free guidance, Ho & Salimans 2022).
   double label_dropout = 0.0;
+  // Post-hoc EMA (train/posthoc_ema.hpp): the σ_rel of the power-function EMAs kept alongside ema_decay's
+  // (empty: none), and the steps between their snapshots in posthoc/step-N.safetensors (and one at the end).
+  std::vector<double> posthoc_sigma_rels;
+  int64_t posthoc_every = 1000;
 };
 void bind(Schema& schema, TrainOptions& options);
 // The learning rate of step `step` (0-based): linear warm-up, then constant or cosine decay.
@@ -67,6 +71,9 @@ class Trainer {
   // Every tensor of the training state, named for a checkpoint: model.*, ema.*, optim.*, rng.
   TensorFile state() const;
   void restore(const TensorFile& file);
+  // The power-function EMAs of train.posthoc_sigma_rels, named posthoc.<k>.<parameter> (part of state()).
+  TensorFile posthoc_state() const;
+  const std::vector<Ema>& posthoc() const { return posthoc_; }
   // Writes the EMA weights into a model built with the same options.
   void copy_ema_to(ScoreModel& target) const;
 
@@ -82,6 +89,7 @@ class Trainer {
   std::vector<torch::Tensor> params_;
   Adam adam_;
   Ema ema_;
+  std::vector<Ema> posthoc_;
   at::Generator gen_;
   int64_t step_ = 0;
   int64_t consecutive_skips_ = 0;
