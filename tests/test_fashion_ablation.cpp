@@ -70,13 +70,15 @@ TEST(FashionAblation, MoreStepsContinueTheShorterRunAndEndWhereAFreshRunEnds) {
   EXPECT_EQ(m["variants"][6]["variant"], longer + " σ_rel 0.05");
   for (const auto& v : m["variants"]) EXPECT_TRUE(std::isfinite(v["fd_cls"].get<double>())) << v.dump();
   EXPECT_NE(m["variants"][6]["fd_cls"].get<double>(), m["variants"][5]["fd_cls"].get<double>());  // other weights
-  EXPECT_TRUE(std::filesystem::exists(continued / longer / "ckpt" / "step-5.safetensors"));  // the shorter run's
+  // The shorter run's final snapshot (10 is not a multiple of posthoc_every = 500): only a copy has it.
+  EXPECT_TRUE(std::filesystem::exists(continued / longer / "posthoc" / "step-10.safetensors"));
   EXPECT_TRUE(std::filesystem::exists(continued / longer / "posthoc" / "step-15.safetensors"));
   EXPECT_TRUE(std::filesystem::exists(continued / longer / "posthoc-0.18.png"));
   EXPECT_FALSE(std::filesystem::exists(continued / (longer + ".copying")));
   // Its training time counts the shorter run's steps too.
   EXPECT_GT(m["variants"][5]["train_seconds"].get<double>(), m["variants"][0]["train_seconds"].get<double>());
   experiments().get("fashion-ablation").run(short_context(fresh.path(), {longer}));
+  EXPECT_FALSE(std::filesystem::exists(fresh / longer / "posthoc" / "step-10.safetensors"));
   const TensorFile a = read_safetensors(continued / longer / "last.safetensors");
   const TensorFile b = read_safetensors(fresh / longer / "last.safetensors");
   int compared = 0;

@@ -157,7 +157,16 @@ TEST(PosthocEma, ARunWritesSnapshotsResumesThemAndCombinesThemIntoACheckpoint) {
   const PosthocEma early = write_posthoc_ema(straight.path(), 0.07, 20, straight / "early.safetensors");
   EXPECT_EQ(early.snapshots.size(), 4u);
   EXPECT_EQ(early.base.filename(), "step-20.safetensors");
-  EXPECT_THAT_ERROR(write_posthoc_ema(straight.path(), 0.07, 25, straight / "x.safetensors"), "no checkpoint of step 25");
+  EXPECT_THAT_ERROR(write_posthoc_ema(straight.path(), 0.07, 25, straight / "x.safetensors"),
+                    "no post-hoc EMA snapshot of step 25");
+  EXPECT_THAT_ERROR(write_posthoc_ema(straight.path(), 0.07, 10, straight / "x.safetensors"), "no checkpoint of step 10");
+  EXPECT_THAT_ERROR(write_posthoc_ema(straight.path(), 0.07, 0, straight / "last.safetensors"), "the run's own");
+  EXPECT_THAT_ERROR(write_posthoc_ema(straight.path(), 0.07, 0, straight / "ckpt" / "step-20.safetensors"), "the run's own");
+  EXPECT_FALSE(std::filesystem::exists(straight / "x.safetensors"));
+  // A fresh run in the same folder clears the earlier run's snapshots: 20 steps leave none past step 20.
+  train_run(posthoc_config(20), straight.path(), TrainRunOptions(false, true));
+  EXPECT_FALSE(std::filesystem::exists(straight / "posthoc" / "step-30.safetensors"));
+  EXPECT_EQ(write_posthoc_ema(straight.path(), 0.1, 0, straight / "again.safetensors").snapshots.size(), 4u);
   EXPECT_THAT_ERROR(write_posthoc_ema(straight.path(), 0.4, 0, straight / "x.safetensors"), "outside");
   TempDir plain;
   train_run(load_config("swiss-roll", {"train.steps=5", "data.n_train=300", "model.width=16", "model.depth=2"}), plain.path(),

@@ -5,9 +5,9 @@
 // reuses the finished ones and continues an interrupted one, so the table can be built over several
 // sittings; --variants picks some. Steps are given as a multiple of train.steps, so that a short test run
 // (--set train.steps=N) keeps the variants' proportions. A variant that only adds steps to another under the
-// constant learning rate (steps-1.5x to preset) continues that run's finished directory instead of training
-// the shared steps again: the first N steps of a constant-rate run do not depend on its length, and resume
-// is exact, so the longer run is the one a fresh start would give.
+// constant learning rate (steps-1.5x to preset) continues a copy of that run's finished folder instead of
+// training the shared steps again: the first N steps of a constant-rate run do not depend on its length, and
+// resume is exact, so the longer run's weights are the ones a fresh start would give.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -44,12 +44,12 @@ std::vector<double> posthoc_lengths() { return {0.05, 0.08, 0.12, 0.18}; }
 // 55-minute run, 3.9 in bench --unet at 2 threads now; docs/performance.md), spent on steps.
 const std::vector<Lever>& levers() {
   static const std::vector<Lever> all = {
-      {"preset", "the preset as it is", 1.0, {}},
-      {"steps-1.5x", "1.5 × the steps", 1.5, {}, "preset"},
-      {"steps-1.5x-dropout-0", "1.5 × the steps, dropout 0", 1.5, {"model.dropout=0"}},
+      {"preset", "the preset as it is", 1.0, {}, "", {}},
+      {"steps-1.5x", "1.5 × the steps", 1.5, {}, "preset", {}},
+      {"steps-1.5x-dropout-0", "1.5 × the steps, dropout 0", 1.5, {"model.dropout=0"}, "", {}},
       {"steps-1.5x-cosine-lr", "1.5 × the steps, learning rate 2e-3 with a cosine decay", 1.5,
-       {"train.lr=2e-3", "train.schedule=cosine"}},
-      {"steps-1.5x-ema-0.9995", "1.5 × the steps, EMA decay 0.9995", 1.5, {"train.ema_decay=0.9995"}},
+       {"train.lr=2e-3", "train.schedule=cosine"}, "", {}},
+      {"steps-1.5x-ema-0.9995", "1.5 × the steps, EMA decay 0.9995", 1.5, {"train.ema_decay=0.9995"}, "", {}},
       // EDM2's post-hoc EMA: the preset's and steps-1.5x's trajectories (the power-function EMAs do not change
       // the training, so each run's own EMA row is theirs), with σ_rel 0.05 and 0.10 tracked and stored every 500
       // steps, and lengths around the fixed EMA's measured (0.999 is an exponential profile of std 1 000 steps:
@@ -73,27 +73,42 @@ std::vector<const Lever*> chosen_levers(const std::vector<std::string>& names) {
   return out;
 }
 
-// Whether `dir` holds a run that has trained exactly `steps` steps.
-bool finished(const std::filesystem::path& dir, int64_t steps) {
+// Whether `dir` holds a finished run of exactly `steps` steps that `config` may resume (the same keys but for
+// train.steps, logging, threads and device).
+bool continuable(const std::filesystem::path& dir, int64_t steps, const Config& config) {
   std::error_code ec;
   const std::filesystem::path last = dir / "last.safetensors";
   if (!std::filesystem::exists(last, ec)) return false;
   const TensorFile file = read_safetensors(last);
-  return file.contains("train.step") && file.at("train.step").item<int64_t>() == steps;
+  if (!file.contains("train.step") || file.at("train.step").item<int64_t>() != steps) return false;
+  try {
+    check_resume_compatible(checkpoint_config(file, last), config, last);
+  } catch (const Error&) {
+    return false;
+  }
+  return true;
 }
 
-// Starts `lever` from a copy of the run it continues when that run has finished its steps and `lever`
-// has no run of its own to resume (with `resume`) or is to start afresh (without). The copy is made beside the
-// target and renamed into place. Returns whether it copied.
-bool continue_from(const Lever& lever, const std::filesystem::path& out, int64_t configured_steps, bool resume) {
+// Starts `lever` from a copy of the run it continues, when that is sound and wanted: the learning rate is
+// constant (so the shorter run is the longer one's beginning), the shorter run finished its steps with this
+// run's keys, `lever` has no run of its own to resume (with `resume`), and without `resume` the shorter run
+// was trained in this invocation (`fresh`), not left by an earlier one. The copy is made beside the target and
+// renamed into place. Returns whether it copied.
+bool continue_from(const Lever& lever, const Config& config, const std::filesystem::path& out, int64_t configured_steps,
+                   bool resume, const std::vector<std::string>& fresh) {
   const std::filesystem::path target = out / lever.name;
   std::error_code ec;
-  if (lever.continues.empty() || (resume && std::filesystem::exists(target / "last.safetensors", ec))) return false;
+  if (lever.continues.empty() || config.train.schedule != "constant" ||
+      (resume && std::filesystem::exists(target / "last.safetensors", ec)) ||
+      (!resume && std::find(fresh.begin(), fresh.end(), lever.continues) == fresh.end()))
+    return false;
   const Lever* base = nullptr;
   for (const Lever& l : levers())
     if (l.name == lever.continues) base = &l;
+  require(base != nullptr, "fashion-ablation: variant '{}' continues an unknown variant '{}'", lever.name,
+          lever.continues);
   const auto base_steps = static_cast<int64_t>(std::llround(base->steps_factor * static_cast<double>(configured_steps)));
-  if (!finished(out / lever.continues, base_steps)) return false;
+  if (!continuable(out / lever.continues, base_steps, config)) return false;
   const std::filesystem::path temporary = out / (lever.name + ".copying");
   std::filesystem::remove_all(temporary);
   std::filesystem::copy(out / lever.continues, temporary, std::filesystem::copy_options::recursive);
@@ -119,14 +134,16 @@ nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
   std::vector<std::pair<std::string, std::string>> images;  // grid, caption
   Progress progress("fashion-ablation", static_cast<int64_t>(chosen.size()), "variant", ctx.quiet);
   int64_t done = 0;
+  std::vector<std::string> trained;  // the variants trained (or reused) in this invocation
   for (const Lever* lever : chosen) {
     std::vector<std::string> forced = lever->sets;
     const auto steps = static_cast<int64_t>(std::llround(lever->steps_factor * static_cast<double>(base.train.steps)));
     forced.push_back(fmt::format("train.steps={}", steps));
     Config config = experiment_config("fashion-mnist", selection, defaults, forced);
     ExperimentContext run_ctx = ctx;
-    run_ctx.resume = continue_from(*lever, ctx.out, base.train.steps, ctx.resume) || ctx.resume;
+    run_ctx.resume = continue_from(*lever, config, ctx.out, base.train.steps, ctx.resume, trained) || ctx.resume;
     TrainedRun run = train_experiment_run(config, run_ctx, lever->name);
+    trained.push_back(lever->name);
     const std::filesystem::path dir = ctx.out / lever->name;
     // One row: the model's samples (the same noise for every row) measured, and its grid in dir/<grid>.
     auto measure = [&](const std::string& name, const std::string& change, const std::string& grid) {

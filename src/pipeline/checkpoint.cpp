@@ -12,6 +12,7 @@ namespace {
 // Keys a resumed run may change: they do not alter the loss sequence's definition.
 bool may_differ_on_resume(const std::string& key) {
   return key == "train.steps" || key == "train.ckpt_every" || key == "train.log_every" || key == "train.sample_every" ||
+         key == "train.posthoc_every" ||
          key == "run.threads" ||
          key == "run.device" || key == "run.name" || key.rfind("sample.", 0) == 0;
 }

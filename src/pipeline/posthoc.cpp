@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -14,24 +15,46 @@
 namespace scorediff {
 namespace {
 
-// The run's snapshot files by step, those up to `last` (≤ 0: all).
+// The run's snapshot files by step, those up to `last`; one of them must be at `last`.
 std::map<int64_t, std::filesystem::path> snapshot_files(const std::filesystem::path& run_dir, int64_t last) {
   std::map<int64_t, std::filesystem::path> out;
   const std::filesystem::path dir = run_dir / "posthoc";
-  std::error_code ec;
-  require(std::filesystem::is_directory(dir, ec),
-          "'{}' has no post-hoc EMA snapshots (posthoc/); train with train.posthoc_sigma_rels = [0.05, 0.10]",
-          run_dir.string());
+  const std::string prefix = "step-", suffix = ".safetensors";
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    int64_t step = 0;
-    if (std::sscanf(name.c_str(), "step-%ld.safetensors", &step) != 1 || name != fmt::format("step-{}.safetensors", step))
+    if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
       continue;
-    if (last <= 0 || step <= last) out.emplace(step, entry.path());
+    int64_t step = 0;
+    const char* first = name.data() + prefix.size();
+    const char* end = name.data() + name.size() - suffix.size();
+    const auto [ptr, error] = std::from_chars(first, end, step);
+    if (error != std::errc() || ptr != end || step < 1) continue;
+    if (step <= last) out.emplace(step, entry.path());
   }
-  require(!out.empty(), "'{}' has no post-hoc EMA snapshot{}", dir.string(),
-          last > 0 ? fmt::format(" at or before step {}", last) : std::string());
+  require(out.count(last) == 1, "'{}' has no post-hoc EMA snapshot of step {} (the reconstruction is made at a step "
+          "with a snapshot: a multiple of train.posthoc_every, or the run's last)", dir.string(), last);
   return out;
+}
+
+// The step of the run's last.safetensors.
+int64_t last_step(const std::filesystem::path& run_dir) {
+  const std::filesystem::path last = run_dir / "last.safetensors";
+  std::error_code ec;
+  require(std::filesystem::exists(last, ec), "'{}' has no last.safetensors", run_dir.string());
+  const TensorFile file = read_safetensors(last);
+  require(file.contains("train.step"), "'{}' is not a training checkpoint (no train.step)", last.string());
+  return file.at("train.step").item<int64_t>();
+}
+
+// The output must not replace a file the run needs: its checkpoints and snapshots.
+void check_not_the_runs_own(const std::filesystem::path& run_dir, const std::filesystem::path& out) {
+  std::error_code ec;
+  const std::filesystem::path o = std::filesystem::weakly_canonical(out, ec);
+  const std::filesystem::path r = std::filesystem::weakly_canonical(run_dir, ec);
+  const bool own = o == r / "last.safetensors" || o.parent_path() == r / "ckpt" || o.parent_path() == r / "posthoc";
+  require(!own, "posthoc-ema: '{}' is one of the run's own checkpoints or snapshots; write the result elsewhere",
+          out.string());
 }
 
 std::vector<double> metadata_list(const TensorFile& file, const std::string& key, const std::filesystem::path& path) {
@@ -67,8 +90,15 @@ PosthocEma write_posthoc_ema(const std::filesystem::path& run_dir, double sigma_
   PosthocEma result;
   result.sigma_rel = sigma_rel;
   result.gamma = power_ema_gamma(sigma_rel);
-  const auto files = snapshot_files(run_dir, step);
-  result.step = step > 0 ? step : files.rbegin()->first;
+  check_not_the_runs_own(run_dir, out);
+  std::error_code ec;
+  require(std::filesystem::is_directory(run_dir / "posthoc", ec),
+          "'{}' has no post-hoc EMA snapshots (posthoc/); train with train.posthoc_sigma_rels = [0.05, 0.1]",
+          run_dir.string());
+  // Without a step: the run's last (a fresh run clears the snapshots of an earlier one in its folder, and a
+  // resumed one's snapshots past its last checkpoint were rewritten by the same steps).
+  result.step = step > 0 ? step : last_step(run_dir);
+  const auto files = snapshot_files(run_dir, result.step);
   std::vector<int64_t> ema_count;  // EMAs per file, in file order
   for (const auto& [file_step, path] : files) {
     const TensorFile file = read_safetensors(path);

@@ -63,6 +63,8 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
     config.model.sigma_data = stored.model.sigma_data;
   }
   if (lead) ensure_output_dir(out_dir / "ckpt");
+  // A fresh run's post-hoc snapshots must not mix with an earlier run's left in the same folder.
+  if (lead && !options.resume) std::filesystem::remove_all(out_dir / "posthoc");
 
   at::Generator init_gen = make_generator(derive_seed(seed, "init"));
   ScoreModel model = make_model(config.model, dim, init_gen);
@@ -116,7 +118,9 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   const int64_t first_step = trainer.steps_done();
   const int64_t last_step = options.stop_at >= 0 ? std::min(options.stop_at, t.steps) : t.steps;
   TrainingLoop loop(trainer, last_step, group.get());
-  for (TrainingHook* hook : std::initializer_list<TrainingHook*>{&window, &evaluator, &grids, &checkpointer, &posthoc, &interrupt})
+  // The snapshot before the checkpoint: a run that stops between the two resumes after a step whose snapshot exists.
+  for (TrainingHook* hook :
+       std::initializer_list<TrainingHook*>{&window, &evaluator, &grids, &posthoc, &checkpointer, &interrupt})
     loop.add(*hook);
   loop.run();
 

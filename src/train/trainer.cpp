@@ -101,7 +101,7 @@ void bind(Schema& s, TrainOptions& o) {
   s.add("train.posthoc_sigma_rels", &o.posthoc_sigma_rels,
         "post-hoc EMA: sigma_rel of the power-function EMAs to keep (EDM2: [0.05, 0.1]); [] = none")
       .positive()
-      .at_most(0.2886);
+      .at_most(0.288675);  // 1/(2√3), the length of γ = 0
   s.add("train.posthoc_every", &o.posthoc_every, "post-hoc EMA: steps between snapshots (posthoc/step-N.safetensors)")
       .at_least(1);
 }

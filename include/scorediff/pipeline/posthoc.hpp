@@ -17,10 +17,11 @@ struct PosthocEma {
   double relative_error = 0;                 // ‖Σ x_i p_i − p‖₂ / ‖p‖₂ of the profiles
 };
 
-// Reconstructs the EMA of length sigma_rel at `step` (≤ 0: the run's last snapshot) from the run's snapshots up
-// to that step and writes `out` (atomically): the run's checkpoint of that step (last.safetensors or
-// ckpt/step-N.safetensors) with its ema.* tensors replaced, so that sample, eval and the rest read it as any
-// checkpoint. One line for a run without snapshots, a step with no checkpoint, or a σ_rel out of range.
+// Reconstructs the EMA of length sigma_rel at `step` (≤ 0: the step of the run's last.safetensors) from the run's
+// snapshots up to that step, one of them at it, and writes `out` (atomically): the run's checkpoint of that
+// step (last.safetensors or ckpt/step-N.safetensors) with its ema.* tensors replaced, so that sample, eval and
+// the rest read it as any checkpoint. One line for a run without snapshots, a step with no snapshot or no
+// checkpoint, a σ_rel out of range, or an output that would replace one of the run's own files.
 PosthocEma write_posthoc_ema(const std::filesystem::path& run_dir, double sigma_rel, int64_t step,
                              const std::filesystem::path& out);
 
