@@ -31,12 +31,6 @@ torch::Tensor gaussian_velocity(const torch::Tensor& x, const torch::Tensor& t) 
   return -mean + (tt - (1 - tt) * var) / v * (x - (1 - tt) * mean);
 }
 
-std::shared_ptr<const NoiseProcess> flow_process() {
-  ProcessOptions o;
-  o.name = "flow";
-  return make_process(o);
-}
-
 // A network that returns the exact velocity E[ε − x₀ | x] of the Gaussian from what ScoreModel gives it (x/m and
 // log σ, no input scaling): for the flow process the closed form above, for others ((m + s) E[ε|x] − x)/m from
 // the exact score (x₀ = (x − s ε)/m). ScoreModel's velocity parametrisation must turn it into the exact score.

@@ -21,7 +21,7 @@ torch::Tensor mask_of(const DropoutSpec& d, const torch::Tensor& x) {
   return torch::tensor(m).reshape(x.sizes());
 }
 
-torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t groups, bool silu,
+torch::Tensor group_norm_reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t groups, bool silu,
                         const DropoutSpec& d = {}) {
   torch::Tensor y = torch::group_norm(x, groups, w, b, 1e-6);
   y = silu ? torch::silu(y) : y;
@@ -74,7 +74,7 @@ TEST(GroupNormAct, KernelsMatchFloat64AtenForwardAndBackward) {
             }
             torch::Tensor xd = x.to(torch::kFloat64).requires_grad_(true);
             torch::Tensor wd = w.to(torch::kFloat64).requires_grad_(true), bd = b.to(torch::kFloat64).requires_grad_(true);
-            torch::Tensor ref = reference(xd, wd, bd, groups, silu, d);
+            torch::Tensor ref = group_norm_reference(xd, wd, bd, groups, silu, d);
             auto grads = torch::autograd::grad({ref}, {xd, wd, bd}, {dy.to(torch::kFloat64)});
             // bfloat16 output: rounded to 8 significant bits (relative 2^-9 of each value, so of the largest).
             EXPECT_LT(relative(y, ref), bf16 ? 4e-3 : 2e-6);
@@ -86,6 +86,34 @@ TEST(GroupNormAct, KernelsMatchFloat64AtenForwardAndBackward) {
             EXPECT_LT(relative(mean, xg.mean(-1)), 1e-5);
             EXPECT_LT(relative(rstd, (xg.var(-1, false) + 1e-6).rsqrt()), 1e-5);
           }
+}
+
+TEST(GroupNormAct, TwoThreadsSplitTheGroupsAndGiveTheOneThreadResultBitForBit) {
+  // The suite runs with one intra-op thread per test (CMakeLists.txt), so the OpenMP split is exercised here: each
+  // (image, group) is computed whole by one thread, so the split changes nothing, also at an uneven 5 × 7 groups.
+  auto gen = make_generator(22);
+  const GroupNormShape s{5, 14, 21, 7};
+  const DropoutSpec d{0.3, 9, 2};
+  torch::Tensor x = torch::randn({5, 14, 21}, gen), w = torch::randn({14}, gen), b = torch::randn({14}, gen);
+  torch::Tensor dy = torch::randn({5, 14, 21}, gen);
+  auto run = [&](int threads) {
+    const int before = at::get_num_threads();
+    at::set_num_threads(threads);
+    std::vector<torch::Tensor> out = {torch::empty({5, 14, 21}), torch::empty({5, 7}), torch::empty({5, 7}),
+                                      torch::empty({5, 14, 21}), torch::empty({5, 14}), torch::empty({5, 14})};
+    group_norm_act_forward(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), out[0].data_ptr<float>(),
+                           out[1].data_ptr<float>(), out[2].data_ptr<float>(), s, 1e-6f, true, d, true);
+    group_norm_act_backward(dy.data_ptr<float>(), x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(),
+                            out[1].data_ptr<float>(), out[2].data_ptr<float>(), out[3].data_ptr<float>(),
+                            out[4].data_ptr<float>(), out[5].data_ptr<float>(), s, true, d, true);
+    at::set_num_threads(before);
+    return out;
+  };
+  const auto one = run(1), two = run(2);
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_TRUE(torch::equal(one[i], two[i])) << "output " << i;
+  EXPECT_LT(relative(one[0], group_norm_reference(x.to(torch::kFloat64), w.to(torch::kFloat64), b.to(torch::kFloat64),
+                                                  7, true, d)),
+            2e-6);
 }
 
 TEST(GroupNormAct, DropoutMasksKeepOneMinusPIndependentlyAndShardByOffset) {

@@ -19,7 +19,7 @@ using namespace scorediff;
 
 namespace {
 
-std::shared_ptr<GaussianMixture> two_modes() {
+std::shared_ptr<GaussianMixture> gsm_two_modes() {
   return std::make_shared<GaussianMixture>(torch::tensor({0.3, 0.7}), torch::tensor({{-1.5, 0.5}, {1.5, -0.5}}),
                                            torch::tensor({{0.5, 0.4}, {0.4, 0.6}}));
 }
@@ -38,7 +38,7 @@ TEST(Gsm, GradientOperatorIsImplicitScoreMatchingOnTheSameBatch) {
   auto gen = make_generator(11);
   ScoreModel model = make_model(small_mlp(), 2, gen);
   ScoreFn score = model_score_fn(model, process);
-  torch::Tensor x0 = two_modes()->sample(512, gen);
+  torch::Tensor x0 = gsm_two_modes()->sample(512, gen);
   ObjectiveOptions o;
   o.sigma_sampling = "log-uniform";
   o.name = "ism";
@@ -90,7 +90,7 @@ Difference tweedie_minus_denoiser(const std::function<torch::Tensor(const torch:
 
 TEST(Gsm, TweedieOperatorIsTheDenoiserLossUpToOneConstant) {
   // E_ε[GSM − ½‖D − x‖²] = E[−σ D·ε + σ² ∇·D] − ½‖x‖² = −½‖x‖² by Stein's lemma, whatever D is.
-  auto mixture = two_modes();
+  auto mixture = gsm_two_modes();
   auto process = std::make_shared<SigmaLadder>(0.01, 5.0, 10);
   auto gen = make_generator(21);
   const int64_t n = 400000;
@@ -117,7 +117,7 @@ TEST(Gsm, TweedieOperatorIsTheDenoiserLossUpToOneConstant) {
 class GsmRecovery : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GsmRecovery, TrainingRecoversTheScoreOfAMixture) {
-  auto mixture = two_modes();
+  auto mixture = gsm_two_modes();
   auto process = std::make_shared<SigmaLadder>(0.01, 5.0, 10);
   ScoreFn truth = mixture_score_fn(mixture, process);
   constexpr double kSigma = 0.3;

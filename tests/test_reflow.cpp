@@ -22,12 +22,6 @@ using namespace scorediff;
 
 namespace {
 
-std::shared_ptr<const NoiseProcess> flow_process() {
-  ProcessOptions o;
-  o.name = "flow";
-  return make_process(o);
-}
-
 // One Euler step of the flow from t_max: SWD of its samples over the data-vs-data floor.
 double one_step_ratio(const ScoreFn& score, const NoiseProcess& process, const GaussianMixture& mixture) {
   SampleOptions so;

@@ -46,7 +46,7 @@ SmallRun small_run(SampleOptions o, const std::shared_ptr<const NoiseProcess>& p
 }
 
 // Small budgets so every sampler runs in milliseconds.
-SampleOptions small_options(const std::string& sampler) {
+SampleOptions small_sample_options(const std::string& sampler) {
   SampleOptions o;
   o.sampler = sampler;
   o.nfe = 13;
@@ -102,7 +102,7 @@ TEST(SamplerRegistry, KeysASpecDoesNotListDoNotChangeItsSamples) {
   for (const auto& name : samplers().names()) {
     const SamplerSpec& spec = samplers().get(name);
     auto process = process_for(spec);
-    const SampleOptions base = small_options(name);
+    const SampleOptions base = small_sample_options(name);
     const SmallRun reference = small_run(base, process);
     int listed_changes = 0;
     for (const auto& assignment : perturbations()) {
@@ -135,7 +135,7 @@ TEST(SamplerRegistry, KeysASpecDoesNotListDoNotChangeItsSamples) {
 TEST(SamplerRegistry, NfeAccountingMatchesTheScoreCalls) {
   for (const auto& name : samplers_for(*process_named("vp"))) {
     const SamplerSpec& spec = samplers().get(name);
-    SampleOptions o = small_options(name);
+    SampleOptions o = small_sample_options(name);
     SmallRun r = small_run(o, process_named("vp"));
     EXPECT_EQ(r.nfe, r.calls) << name;
     if (spec.kind == SamplerKind::ReverseSde || spec.kind == SamplerKind::Ode) {
@@ -151,7 +151,7 @@ TEST(SamplerRegistry, DeterministicKindsDrawNoNoise) {
   for (const auto& name : samplers_for(*process_named("vp"))) {
     const SamplerSpec& spec = samplers().get(name);
     if (spec.kind != SamplerKind::Ode && spec.kind != SamplerKind::Adaptive) continue;
-    SampleOptions o = small_options(name);
+    SampleOptions o = small_sample_options(name);
     auto process = process_named("vp");
     // They are run with no generator at all (a draw would throw or crash) and give the same samples twice.
     ScoreFn exact = mixture_score_fn(two_modes(), process);

@@ -14,7 +14,7 @@ using namespace scorediff;
 
 namespace {
 
-std::shared_ptr<GaussianMixture> two_modes() {
+std::shared_ptr<GaussianMixture> sm_two_modes() {
   return std::make_shared<GaussianMixture>(torch::tensor({0.3, 0.7}), torch::tensor({{-1.5, 0.0}, {1.5, 1.0}}),
                                            torch::tensor({{0.6, 0.8}, {0.5, 0.4}}));
 }
@@ -52,7 +52,7 @@ torch::Tensor losses(const ObjectiveOptions& o, const ScoreFn& s, const NoisePro
 
 TEST(ScoreMatching, IsmAndEsmDifferByAConstantIndependentOfTheNetwork) {
   // ESM − ISM = ½ E‖∇log p_σ‖² for every s (integration by parts), checked on two networks.
-  auto mixture = two_modes();
+  auto mixture = sm_two_modes();
   auto process = std::make_shared<SigmaLadder>(0.01, 5.0, 10);
   ScoreFn truth = mixture_score_fn(mixture, process);
   auto gen = make_generator(1);
@@ -74,7 +74,7 @@ TEST(ScoreMatching, IsmAndEsmDifferByAConstantIndependentOfTheNetwork) {
 }
 
 TEST(ScoreMatching, SlicedConvergesToImplicitAndVarianceReducedAgrees) {
-  auto mixture = two_modes();
+  auto mixture = sm_two_modes();
   auto process = std::make_shared<SigmaLadder>(0.01, 5.0, 10);
   ScoreFn s = random_network(3, process);
   auto gen = make_generator(2);
@@ -122,7 +122,7 @@ TEST(ScoreMatching, SlicedTermsAreUnbiasedForEachSample) {
 
 TEST(ScoreMatching, SureIsUnbiasedForTheDenoisingError) {
   // E[SURE(D; x̃)] = E‖D(x̃) − x‖² for D = x̃ + σ² s with any differentiable s (here a network).
-  auto mixture = two_modes();
+  auto mixture = sm_two_modes();
   auto process = std::make_shared<SigmaLadder>(0.01, 5.0, 10);
   ScoreFn s = random_network(6, process);
   auto gen = make_generator(7);
@@ -144,7 +144,7 @@ TEST(ScoreMatching, SureIsUnbiasedForTheDenoisingError) {
 }
 
 TEST(ScoreMatching, SureLossIsIsmPlusAConstant) {
-  auto mixture = two_modes();
+  auto mixture = sm_two_modes();
   auto process = std::make_shared<SigmaLadder>(0.01, 5.0, 10);
   ScoreFn s = random_network(8, process);
   auto gen = make_generator(3);
@@ -210,7 +210,7 @@ TEST(Tweedie, SecondOrderMatchesTheMixturePosteriorCovariance) {
   // Prior Σ w_k N(μ_k, diag τ_k²), x̃ = x + σε: the posterior is a mixture of Gaussians with
   // responsibilities r_k ∝ w_k N(x̃; μ_k, τ_k² + σ²), means m_k = (σ²μ_k + τ_k²x̃)/(τ_k² + σ²) and
   // variances v_k = τ_k²σ²/(τ_k² + σ²); Cov = Σ r_k (diag v_k + m_k m_kᵀ) − m̄ m̄ᵀ.
-  auto mixture = two_modes();
+  auto mixture = sm_two_modes();
   auto process = std::make_shared<SigmaLadder>(0.01, 5.0, 10);
   ScoreFn score = mixture_score_fn(mixture, process);
   const double sigma = 0.7;

@@ -20,7 +20,7 @@ namespace {
 constexpr int64_t kSamples = 5000;
 constexpr int64_t kProjections = 200;
 
-std::shared_ptr<const NoiseProcess> process_named(const std::string& name) {
+std::shared_ptr<const NoiseProcess> sde_process_named(const std::string& name) {
   ProcessOptions o;
   o.name = name;
   o.sigma_min = name == "edm" ? 0.002 : 0.01;
@@ -36,7 +36,7 @@ struct Quality {
 Quality sample_quality(const std::string& sampler, const std::string& process_name, SampleOptions o = {},
                        uint64_t seed = 11) {
   auto mixture = eight_gaussians();
-  auto process = process_named(process_name);
+  auto process = sde_process_named(process_name);
   o.sampler = sampler;
   o.n = kSamples;
   check_sampler(o, *process);
@@ -70,7 +70,7 @@ void expect_reproduces(const Quality& q, const std::string& what) {
 }  // namespace
 
 void expect_every_sampler_reproduces(const std::string& process) {
-  for (const auto& sampler : samplers_for(*process_named(process))) {
+  for (const auto& sampler : samplers_for(*sde_process_named(process))) {
     if (samplers().get(sampler).kind == SamplerKind::Langevin) continue;  // own step counts (test_samplers)
     // A consistency model's sampler: with a diffusion model's Tweedie mean it draws blurred points (test_consistency).
     if (!samplers().get(sampler).final_denoise) continue;
@@ -146,7 +146,7 @@ TEST(SdeSamplers, HigherOrderSolversAtTenNfeWithAFewStepGrid) {
       o.nfe = 10;
       o.grid = "log-snr";
       const double sigma_end = sampler == "unipc" ? 0.07 : 0.02;
-      o.t_end = process_named(process)->t_of_sigma(torch::tensor({sigma_end}, torch::kFloat64)).item<double>();
+      o.t_end = sde_process_named(process)->t_of_sigma(torch::tensor({sigma_end}, torch::kFloat64)).item<double>();
       Quality q = sample_quality(sampler, process, o);
       std::printf("%-46s SWD ratio %.3f\n",
                   (sampler + " 10 NFE, log-SNR to " + std::to_string(sigma_end).substr(0, 4) + " / " + process).c_str(),
@@ -175,7 +175,7 @@ TEST(SdeSamplers, StochasticOptionsStillReproduce) {
 }
 
 TEST(SdeSamplers, NfeCountsAndGrids) {
-  auto vp = process_named("vp");
+  auto vp = sde_process_named("vp");
   SampleOptions o;
   o.sampler = "pc";
   o.nfe = 101;
@@ -197,8 +197,8 @@ TEST(SdeSamplers, NfeCountsAndGrids) {
 }
 
 TEST(SdeSamplers, RejectOptionsThatDoNotFit) {
-  auto ve = process_named("ve");
-  auto vp = process_named("vp");
+  auto ve = sde_process_named("ve");
+  auto vp = sde_process_named("vp");
   SampleOptions o;
   o.sampler = "ancestral";
   EXPECT_THAT_ERROR(check_sampler(o, *ve), "does not fit process 've'; samplers for 've': ");

@@ -8,6 +8,13 @@
 
 namespace scorediff {
 
+// The rectified-flow process (t in [0, 1], x_t = (1 - t) x_0 + t ε) that both tests train on.
+inline std::shared_ptr<const NoiseProcess> flow_process() {
+  ProcessOptions o;
+  o.name = "flow";
+  return make_process(o);
+}
+
 // `rows` are the training rows (a coupled objective's rows carry the noise after the data); `sigma_data` scales the
 // velocity parametrisation.
 inline ScoreModel train_velocity_mlp(const std::shared_ptr<const NoiseProcess>& process, const ObjectiveOptions& objective_options,

@@ -18,7 +18,7 @@ namespace scorediff {
 namespace {
 
 // Guidance weights w of the sweep (0: the conditional model alone).
-const std::vector<double> kWeights{0.0, 0.5, 1.0, 3.0};
+const std::vector<double> kGuidanceWeights2d{0.0, 0.5, 1.0, 3.0};
 
 struct ClassStats {
   std::vector<double> on_own_mode;  // per class: the share of its samples whose nearest mean is its own
@@ -90,7 +90,7 @@ nlohmann::json run_conditional_2d(const ExperimentContext& ctx) {
   };
   std::vector<ClassStats> per_w;
   std::vector<torch::Tensor> drawn;
-  for (double w : kWeights) {
+  for (double w : kGuidanceWeights2d) {
     drawn.push_back(draw(labels, w));
     per_w.push_back(class_stats(*mixture, drawn.back(), labels));
   }
@@ -103,7 +103,7 @@ nlohmann::json run_conditional_2d(const ExperimentContext& ctx) {
 
   // Figures: samples coloured by requested class, for the data and each w; the shares and spread against w.
   const Range range = bounding_range({data.points});
-  const int panels = static_cast<int>(kWeights.size()) + 1;
+  const int panels = static_cast<int>(kGuidanceWeights2d.size()) + 1;
   {
     Figure fig(ctx.out / "classes.png", 500 * panels, 500, panels, 1);
     auto by_class = [&](const torch::Tensor& points, const torch::Tensor& with) {
@@ -113,8 +113,8 @@ nlohmann::json run_conditional_2d(const ExperimentContext& ctx) {
       return sets;
     };
     fig.scatter(1, "data by component", by_class(data.points, data.labels), range);
-    for (size_t i = 0; i < kWeights.size(); ++i)
-      fig.scatter(static_cast<int>(i) + 2, fmt::format("samples by class, w = {}", num(kWeights[i])),
+    for (size_t i = 0; i < kGuidanceWeights2d.size(); ++i)
+      fig.scatter(static_cast<int>(i) + 2, fmt::format("samples by class, w = {}", num(kGuidanceWeights2d[i])),
                   by_class(drawn[i], labels), range);
     fig.save();
   }
@@ -127,12 +127,12 @@ nlohmann::json run_conditional_2d(const ExperimentContext& ctx) {
       spread.push_back(s.spread);
     }
     fig.curves(1, "samples nearest their own class's mean", "guidance weight w", "share",
-               {{"worst class", kWeights, worst, palette(3)},
-                {"all samples", kWeights, overall, palette(0)},
-                {"data (floor)", kWeights, std::vector<double>(kWeights.size(), floor.overall), palette(7)}});
+               {{"worst class", kGuidanceWeights2d, worst, palette(3)},
+                {"all samples", kGuidanceWeights2d, overall, palette(0)},
+                {"data (floor)", kGuidanceWeights2d, std::vector<double>(kGuidanceWeights2d.size(), floor.overall), palette(7)}});
     fig.curves(2, "spread: mean |x - mu_y|^2 / data's", "guidance weight w", "ratio",
-               {{"samples", kWeights, spread, palette(0)},
-                {"data", kWeights, std::vector<double>(kWeights.size(), floor.spread), palette(7)}});
+               {{"samples", kGuidanceWeights2d, spread, palette(0)},
+                {"data", kGuidanceWeights2d, std::vector<double>(kGuidanceWeights2d.size(), floor.spread), palette(7)}});
     fig.save();
   }
 
@@ -157,15 +157,15 @@ nlohmann::json run_conditional_2d(const ExperimentContext& ctx) {
       nfe, config.sample.sampler));
   std::vector<std::vector<std::string>> rows{
       {"data (floor)", num(floor.overall), num(floor.worst), num(floor.spread)}};
-  for (size_t i = 0; i < kWeights.size(); ++i)
-    rows.push_back({fmt::format("w = {}", num(kWeights[i])), num(per_w[i].overall), num(per_w[i].worst),
+  for (size_t i = 0; i < kGuidanceWeights2d.size(); ++i)
+    rows.push_back({fmt::format("w = {}", num(kGuidanceWeights2d[i])), num(per_w[i].overall), num(per_w[i].worst),
                     num(per_w[i].spread)});
   report.table({"samples", "nearest their class's mean", "worst class", "spread / data's"}, rows);
   report.paragraph(fmt::format(
       "Spread is the mean squared distance of each sample to its class's mean over the component's tr Σ: 1 for the "
       "data itself. Guidance pulls samples towards where the implicit classifier p(y|x) is sure, the inside of "
       "each mode away from its neighbours: the spread falls from {} at w = 0 to {} at w = {}.",
-      num(per_w.front().spread), num(per_w.back().spread), num(kWeights.back())));
+      num(per_w.front().spread), num(per_w.back().spread), num(kGuidanceWeights2d.back())));
   std::vector<std::string> share_cells;
   for (double s : null_share) share_cells.push_back(num(s));
   report.paragraph(fmt::format(
@@ -177,14 +177,14 @@ nlohmann::json run_conditional_2d(const ExperimentContext& ctx) {
   report.image("classes.png", "Data by component, and samples by the class asked for, for each guidance weight w");
   report.image("guidance.png", "Share of samples nearest their own class's mean, and their spread, against w");
 
-  nlohmann::json metrics = {{"weights", kWeights},
-                            {"best_w", kWeights[best]},
+  nlohmann::json metrics = {{"weights", kGuidanceWeights2d},
+                            {"best_w", kGuidanceWeights2d[best]},
                             {"floor", stats_json(floor)},
                             {"null_class_shares", null_share},
                             {"train_seconds", run.seconds},
                             {"samples", n},
                             {"nfe", nfe}};
-  for (size_t i = 0; i < kWeights.size(); ++i) metrics["cfg"][fmt::format("{}", kWeights[i])] = stats_json(per_w[i]);
+  for (size_t i = 0; i < kGuidanceWeights2d.size(); ++i) metrics["cfg"][fmt::format("{}", kGuidanceWeights2d[i])] = stats_json(per_w[i]);
   return finish_experiment(report, checks, metrics, ctx);
 }
 

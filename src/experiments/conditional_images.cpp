@@ -24,7 +24,7 @@ namespace scorediff {
 namespace {
 
 // Classifier-free guidance weights w of the sweep, and classifier-guidance scales (chosen before any run).
-const std::vector<double> kWeights{0.0, 0.5, 1.0, 2.0, 3.0, 5.0};
+const std::vector<double> kConditionalWeights{0.0, 0.5, 1.0, 2.0, 3.0, 5.0};
 const std::vector<double> kScales{1.0, 3.0};
 
 struct Measured {
@@ -111,9 +111,9 @@ nlohmann::json run_conditional_images(const ExperimentContext& ctx, const std::s
 
   std::vector<Measured> sweep;
   std::vector<torch::Tensor> drawn;
-  Progress progress("conditional " + preset, static_cast<int64_t>(kWeights.size() + kScales.size() + 1), "setting",
+  Progress progress("conditional " + preset, static_cast<int64_t>(kConditionalWeights.size() + kScales.size() + 1), "setting",
                     ctx.quiet);
-  for (double w : kWeights) {
+  for (double w : kConditionalWeights) {
     auto [m, samples] = measure(fmt::format("cfg w = {}", num(w)), labelled_score_fn(model, p, labels, w));
     sweep.push_back(m);
     drawn.push_back(samples);
@@ -162,7 +162,7 @@ nlohmann::json run_conditional_images(const ExperimentContext& ctx, const std::s
     fig.curves(1, "label accuracy against FD-cls", "FD-cls (lower is better)", "label accuracy",
                {{"classifier-free, w = 0 ... 5", fd, acc, palette(0)}, {"classifier guidance, s = 1, 3", cg_fd, cg_acc, palette(3)}});
     fig.curves(2, "label accuracy against w", "classifier-free guidance weight w", "label accuracy",
-               {{"classifier-free", kWeights, acc, palette(0)}});
+               {{"classifier-free", kConditionalWeights, acc, palette(0)}});
     fig.save();
   }
 
@@ -206,17 +206,17 @@ nlohmann::json run_conditional_images(const ExperimentContext& ctx, const std::s
   checks.add_to(report);
   report.image("tradeoff.png", "Label accuracy against FD-cls for each guidance setting");
   report.image("classes_w0.png", "One row per class, w = 0");
-  report.image("classes_best.png", fmt::format("One row per class, the most accurate w = {}", num(kWeights[best])));
+  report.image("classes_best.png", fmt::format("One row per class, the most accurate w = {}", num(kConditionalWeights[best])));
 
-  nlohmann::json metrics = {{"weights", kWeights},
+  nlohmann::json metrics = {{"weights", kConditionalWeights},
                             {"classifier_scales", kScales},
-                            {"best_w", kWeights[best]},
+                            {"best_w", kConditionalWeights[best]},
                             {"unconditional", plain_e.to_json()},
                             {"noisy_classifier_clean_accuracy", noisy.test_accuracy},
                             {"train_seconds", run.seconds},
                             {"unconditional_train_seconds", unconditional.seconds},
                             {"samples", n}};
-  for (size_t i = 0; i < sweep.size(); ++i) metrics["cfg"][fmt::format("{}", kWeights[i])] = measured_json(sweep[i]);
+  for (size_t i = 0; i < sweep.size(); ++i) metrics["cfg"][fmt::format("{}", kConditionalWeights[i])] = measured_json(sweep[i]);
   for (size_t i = 0; i < guided.size(); ++i)
     metrics["classifier_guidance"][fmt::format("{}", kScales[i])] = measured_json(guided[i]);
   return finish_experiment(report, checks, metrics, ctx);

@@ -28,7 +28,7 @@ torch::Tensor by_chunks(const std::function<torch::Tensor(const torch::Tensor&)>
   return torch::cat(parts).to(torch::kCPU, torch::kFloat64);
 }
 
-double psnr(const torch::Tensor& a, const torch::Tensor& b) {
+double psnr_unit(const torch::Tensor& a, const torch::Tensor& b) {
   return 10 * std::log10(1.0 / (a - b).pow(2).mean().item<double>());
 }
 
@@ -81,8 +81,8 @@ nlohmann::json run_ebm_mnist(const ExperimentContext& ctx) {
   denoiser.move(energy, denoised, gen);
   metrics["denoising"] = {{"sigma", kDenoiseSigma},
                           {"steps", descent.sgld_steps},
-                          {"psnr_noisy", psnr(noisy.clamp(0, 1), clean)},
-                          {"psnr_denoised", psnr(denoised.clamp(0, 1), clean)}};
+                          {"psnr_noisy", psnr_unit(noisy.clamp(0, 1), clean)},
+                          {"psnr_denoised", psnr_unit(denoised.clamp(0, 1), clean)}};
   save_comparison_grid(ctx.out / "denoising.png", data, {clean.cpu(), noisy.cpu().clamp(0, 1), denoised.cpu().clamp(0, 1)});
 
   // Out-of-distribution sets, as many as the held-out digits.

@@ -80,8 +80,8 @@ bool continuable(const std::filesystem::path& dir, int64_t steps, const Config& 
   const std::filesystem::path last = dir / "last.safetensors";
   if (!std::filesystem::exists(last, ec)) return false;
   const TensorFile file = read_safetensors(last);
-  if (!file.contains("train.step") || file.at("train.step").item<int64_t>() != steps) return false;
   try {
+    if (checkpoint_step(file, last) != steps) return false;
     check_resume_compatible(checkpoint_config(file, last), config, last);
   } catch (const Error&) {
     return false;

@@ -25,8 +25,7 @@
 namespace scorediff {
 namespace {
 
-const std::vector<int64_t> kNfe = {1, 2, 4, 6, 10, 20, 35};
-constexpr int64_t kProjections = 200;
+const std::vector<int64_t> kFewStepNfe = {1, 2, 4, 6, 10, 20, 35};
 constexpr int64_t kPairs = 20000;
 
 // One row of the comparison: a trained model and the sampler it is run with.
@@ -37,16 +36,16 @@ struct Method {
 };
 
 struct Row {
-  std::vector<double> swd, micros;  // per NFE budget of kNfe; NaN where the sampler cannot spend that budget
+  std::vector<double> swd, micros;  // per NFE budget of kFewStepNfe; NaN where the sampler cannot spend that budget
   std::vector<int64_t> spent;       // the evaluations it spent (Heun's last step is an Euler step: one fewer)
   double floor = 0;                 // data vs data SWD of the same reference sets
 };
 
-Row sweep(const Method& m, uint64_t seed) {
+Row sweep_method(const Method& m, uint64_t seed) {
   Row row;
   const Prepared& p = m.run->prepared;
   const ScoreFn score = model_score_fn(m.run->ema_model, p.process);
-  for (int64_t nfe : kNfe) {
+  for (int64_t nfe : kFewStepNfe) {
     Config c = m.run->config;
     c.sample.sampler = m.sampler;
     c.sample.nfe = nfe;
@@ -68,7 +67,7 @@ Row sweep(const Method& m, uint64_t seed) {
     SampleResult r = run_sampler(c.sample, score, *p.process, p.train_data.size(1), gen, true);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     row.spent.push_back(r.nfe);
-    SampleMetrics metrics = evaluate_samples(*p.dataset, r.samples.to(torch::kCPU), seed, kProjections);
+    SampleMetrics metrics = evaluate_samples(*p.dataset, r.samples.to(torch::kCPU), seed, kSweepProjections);
     row.swd.push_back(metrics.nan_count > 0 ? std::nan("") : metrics.swd);
     row.floor = metrics.swd_data_vs_data;
     row.micros.push_back(1e6 * seconds / static_cast<double>(c.sample.n));
@@ -127,11 +126,11 @@ DatasetResult run_dataset(const ExperimentContext& ctx, const std::string& data,
   Progress progress("few-step " + data, static_cast<int64_t>(methods.size()), "method", ctx.quiet);
   int colour = 0;
   for (const Method& m : methods) {
-    Row row = sweep(m, seed);
+    Row row = sweep_method(m, seed);
     std::vector<std::string> swd_row = {m.label}, time_row = {m.label};
     Curve curve{m.label, {}, {}, palette(colour++ % 10)};
-    for (size_t i = 0; i < kNfe.size(); ++i) {
-      const std::string nfe = std::to_string(kNfe[i]);
+    for (size_t i = 0; i < kFewStepNfe.size(); ++i) {
+      const std::string nfe = std::to_string(kFewStepNfe[i]);
       if (std::isnan(row.micros[i])) {
         swd_row.push_back("–");
         time_row.push_back("–");
@@ -140,7 +139,7 @@ DatasetResult run_dataset(const ExperimentContext& ctx, const std::string& data,
       out.metrics[m.key]["swd"][nfe] = row.swd[i];
       out.metrics[m.key]["us_per_sample"][nfe] = row.micros[i];
       out.metrics[m.key]["nfe_spent"][nfe] = row.spent[i];
-      swd_row.push_back(row.spent[i] == kNfe[i] ? num(row.swd[i]) : fmt::format("{} ({})", num(row.swd[i]), row.spent[i]));
+      swd_row.push_back(row.spent[i] == kFewStepNfe[i] ? num(row.swd[i]) : fmt::format("{} ({})", num(row.swd[i]), row.spent[i]));
       time_row.push_back(num(row.micros[i]));
       curve.x.push_back(static_cast<double>(row.spent[i]));
       curve.y.push_back(row.swd[i]);
@@ -159,15 +158,15 @@ DatasetResult run_dataset(const ExperimentContext& ctx, const std::string& data,
   return out;
 }
 
-std::vector<std::string> header(const std::string& corner) {
+std::vector<std::string> nfe_header(const std::string& corner) {
   std::vector<std::string> h = {corner};
-  for (int64_t n : kNfe) h.push_back(std::to_string(n));
+  for (int64_t n : kFewStepNfe) h.push_back(std::to_string(n));
   return h;
 }
 
-// SWD over the floor of a method at an NFE of kNfe (NaN when it was not run).
+// SWD over the floor of a method at an NFE of kFewStepNfe (NaN when it was not run).
 double ratio(const DatasetResult& r, const std::string& key, int64_t nfe) {
-  const size_t i = static_cast<size_t>(std::find(kNfe.begin(), kNfe.end(), nfe) - kNfe.begin());
+  const size_t i = static_cast<size_t>(std::find(kFewStepNfe.begin(), kFewStepNfe.end(), nfe) - kFewStepNfe.begin());
   return r.rows.at(key).swd[i] / r.floor;
 }
 
@@ -182,7 +181,7 @@ nlohmann::json run_few_step(const ExperimentContext& ctx) {
       "samples against fresh data ({} projections, the mean over the reference sets); every sampler runs without "
       "the final Tweedie step, so all evaluations go to the solver; '–' marks budgets a sampler cannot spend (Heun "
       "needs two per step; a budget it spends one short of shows the count spent in brackets). Wall time per sample on this machine's {} thread(s), sampling only.",
-      kPairs, kProjections, ctx.threads));
+      kPairs, kSweepProjections, ctx.threads));
   nlohmann::json metrics;
   Checks checks;
   Figure fig(ctx.out / "swd_vs_nfe.png", 1400, 600, 2, 1);
@@ -199,8 +198,8 @@ nlohmann::json run_few_step(const ExperimentContext& ctx) {
     report.heading(data);
     for (const auto& line : r.runs) report.paragraph(line);
     report.paragraph(fmt::format("Data vs data SWD at 5 000 points: {}.", num(r.floor)));
-    report.table(header("SWD \\ NFE"), r.swd_rows);
-    report.table(header("µs per sample \\ NFE"), r.time_rows);
+    report.table(nfe_header("SWD \\ NFE"), r.swd_rows);
+    report.table(nfe_header("µs per sample \\ NFE"), r.time_rows);
     const std::string k = data == "swiss-roll" ? "swiss_roll" : "eight_gaussians";
     const double one_flow = ratio(r, "flow_euler", 1), one_reflow = ratio(r, "reflow_euler", 1);
     metrics[data]["reflow_one_step_ratio"] = one_reflow / one_flow;

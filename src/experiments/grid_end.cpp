@@ -15,7 +15,6 @@
 namespace scorediff {
 namespace {
 
-constexpr int64_t kProjections = 200;
 
 // Where a 10-NFE log-SNR grid should end, with the exact score of the 8-Gaussians mixture (modes of std 0.5) under
 // VP, VE and EDM: SWD over the floor of DPM-Solver++(3M) and UniPC for each last σ, the mean over three sample
@@ -61,7 +60,7 @@ void few_step_grid_end(const ExperimentContext& ctx, Report& report, Checks& che
         for (int64_t seed : seeds) {
           at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(seed), "grid-end"));
           SampleResult r = run_sampler(c.sample, p.reference, *p.process, p.train_data.size(1), gen, true);
-          SampleMetrics m = evaluate_samples(*p.dataset, r.samples, static_cast<uint64_t>(seed), kProjections);
+          SampleMetrics m = evaluate_samples(*p.dataset, r.samples, static_cast<uint64_t>(seed), kSweepProjections);
           sum += m.swd / m.swd_data_vs_data;
         }
         mean[solver][name].push_back(sum / static_cast<double>(seeds.size()));

@@ -17,17 +17,17 @@
 namespace scorediff {
 namespace {
 
-struct Variant {
+struct WeightingVariant {
   std::string key, label;
   std::vector<std::string> sets;
 };
 
-std::string pm(const MeanSe& v) { return fmt::format("{:.4f} ± {:.4f}", v.mean, v.se); }
+std::string plus_minus(const MeanSe& v) { return fmt::format("{:.4f} ± {:.4f}", v.mean, v.se); }
 
 }  // namespace
 
 nlohmann::json run_lambda_t(const ExperimentContext& ctx) {
-  const std::vector<Variant> variants = {
+  const std::vector<WeightingVariant> variants = {
       {"sigma2", "λ = s(t)², t uniform", {"objective.sigma_sampling=time", "objective.weighting=sigma2"}},
       {"likelihood", "λ = g(t)², t uniform", {"objective.sigma_sampling=time", "objective.weighting=likelihood"}},
       {"likelihood-is", "λ = g(t)², t by importance sampling",
@@ -45,7 +45,7 @@ nlohmann::json run_lambda_t(const ExperimentContext& ctx) {
   double edm_centre = 0;  // exp(p_mean): the σ EDM's log-normal sampling is centred at
   Figure figure(ctx.out / "samples.png", 360 * static_cast<int>(variants.size()), 380, static_cast<int>(variants.size()), 1);
   for (size_t v = 0; v < variants.size(); ++v) {
-    const Variant& variant = variants[v];
+    const WeightingVariant& variant = variants[v];
     Config config = experiment_config("swiss-roll-vp", ctx, {}, variant.sets);
     shown = config;
     if (variant.key == "edm") edm_centre = std::exp(config.objective.p_mean);
@@ -66,7 +66,7 @@ nlohmann::json run_lambda_t(const ExperimentContext& ctx) {
     torch::Tensor t0 = torch::full({1}, p.process->t_min(), torch::kFloat64);
     truth = mean_se(-p.dataset->mixture()->log_prob(x, p.process->mean_coef(t0), p.process->std(t0)));
     const MeanSe gap = mean_se(nll + p.dataset->mixture()->log_prob(x, p.process->mean_coef(t0), p.process->std(t0)));
-    rows.push_back({variant.label, num(s.metrics.swd), num(ratio), pm(m), pm(gap), std::to_string(r.nfe), num(run.seconds)});
+    rows.push_back({variant.label, num(s.metrics.swd), num(ratio), plus_minus(m), plus_minus(gap), std::to_string(r.nfe), num(run.seconds)});
     metrics[variant.key] = {{"swd", s.metrics.swd},     {"swd_floor", s.metrics.swd_data_vs_data},
                             {"swd_ratio", ratio},        {"nll", m.mean},
                             {"nll_se", m.se},            {"nll_gap", gap.mean},
@@ -93,7 +93,7 @@ nlohmann::json run_lambda_t(const ExperimentContext& ctx) {
   for (size_t v = 0; v < variants.size(); ++v) {
     if (v == best) continue;
     const MeanSe d = mean_se(nlls[v] - nlls[best]);
-    diffs.push_back({variants[v].label, pm(d)});
+    diffs.push_back({variants[v].label, plus_minus(d)});
     metrics[variants[v].key]["nll_minus_best"] = d.mean;
     metrics[variants[v].key]["nll_minus_best_se"] = d.se;
   }
@@ -107,7 +107,7 @@ nlohmann::json run_lambda_t(const ExperimentContext& ctx) {
       "NLL of the same points under the data's density at t_min (the Swiss roll's reference mixture), ± standard "
       "error over the points. True NLL: {}.",
       num(shown.process.beta_min), num(shown.process.beta_max), shown.train.steps, shown.train.batch, shown.sample.n,
-      kHeldOut, pm(truth)));
+      kHeldOut, plus_minus(truth)));
   report.table({"weighting", "SWD", "SWD / floor", "NLL (nats)", "NLL − true", "ODE NFE", "train s"}, rows);
   report.paragraph(fmt::format("Best NLL here: **{}**. Each other weighting's NLL minus the best's, paired over the same "
                                "points:",

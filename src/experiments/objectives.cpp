@@ -18,14 +18,14 @@ namespace {
 // at commit d5c4cee: DSM's steps/s ÷ the objective's steps/s over the training runs of `scorediff experiment
 // objectives` (seed 0), one run. An objective trains for train.steps / cost steps: about DSM's wall time, but the same steps on
 // every machine.
-struct Variant {
+struct ObjectiveVariant {
   std::string key, label;
   std::vector<std::string> sets;
   double cost_mog2, cost_swiss_roll;
 };
 
-const std::vector<Variant>& variants() {
-  static const std::vector<Variant> all = {
+const std::vector<ObjectiveVariant>& variants() {
+  static const std::vector<ObjectiveVariant> all = {
       {"dsm-gaussian", "DSM, Gaussian", {"objective.name=dsm", "objective.kernel=gaussian"}, 1.0, 1.0},
       {"dsm-laplace", "DSM, Laplace", {"objective.name=dsm", "objective.kernel=laplace"}, 1.2, 1.358},
       {"dsm-student-t", "DSM, Student-t", {"objective.name=dsm", "objective.kernel=student-t"}, 1.225, 1.424},
@@ -67,14 +67,14 @@ nlohmann::json run_objectives(const ExperimentContext& ctx) {
 
   int row = 0;
   for (const std::string& dataset : datasets) {
-    const Variant& reference_variant = all.front();
+    const ObjectiveVariant& reference_variant = all.front();
     Config dsm = experiment_config(dataset, ctx, {}, reference_variant.sets);
     report.heading(fmt::format("{}: {} DSM steps' worth of training each", dataset, dsm.train.steps));
     std::vector<std::vector<std::string>> rows;
     torch::Tensor data;
     Range range{};
     for (size_t v = 0; v < all.size(); ++v) {
-      const Variant& variant = all[v];
+      const ObjectiveVariant& variant = all[v];
       Config c = experiment_config(dataset, ctx, {}, variant.sets);
       const double cost = dataset == "mog2" ? variant.cost_mog2 : variant.cost_swiss_roll;
       c.train.steps = std::max<int64_t>(1, std::llround(static_cast<double>(dsm.train.steps) / cost));

@@ -16,7 +16,6 @@ namespace {
 
 const std::vector<int64_t> kNfe = {10, 20, 35, 50, 100, 200, 500, 1000};
 const std::vector<double> kTolerances = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5};
-constexpr int64_t kProjections = 200;
 
 struct Sweep {
   nlohmann::json swd = nlohmann::json::object();  // {sampler: {nfe: swd}}
@@ -63,7 +62,7 @@ Sweep sweep(const Config& base, const Prepared& p, const ScoreFn& score, bool qu
           make_generator(derive_seed(static_cast<uint64_t>(c.run.seed), "samplers-" + what), p.train_data.device());
       SampleResult r = run_sampler(c.sample, score, *p.process, p.train_data.size(1), gen, true);
       SampleMetrics m = evaluate_samples(*p.dataset, r.samples.to(torch::kCPU), static_cast<uint64_t>(c.run.seed),
-                                         kProjections);
+                                         kSweepProjections);
       out.floor = m.swd_data_vs_data;
       double swd = m.nan_count > 0 ? std::nan("") : m.swd;
       out.swd[name][std::to_string(r.nfe)] = swd;
@@ -172,7 +171,7 @@ nlohmann::json run_samplers(const ExperimentContext& ctx) {
       "rtol = atol ∈ {{10⁻¹ … 10⁻⁵}}. SWD of {} samples against fresh data, the mean over {} reference sets ({} "
       "projections); '–' marks budgets too small for a sampler's steps. The same prior draw starts every run.",
       vp.name, num(vp.beta_min), num(vp.beta_max), num(run.prepared.process->t_max()),
-      num(run.prepared.process->t_min()), run.config.sample.n, kReferenceSets, kProjections));
+      num(run.prepared.process->t_min()), run.config.sample.n, kReferenceSets, kSweepProjections));
   report.heading("8 Gaussians with the exact score");
   report.paragraph(fmt::format("Data vs data SWD at {} points: {}; the acceptance bound is 1.5× that, {}.",
                                mixture_config.sample.n, num(analytic.floor), num(1.5 * analytic.floor)));

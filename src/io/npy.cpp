@@ -13,7 +13,7 @@ struct DtypeCode {
   const char* descr;
   torch::ScalarType type;
 };
-constexpr DtypeCode kDtypes[] = {{"<f4", torch::kFloat32}, {"<f8", torch::kFloat64}, {"<i8", torch::kInt64},
+constexpr DtypeCode kNpyDtypes[] = {{"<f4", torch::kFloat32}, {"<f8", torch::kFloat64}, {"<i8", torch::kInt64},
                                  {"<i4", torch::kInt32},   {"|u1", torch::kUInt8},   {"|i1", torch::kInt8},
                                  {"|b1", torch::kBool}};
 
@@ -49,7 +49,7 @@ torch::Tensor read_npy(const std::filesystem::path& path) {
   descr = descr.substr(1, descr.size() - 2);
   if (descr.size() == 3 && descr[0] == '=') descr[0] = '<';
   const DtypeCode* code = nullptr;
-  for (const auto& d : kDtypes)
+  for (const auto& d : kNpyDtypes)
     if (descr == d.descr) code = &d;
   if (code == nullptr) fail("'{}' has unsupported dtype '{}'; expected float32 or float64 (or integer/bool)", p, descr);
   if (header_field(header, "fortran_order", p) == "True") fail("'{}' is in Fortran order; save it C-contiguous", p);
@@ -75,7 +75,7 @@ torch::Tensor read_npy(const std::filesystem::path& path) {
 void write_npy(const std::filesystem::path& path, const torch::Tensor& array) {
   torch::Tensor a = array.detach().to(torch::kCPU).contiguous();
   const DtypeCode* code = nullptr;
-  for (const auto& d : kDtypes)
+  for (const auto& d : kNpyDtypes)
     if (a.scalar_type() == d.type) code = &d;
   require(code != nullptr, "cannot write dtype {} to .npy", c10::toString(a.scalar_type()));
   std::string shape;

@@ -17,13 +17,13 @@ struct DtypeName {
   const char* name;
   torch::ScalarType type;
 };
-constexpr DtypeName kDtypes[] = {{"F32", torch::kFloat32}, {"F64", torch::kFloat64}, {"F16", torch::kFloat16},
+constexpr DtypeName kSafetensorsDtypes[] = {{"F32", torch::kFloat32}, {"F64", torch::kFloat64}, {"F16", torch::kFloat16},
                                  {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}, {"I32", torch::kInt32},
                                  {"I16", torch::kInt16},     {"I8", torch::kInt8},   {"U8", torch::kUInt8},
                                  {"BOOL", torch::kBool}};
 
 const char* dtype_name(torch::ScalarType type) {
-  for (const auto& d : kDtypes)
+  for (const auto& d : kSafetensorsDtypes)
     if (d.type == type) return d.name;
   fail("cannot store dtype {} in safetensors", c10::toString(type));
 }
@@ -147,7 +147,7 @@ TensorFile read_safetensors(const std::filesystem::path& path, bool require_chec
       const auto& info = header[name];
       std::string dtype = info.at("dtype").get<std::string>();
       const DtypeName* d = nullptr;
-      for (const auto& candidate : kDtypes)
+      for (const auto& candidate : kSafetensorsDtypes)
         if (dtype == candidate.name) d = &candidate;
       if (d == nullptr) fail("checkpoint '{}' is corrupt: tensor '{}' has unknown dtype '{}'", p, name, dtype);
       auto shape = info.at("shape").get<std::vector<int64_t>>();

@@ -30,14 +30,14 @@ torch::Tensor AnalyticGaussian::sample(int64_t n, at::Generator& gen) const {
 }
 
 namespace {
-torch::Tensor column(const torch::Tensor& v, const torch::Tensor& x) {
+torch::Tensor as_column(const torch::Tensor& v, const torch::Tensor& x) {
   return v.to(torch::kFloat64).reshape({-1, 1}).expand({x.size(0), 1});
 }
 }  // namespace
 
 torch::Tensor AnalyticGaussian::log_prob(const torch::Tensor& x, const torch::Tensor& mean_coef,
                                          const torch::Tensor& std) const {
-  torch::Tensor x64 = x.to(torch::kFloat64), m = column(mean_coef, x64), s = column(std, x64);
+  torch::Tensor x64 = x.to(torch::kFloat64), m = as_column(mean_coef, x64), s = as_column(std, x64);
   torch::Tensor var = m * m * eigenvalues_.unsqueeze(0) + s * s;  // [B, D]
   torch::Tensor z = (x64 - m * mean_).matmul(eigenvectors_);
   return -0.5 * (z * z / var + torch::log(2 * M_PI * var)).sum(1);
@@ -45,7 +45,7 @@ torch::Tensor AnalyticGaussian::log_prob(const torch::Tensor& x, const torch::Te
 
 torch::Tensor AnalyticGaussian::score(const torch::Tensor& x, const torch::Tensor& mean_coef,
                                       const torch::Tensor& std) const {
-  torch::Tensor x64 = x.to(torch::kFloat64), m = column(mean_coef, x64), s = column(std, x64);
+  torch::Tensor x64 = x.to(torch::kFloat64), m = as_column(mean_coef, x64), s = as_column(std, x64);
   torch::Tensor var = m * m * eigenvalues_.unsqueeze(0) + s * s;
   torch::Tensor z = (x64 - m * mean_).matmul(eigenvectors_);
   return -(z / var).matmul(eigenvectors_.t());

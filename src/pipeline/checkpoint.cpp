@@ -26,6 +26,12 @@ Config checkpoint_config(const TensorFile& file, const std::filesystem::path& pa
   return config_from_toml(it->second, path.string() + " (stored config)");
 }
 
+int64_t checkpoint_step(const TensorFile& file, const std::filesystem::path& path) {
+  require(file.contains("train.step") && file.at("train.step").numel() == 1,
+          "'{}' is not a training checkpoint (no train.step)", path.string());
+  return file.at("train.step").item<int64_t>();
+}
+
 void check_resume_compatible(Config stored, Config requested, const std::filesystem::path& path) {
   Schema a = stored.schema(), b = requested.schema();
   std::vector<std::string> changed;

@@ -42,9 +42,7 @@ int64_t last_step(const std::filesystem::path& run_dir) {
   const std::filesystem::path last = run_dir / "last.safetensors";
   std::error_code ec;
   require(std::filesystem::exists(last, ec), "'{}' has no last.safetensors", run_dir.string());
-  const TensorFile file = read_safetensors(last);
-  require(file.contains("train.step"), "'{}' is not a training checkpoint (no train.step)", last.string());
-  return file.at("train.step").item<int64_t>();
+  return checkpoint_step(read_safetensors(last), last);
 }
 
 // The output must not replace a file the run needs: its checkpoints and snapshots.
@@ -76,8 +74,7 @@ std::filesystem::path checkpoint_of_step(const std::filesystem::path& run_dir, i
   std::error_code ec;
   if (std::filesystem::exists(numbered, ec)) return numbered;
   require(std::filesystem::exists(last, ec), "'{}' has no checkpoint of step {}", run_dir.string(), step);
-  const TensorFile file = read_safetensors(last);
-  require(file.contains("train.step") && file.at("train.step").item<int64_t>() == step,
+  require(checkpoint_step(read_safetensors(last), last) == step,
           "'{}' has no checkpoint of step {} (neither {} nor last.safetensors)", run_dir.string(), step,
           numbered.filename().string());
   return last;
@@ -121,6 +118,8 @@ PosthocEma write_posthoc_ema(const std::filesystem::path& run_dir, double sigma_
   checkpoint_config(checkpoint, result.base);  // fails with one line if it is not a scorediff checkpoint
   std::map<std::string, torch::Tensor> sums;  // ema.<parameter> → Σ x_i θ̂_i, in float64
   size_t index = 0, file_index = 0;
+  // Each snapshot is read again here rather than kept from the first pass: one file in memory at a time, whatever
+  // the model's size and the number of snapshots.
   for (const auto& [file_step, path] : files) {
     const TensorFile file = read_safetensors(path);
     for (int64_t k = 0; k < ema_count[file_index]; ++k, ++index)

@@ -16,7 +16,7 @@ constexpr int kBlack = 1, kGrey = 2, kFree = 3;  // cmap0 slots; kFree onward ar
 const Rgb kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
                         {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
 
-std::vector<PLFLT> column(const torch::Tensor& points, int64_t c) {
+std::vector<PLFLT> plot_column(const torch::Tensor& points, int64_t c) {
   torch::Tensor col = points.select(1, c).to(torch::kCPU, torch::kFloat64).contiguous();
   return std::vector<PLFLT>(col.data_ptr<double>(), col.data_ptr<double>() + col.numel());
 }
@@ -151,7 +151,7 @@ void Figure::scatter(int panel, const std::string& title, const std::vector<Scat
   for (const auto& s : sets) {
     torch::Tensor p = s.points.to(torch::kCPU, torch::kFloat64);
     p = p.index({torch::isfinite(p).all(1)});
-    std::vector<PLFLT> x = column(p, 0), y = column(p, 1);
+    std::vector<PLFLT> x = plot_column(p, 0), y = plot_column(p, 1);
     impl_->colour(kFree, s.color, s.alpha);
     impl_->pls.ssym(0, 0.55);
     impl_->pls.poin(static_cast<PLINT>(x.size()), x.data(), y.data(), 17);
@@ -216,7 +216,7 @@ void Figure::field(int panel, const FieldPanel& f) {
   }
   if (f.points.defined()) {
     torch::Tensor p = f.points.to(torch::kCPU, torch::kFloat64);
-    std::vector<PLFLT> x = column(p, 0), y = column(p, 1);
+    std::vector<PLFLT> x = plot_column(p, 0), y = plot_column(p, 1);
     impl_->colour(kFree, palette(1), 0.25);
     pls.ssym(0, 0.4);
     pls.poin(static_cast<PLINT>(x.size()), x.data(), y.data(), 17);

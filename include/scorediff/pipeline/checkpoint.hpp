@@ -30,6 +30,8 @@ std::filesystem::path run_dir_of(const std::filesystem::path& checkpoint);
 
 // The configuration stored in a checkpoint; one line when the file is not a scorediff checkpoint.
 Config checkpoint_config(const TensorFile& file, const std::filesystem::path& path);
+// The training step a checkpoint was written at (train.step); one line when it has none.
+int64_t checkpoint_step(const TensorFile& file, const std::filesystem::path& path);
 // One line naming the keys that differ, unless only those a resumed run may change do.
 void check_resume_compatible(Config stored, Config requested, const std::filesystem::path& path);
 // Copies the EMA weights (ema = true) or the raw ones into `model`.

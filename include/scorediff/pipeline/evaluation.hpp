@@ -24,6 +24,10 @@ struct SampleMetrics {
   nlohmann::json to_json() const;
 };
 
+// SWD directions for the sweeps that measure many sample sets (experiments samplers, few-step and its grid end):
+// fewer than evaluate_samples' default, which single measurements use.
+constexpr int64_t kSweepProjections = 200;
+
 // Fresh reference data comes from the "eval" stream of `seed`; SWD uses `projections` directions, and
 // both the SWD and the floor are means over `reference_sets` fresh sets. A table (a dataset with held-out
 // rows) is measured against its held-out rows instead, and its floor is the SWD between its training rows
