@@ -17,7 +17,8 @@ namespace {
 ExperimentContext short_context(const std::filesystem::path& out, std::vector<std::string> variants) {
   return ExperimentContext{out,
                            {"data.image_size=16", "data.n_train=1000", "model.attention=[]", "model.channels=8",
-                            "train.steps=10", "train.warmup=2", "train.ckpt_every=5", "sample.n=48", "sample.nfe=5"},
+                            "train.steps=10", "train.warmup=2", "train.ckpt_every=1", "train.log_every=1",
+                            "sample.n=48", "sample.nfe=5"},
                            0, 1, true, false, 0, std::move(variants)};
 }
 
@@ -63,13 +64,27 @@ TEST(FashionAblation, MoreStepsContinueTheShorterRunAndEndWhereAFreshRunEnds) {
   const std::string longer = "steps-1.5x-posthoc";
   const nlohmann::json m =
       experiments().get("fashion-ablation").run(short_context(continued.path(), {"preset-posthoc", longer}));
-  ASSERT_EQ(m["variants"].size(), 10u) << m.dump();  // per run: its own EMA and 4 post-hoc lengths
+  // Per run its own EMA and 4 post-hoc lengths; the longer run also at steps 11, 13 and 14 (1.125, 1.25, 1.375 × 10).
+  ASSERT_EQ(m["variants"].size(), 13u) << m.dump();
   EXPECT_EQ(m["variants"][0]["variant"], "preset-posthoc");
   EXPECT_EQ(m["variants"][5]["variant"], longer);
   EXPECT_EQ(m["variants"][5]["steps"].get<int64_t>(), 15);
   EXPECT_EQ(m["variants"][6]["variant"], longer + " σ_rel 0.05");
   for (const auto& v : m["variants"]) EXPECT_TRUE(std::isfinite(v["fd_cls"].get<double>())) << v.dump();
   EXPECT_NE(m["variants"][6]["fd_cls"].get<double>(), m["variants"][5]["fd_cls"].get<double>());  // other weights
+  // The checkpoint rows: the run's EMA at those steps, with the time its log gives up to there (more than the
+  // 10-step run's, less than its own 15 steps').
+  const int64_t along[] = {11, 13, 14};
+  for (size_t i = 0; i < 3; ++i) {
+    const nlohmann::json& v = m["variants"][10 + i];
+    EXPECT_EQ(v["variant"], longer + " at step " + std::to_string(along[i])) << v.dump();
+    EXPECT_EQ(v["steps"].get<int64_t>(), along[i]);
+    EXPECT_GT(v["train_seconds"].get<double>(), m["variants"][0]["train_seconds"].get<double>());
+    EXPECT_LT(v["train_seconds"].get<double>(), m["variants"][5]["train_seconds"].get<double>());
+    EXPECT_NE(v["fd_cls"].get<double>(), m["variants"][5]["fd_cls"].get<double>());  // other weights
+    EXPECT_TRUE(std::filesystem::exists(continued / longer / ("step-" + std::to_string(along[i]) + ".png")));
+  }
+  EXPECT_TRUE(m["unmeasured"].empty());
   // The shorter run's final snapshot (10 is not a multiple of posthoc_every = 500): only a copy has it.
   EXPECT_TRUE(std::filesystem::exists(continued / longer / "posthoc" / "step-10.safetensors"));
   EXPECT_TRUE(std::filesystem::exists(continued / longer / "posthoc" / "step-15.safetensors"));

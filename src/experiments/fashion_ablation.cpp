@@ -8,6 +8,7 @@
 // constant learning rate (steps-1.5x to preset) continues a copy of that run's finished folder instead of
 // training the shared steps again: the first N steps of a constant-rate run do not depend on its length, and
 // resume is exact, so the longer run's weights are the ones a fresh start would give.
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -35,17 +36,23 @@ struct Lever {
   std::vector<std::string> sets;  // the keys it changes, applied after the user's --set
   std::string continues;          // a variant with the same keys and fewer steps whose finished run it extends
   std::vector<double> posthoc;    // post-hoc EMA lengths (σ_rel) also measured, each as a row of its own
+  // Multiples of the configured train.steps at which the run's own checkpoints (ckpt/step-N, EMA weights) are
+  // also measured, each as a row: under a constant learning rate, the run as it would have ended there.
+  std::vector<double> along;
 };
 
 std::vector<std::string> posthoc_keys() { return {"train.posthoc_sigma_rels=[0.05, 0.1]", "train.posthoc_every=500"}; }
 std::vector<double> posthoc_lengths() { return {0.05, 0.08, 0.12, 0.18}; }
+// 9 000, 10 000 and 11 000 of the preset's 8 000 steps: the step counts between the preset's and 1.5 × it, for
+// choosing the count that fits a wall time (ckpt_every = 1 000 writes those checkpoints).
+std::vector<double> steps_between() { return {1.125, 1.25, 1.375}; }
 
 // 1.5 × the preset's 8 000 steps: the training speed gained since the preset was set (2.44 steps/s over its
 // 55-minute run, 3.9 in bench --unet at 2 threads now; docs/performance.md), spent on steps.
 const std::vector<Lever>& levers() {
   static const std::vector<Lever> all = {
-      {"preset", "the preset as it is", 1.0, {}, "", {}},
-      {"steps-1.5x", "1.5 × the steps", 1.5, {}, "preset", {}},
+      {"preset", "the preset as it is", 1.0, {}, "", {}, {}},
+      {"steps-1.5x", "1.5 × the steps", 1.5, {}, "preset", {}, steps_between()},
       {"steps-1.5x-dropout-0", "1.5 × the steps, dropout 0", 1.5, {"model.dropout=0"}, "", {}},
       {"steps-1.5x-cosine-lr", "1.5 × the steps, learning rate 2e-3 with a cosine decay", 1.5,
        {"train.lr=2e-3", "train.schedule=cosine"}, "", {}},
@@ -56,7 +63,7 @@ const std::vector<Lever>& levers() {
       // σ_rel ≈ 0.125 at 8 000 steps, 0.083 at 12 000).
       {"preset-posthoc", "the preset, with post-hoc EMA snapshots", 1.0, posthoc_keys(), "", posthoc_lengths()},
       {"steps-1.5x-posthoc", "1.5 × the steps, with post-hoc EMA snapshots", 1.5, posthoc_keys(), "preset-posthoc",
-       posthoc_lengths()},
+       posthoc_lengths(), steps_between()},
   };
   return all;
 }
@@ -135,6 +142,7 @@ nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
   Progress progress("fashion-ablation", static_cast<int64_t>(chosen.size()), "variant", ctx.quiet);
   int64_t done = 0;
   std::vector<std::string> trained;  // the variants trained (or reused) in this invocation
+  std::vector<std::string> unmeasured;  // checkpoint rows whose step has no checkpoint (ckpt_every does not divide it)
   for (const Lever* lever : chosen) {
     std::vector<std::string> forced = lever->sets;
     const auto steps = static_cast<int64_t>(std::llround(lever->steps_factor * static_cast<double>(base.train.steps)));
@@ -146,7 +154,8 @@ nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
     trained.push_back(lever->name);
     const std::filesystem::path dir = ctx.out / lever->name;
     // One row: the model's samples (the same noise for every row) measured, and its grid in dir/<grid>.
-    auto measure = [&](const std::string& name, const std::string& change, const std::string& grid) {
+    auto measure = [&](const std::string& name, const std::string& change, const std::string& grid, int64_t steps,
+                       double seconds) {
       const Prepared& p = run.prepared;
       const auto seed = static_cast<uint64_t>(config.run.seed);
       at::Generator gen = make_generator(derive_seed(seed, "sample"), p.train_data.device());
@@ -156,11 +165,12 @@ nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
       save_image_grid(dir / grid, *p.dataset, samples.slice(0, 0, 100), 10);
       ImageEvaluation e = evaluate_images(*p.dataset, samples, classifier, seed, HeldOut::FirstHalf);
       const Coverage c = coverage_of(e);
+      const double rate = seconds > 0 ? static_cast<double>(steps) / seconds : 0.0;
       rows_json.push_back({{"variant", name},
                            {"change", change},
-                           {"steps", run.steps},
-                           {"train_seconds", run.seconds},
-                           {"train_steps_per_s", run.steps_per_second()},
+                           {"steps", steps},
+                           {"train_seconds", seconds},
+                           {"train_steps_per_s", rate},
                            {"fd_cls", e.samples.fd_cls},
                            {"fd_cls_real", e.real.fd_cls},
                            {"kid_cls", e.samples.kid_cls},
@@ -168,12 +178,12 @@ nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
                            {"confident_fraction_over_held_out", c.confident_ratio},
                            {"smallest_class_share", c.smallest},
                            {"largest_class_share", c.largest}});
-      rows.push_back({name, change, std::to_string(run.steps), format_duration(run.seconds),
-                      num(run.steps_per_second()), num(e.samples.fd_cls), num(e.samples.kid_cls),
-                      num(c.confident_ratio), num(c.smallest), num(c.largest)});
+      rows.push_back({name, change, std::to_string(steps), format_duration(seconds), num(rate),
+                      num(e.samples.fd_cls), num(e.samples.kid_cls), num(c.confident_ratio), num(c.smallest),
+                      num(c.largest)});
       images.push_back({lever->name + "/" + grid, name + ": 100 samples"});
     };
-    measure(lever->name, lever->change, "samples.png");
+    measure(lever->name, lever->change, "samples.png", run.steps, run.seconds);
     // Post-hoc EMA lengths from the same run: each written as a checkpoint, its EMA weights loaded and measured.
     for (double sigma_rel : lever->posthoc) {
       const std::string tag = fmt::format("posthoc-{}", sigma_rel);
@@ -181,13 +191,27 @@ nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
       load_weights(*run.ema_model, read_safetensors(dir / (tag + ".safetensors")), true, tag);
       measure(fmt::format("{} σ_rel {}", lever->name, sigma_rel),
               fmt::format("its post-hoc EMA of σ_rel {} instead of EMA {}", sigma_rel, config.train.ema_decay),
-              tag + ".png");
+              tag + ".png", run.steps, run.seconds);
+    }
+    // The same run at earlier checkpoints: its EMA weights there, its training time up to there from train.jsonl.
+    for (double factor : lever->along) {
+      const auto at = static_cast<int64_t>(std::llround(factor * static_cast<double>(base.train.steps)));
+      const std::filesystem::path ckpt = dir / "ckpt" / fmt::format("step-{}.safetensors", at);
+      std::error_code ec;
+      if (at >= run.steps || !std::filesystem::exists(ckpt, ec)) {
+        unmeasured.push_back(fmt::format("{} at step {}", lever->name, at));
+        continue;
+      }
+      load_weights(*run.ema_model, read_safetensors(ckpt), true, ckpt.string());
+      measure(fmt::format("{} at step {}", lever->name, at), fmt::format("its EMA at step {} of {}", at, run.steps),
+              fmt::format("step-{}.png", at), at, logged_seconds(run.log, at));
     }
     progress.update(++done);
   }
   progress.finish();
 
-  nlohmann::json metrics = {{"selection_seed", ctx.seed + 1}, {"held_out_part", "first half"}, {"variants", rows_json}};
+  nlohmann::json metrics = {{"selection_seed", ctx.seed + 1}, {"held_out_part", "first half"}, {"variants", rows_json},
+                            {"unmeasured", unmeasured}};
   Report report("Fashion-MNIST preset: levers at a fixed wall time, on a selection seed");
   report.paragraph(fmt::format(
       "Each variant is the `fashion-mnist` preset with the keys it names changed, trained on seed {} (a selection "
@@ -195,11 +219,15 @@ nlohmann::json run_fashion_ablation(const ExperimentContext& ctx) {
       "sampler, the same noise for every variant) with its EMA weights. FD-cls, KID-cls and the coverage "
       "figures use the dataset's classifier against the first half of the held-out images; the confident fraction "
       "is over the held-out images' own. Training time is the optimisation's wall time (a resumed run counts its "
-      "earlier steps at their logged speed).",
+      "earlier steps at their logged speed); a row \"at step N\" is the run's checkpoint of that step, with the time "
+      "its log gives up to there.",
       ctx.seed + 1, ctx.seed, ctx.threads, base.sample.n, base.sample.sampler));
   report.table({"variant", "change", "steps", "training time", "steps/s", "FD-cls", "KID-cls", "confident / held-out",
                 "smallest share", "largest share"},
                rows);
+  if (!unmeasured.empty())
+    report.paragraph(fmt::format("Not measured, for want of a checkpoint of that step (train.ckpt_every does not "
+                                 "divide it): {}.", fmt::join(unmeasured, "; ")));
   for (const auto& [grid, caption] : images) report.image(grid, caption);
   report.save(ctx.out / "report.md");
   write_metrics(ctx, metrics);

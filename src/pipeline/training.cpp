@@ -18,22 +18,6 @@
 #include "scorediff/train/loop.hpp"
 
 namespace scorediff {
-namespace {
-
-// The stored records of a resumed run and the training time they stand for (each window at its logged speed).
-double earlier_seconds(const std::vector<nlohmann::json>& records) {
-  double seconds = 0;
-  int64_t previous_step = 0;
-  for (const nlohmann::json& record : records) {
-    const int64_t step = record.value("step", previous_step);
-    const double speed = record.value("steps_per_s", 0.0);
-    if (speed > 0) seconds += static_cast<double>(step - previous_step) / speed;
-    previous_step = step;
-  }
-  return seconds;
-}
-
-}  // namespace
 
 TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const TrainRunOptions& options) {
   TrainedRun run;
@@ -104,7 +88,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   progress.set_first(trainer.steps_done());
   LogWindow window(t.log_every, levels, log ? &*log : nullptr, &progress, group ? group->world_size() : 0);
   if (log) window.records = log->kept();
-  const double resumed_seconds = earlier_seconds(window.records);
+  const double resumed_seconds = logged_seconds(window.records);
   EmaHook evaluator(trainer, model, run.ema_model, options.hook ? options.hook_every : 0, true, lead, options.hook);
   const bool images = !p.dataset->image_shape().empty();
   EmaHook grids(trainer, model, run.ema_model, images ? t.sample_every : 0, false, lead,
@@ -135,6 +119,19 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   run.ema_model->eval();
   run.config = config;
   return run;
+}
+
+double logged_seconds(const std::vector<nlohmann::json>& records, int64_t up_to_step) {
+  double seconds = 0;
+  int64_t previous_step = 0;
+  for (const nlohmann::json& record : records) {
+    const int64_t step = record.value("step", previous_step);
+    if (step > up_to_step) break;
+    const double speed = record.value("steps_per_s", 0.0);
+    if (speed > 0) seconds += static_cast<double>(step - previous_step) / speed;
+    previous_step = step;
+  }
+  return seconds;
 }
 
 int64_t parameter_count(torch::nn::Module& module) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -59,6 +60,11 @@ struct TrainedRun {
 // Trains into out_dir: config.toml, train.jsonl, ckpt/step-N.safetensors, last.safetensors.
 // With resume, continues from out_dir/last.safetensors; the loss sequence is the uninterrupted one.
 TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const TrainRunOptions& options = {});
+
+// The training time train.jsonl records stand for, each window at its logged speed (steps_per_s), counting the
+// windows that end at or before `up_to_step`.
+double logged_seconds(const std::vector<nlohmann::json>& records,
+                      int64_t up_to_step = std::numeric_limits<int64_t>::max());
 
 int64_t parameter_count(torch::nn::Module& module);
 
