@@ -53,15 +53,15 @@ const std::vector<Lever>& levers() {
   static const std::vector<Lever> all = {
       {"preset", "the preset as it is", 1.0, {}, "", {}, {}},
       {"steps-1.5x", "1.5 × the steps", 1.5, {}, "preset", {}, steps_between()},
-      {"steps-1.5x-dropout-0", "1.5 × the steps, dropout 0", 1.5, {"model.dropout=0"}, "", {}},
+      {"steps-1.5x-dropout-0", "1.5 × the steps, dropout 0", 1.5, {"model.dropout=0"}, "", {}, {}},
       {"steps-1.5x-cosine-lr", "1.5 × the steps, learning rate 2e-3 with a cosine decay", 1.5,
-       {"train.lr=2e-3", "train.schedule=cosine"}, "", {}},
-      {"steps-1.5x-ema-0.9995", "1.5 × the steps, EMA decay 0.9995", 1.5, {"train.ema_decay=0.9995"}, "", {}},
+       {"train.lr=2e-3", "train.schedule=cosine"}, "", {}, {}},
+      {"steps-1.5x-ema-0.9995", "1.5 × the steps, EMA decay 0.9995", 1.5, {"train.ema_decay=0.9995"}, "", {}, {}},
       // EDM2's post-hoc EMA: the preset's and steps-1.5x's trajectories (the power-function EMAs do not change
       // the training, so each run's own EMA row is theirs), with σ_rel 0.05 and 0.10 tracked and stored every 500
       // steps, and lengths around the fixed EMA's measured (0.999 is an exponential profile of std 1 000 steps:
       // σ_rel ≈ 0.125 at 8 000 steps, 0.083 at 12 000).
-      {"preset-posthoc", "the preset, with post-hoc EMA snapshots", 1.0, posthoc_keys(), "", posthoc_lengths()},
+      {"preset-posthoc", "the preset, with post-hoc EMA snapshots", 1.0, posthoc_keys(), "", posthoc_lengths(), {}},
       {"steps-1.5x-posthoc", "1.5 × the steps, with post-hoc EMA snapshots", 1.5, posthoc_keys(), "preset-posthoc",
        posthoc_lengths(), steps_between()},
   };
