@@ -21,8 +21,8 @@ torch::Tensor mask_of(const DropoutSpec& d, const torch::Tensor& x) {
   return torch::tensor(m).reshape(x.sizes());
 }
 
-torch::Tensor group_norm_reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t groups, bool silu,
-                        const DropoutSpec& d = {}) {
+torch::Tensor group_norm_reference(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                                   int64_t groups, bool silu, const DropoutSpec& d = {}) {
   torch::Tensor y = torch::group_norm(x, groups, w, b, 1e-6);
   y = silu ? torch::silu(y) : y;
   return d.p > 0 ? y * mask_of(d, x).to(x.scalar_type()) : y;
