@@ -21,7 +21,8 @@ Config tiny_image_config(int64_t steps) {
   return load_config("mnist", {"data.image_size=14", "data.n_train=2000", "model.channels=8", "model.channel_mult=[1,2]",
                                "model.attention=[7]", "model.fourier_features=16", fmt::format("train.steps={}", steps),
                                "train.batch=32", "train.log_every=25", "train.warmup=20", "train.ckpt_every=0",
-                               "train.lr=2e-3", "sample.n=16", "sample.nfe=11", "run.name=tiny-images"});
+                               "train.lr=2e-3", "train.schedule=constant", "model.conv_precision=float32", "sample.n=16",
+                               "sample.nfe=11", "run.name=tiny-images"});
 }
 
 TEST(ImageTraining, ShortRunLossFallsAndSamplesAreFinite) {

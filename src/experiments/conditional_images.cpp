@@ -225,12 +225,12 @@ nlohmann::json run_conditional_images(const ExperimentContext& ctx, const std::s
 }  // namespace
 
 nlohmann::json run_conditional_mnist(const ExperimentContext& ctx) {
-  return run_conditional_images(ctx, "mnist", {}, 0.97);
+  return run_conditional_images(ctx, "mnist", documented_preset("mnist"), 0.97);
 }
 
 nlohmann::json run_conditional_fashion(const ExperimentContext& ctx) {
   // The preset's 8 000 steps twice would take two hours: both models get 3 000.
-  return run_conditional_images(ctx, "fashion-mnist", {"train.steps=3000"}, 0.90);
+  return run_conditional_images(ctx, "fashion-mnist", documented_preset("fashion-mnist", {"train.steps=3000"}), 0.90);
 }
 
 }  // namespace scorediff

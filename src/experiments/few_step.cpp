@@ -258,10 +258,11 @@ ImagePoint image_point(const TrainedRun& run, const std::string& sampler, int64_
 // The MNIST row of issue 25: the mnist preset as the teacher, a consistency model distilled from it (pseudo-Huber
 // distance, as Song & Dhariwal 2023 recommend for images), FD-cls of each against NFE.
 nlohmann::json run_few_step_mnist(const ExperimentContext& ctx) {
-  Config teacher_config = experiment_config("mnist", ctx, {"sample.n=1000"});
+  Config teacher_config = experiment_config("mnist", ctx, documented_preset("mnist", {"sample.n=1000"}));
   ImageRun teacher = train_image_run(teacher_config, ctx);
-  std::vector<std::string> cm_defaults = {"sample.n=1000", "train.steps=1200", "train.lr=2e-4", "train.warmup=100",
-                                          "objective.metric=pseudo-huber"};
+  std::vector<std::string> cm_defaults = documented_preset(
+      "mnist",
+      {"sample.n=1000", "train.steps=1200", "train.lr=2e-4", "train.warmup=100", "objective.metric=pseudo-huber"});
   cm_defaults.insert(cm_defaults.end(), consistency_sets().begin(), consistency_sets().end());
   Config cm_config = experiment_config("mnist", ctx, cm_defaults);
   TrainRunOptions options(false, ctx.quiet);

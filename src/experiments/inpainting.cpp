@@ -15,7 +15,8 @@
 namespace scorediff {
 
 nlohmann::json run_inpainting(const ExperimentContext& ctx) {
-  Config config = experiment_config("mnist", ctx, {"train.steps=2000", "sample.sampler=pc"});
+  Config config =
+      experiment_config("mnist", ctx, documented_preset("mnist", {"train.steps=2000", "sample.sampler=pc"}));
   const std::vector<std::string> kinds = {"right", "bottom", "center", "random"};
   const int64_t per_kind = 8, draws = 5, diverse = 6;
   TrainedRun run = train_experiment_run(config, ctx);

@@ -46,7 +46,7 @@ Neighbours neighbours(const torch::Tensor& samples, const torch::Tensor& train, 
 }  // namespace
 
 nlohmann::json run_memorisation(const ExperimentContext& ctx) {
-  const Config base = experiment_config("mnist", ctx, {"train.steps=1000", "sample.n=256"});
+  const Config base = experiment_config("mnist", ctx, documented_preset("mnist", {"train.steps=1000", "sample.n=256"}));
   const std::vector<int64_t> sizes = subset_sizes(base.data.n_train);
   const auto seed = static_cast<uint64_t>(base.run.seed);
   auto dataset = make_dataset(base.data);

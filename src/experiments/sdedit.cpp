@@ -32,8 +32,9 @@ namespace {
 // 3 000 training steps: the `mnist` preset's own length, and 3 000 of the `fashion-mnist` preset's 8 000 (as in
 // conditional-fashion), so that each default run fits the hour.
 nlohmann::json run_sdedit_on(const ExperimentContext& ctx, const std::string& preset) {
-  Config config = experiment_config(preset, ctx,
-                                    {"sample.n=500", "sample.nfe=19", "train.sample_every=0", "train.steps=3000"});
+  Config config = experiment_config(
+      preset, ctx,
+      documented_preset(preset, {"sample.n=500", "sample.nfe=19", "train.sample_every=0", "train.steps=3000"}));
   auto [classifier, run] = train_image_run(config, ctx);
   const Prepared& p = run.prepared;
   const ToyDataset& dataset = *p.dataset;
