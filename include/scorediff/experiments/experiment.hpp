@@ -44,7 +44,7 @@ const Registry<ExperimentEntry>& experiments();
 Config experiment_config(const std::string& preset, const ExperimentContext& context,
                          const std::vector<std::string>& defaults = {}, const std::vector<std::string>& forced = {});
 
-// The settings of the `mnist` and `fashion-mnist` presets that issue 26 retuned, as they were when the experiments
+// The settings of the `mnist` and `fashion-mnist` presets that issue 26 retunes, as they were when the experiments
 // built on those presets were run and documented, followed by `defaults`. Those experiments pass this as their
 // defaults, so a rerun reproduces the documented set-up; --set still overrides it. Other presets: `defaults`.
 std::vector<std::string> documented_preset(const std::string& preset, const std::vector<std::string>& defaults = {});
