@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks every scorediff #include against the layer order of DESIGN.md §1 and prints the edges it checked.
 
-  cli → experiments → pipeline → train, samplers, likelihood, metrics, plot
+  cli, python → experiments, api → pipeline → train, samplers, likelihood, metrics, plot
       → objectives, models, process, data → kernels, io → core
 
 A file in src/<m>/ or include/scorediff/<m>/ belongs to module m. It may include its own module and any
@@ -16,7 +16,11 @@ import sys
 
 # core (errors, schema, registry, rng) is what every module stands on: the lowest line of its own.
 LAYERS = [["core"], ["kernels", "io"], ["objectives", "models", "process", "data"],
-          ["train", "samplers", "likelihood", "metrics", "plot"], ["pipeline"], ["experiments"], ["cli"]]
+          ["train", "samplers", "likelihood", "metrics", "plot"], ["pipeline"], ["experiments", "api"],
+          ["cli", "python"]]
+# The public headers directly in include/scorediff/: the API (scorediff.hpp, src/api implements it) and its
+# exception type, which core's error.hpp builds on.
+PUBLIC_HEADERS = {"scorediff.hpp": "api", "error.hpp": "core"}
 LEVEL = {m: i for i, line in enumerate(LAYERS) for m in line}
 TOP = len(LAYERS)
 # Same-line edges that are part of the design.
@@ -32,6 +36,8 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
 
 def module_of(root, path):
     parts = os.path.relpath(path, root).split(os.sep)
+    if parts[0] == "include" and len(parts) == 3:
+        return PUBLIC_HEADERS.get(parts[2])
     if parts[0] == "include" and len(parts) >= 3:
         return parts[2]
     if parts[0] == "src" and len(parts) >= 3:

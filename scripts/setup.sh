@@ -17,6 +17,7 @@ packages=(
   libgloo-dev
   python3-torch python3-numpy                # bench/peers/unet_peer.py, checked by a test
   python3-sklearn                            # its data: the tables of `experiment tables`
+  pybind11-dev python3-dev python3-pytest    # the Python module (docs/library.md) and its tests
   dataset-fashion-mnist
   nodejs
 )

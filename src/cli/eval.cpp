@@ -60,8 +60,11 @@ void add_eval_command(CLI::App& app) {
       for (const auto& s : args->sets) schema.set(s);
       config.validate();
       dataset = make_dataset(config.data);
-      data_options = config.data;
-      x = dataset->to_model_units(read_points(args->samples, dataset->dim(), !dataset->image_shape().empty()));
+      const torch::Tensor points = read_points(args->samples, dataset->dim(), dataset->images());
+      fmt::print("{}\n", evaluate_data_samples(*dataset, config.data, points, static_cast<uint64_t>(args->seed),
+                                                args->projections, args->reference_sets, args->classifier)
+                             .dump());
+      return;
     }
     if (dataset->images()) {
       LoadedClassifier classifier = classifier_for(*dataset, data_options, args->classifier);

@@ -5,7 +5,6 @@
 
 #include "cli/common.hpp"
 #include "cli/score_source.hpp"
-#include "scorediff/core/rng.hpp"
 #include "scorediff/data/images.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/npy.hpp"
@@ -101,7 +100,6 @@ void add_sample_command(CLI::App& app) {
     ScoreSource source = load_score_source(args->source, sets, {"sample."});
     const Config& config = source.loaded.config;
     const Prepared& p = source.loaded.prepared;
-    at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "sample"), p.train_data.device());
     auto start = std::chrono::steady_clock::now();
     torch::Tensor initial;
     if (folder.size() > 0) points = folder_points(folder, args->init, config, *p.dataset);
@@ -110,8 +108,7 @@ void add_sample_command(CLI::App& app) {
               points.size(1), p.train_data.size(1));
       initial = editing(config.sample) ? p.dataset->to_model_units(points) : points;
     }
-    SampleResult result =
-        run_sampler(config.sample, source.score, *p.process, p.train_data.size(1), gen, args->quiet, false, initial);
+    SampleResult result = draw_samples(config, source.score, p, args->quiet, initial);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     write_npy(args->out, p.dataset->to_data_units(result.samples.to(torch::kCPU)));
     nlohmann::json report{{"samples", args->out}};

@@ -39,15 +39,7 @@ ScoreSource load_score_source(const ScoreSourceArgs& args, std::vector<std::stri
     return source;
   }
   loaded = load_trained(args.ckpt, !args.raw);
-  Schema schema = loaded.config.schema();
-  for (const auto& s : sets) {
-    bool allowed = s.rfind("run.seed=", 0) == 0 || s.rfind("run.threads=", 0) == 0;
-    for (const auto& prefix : allowed_prefixes) allowed = allowed || s.rfind(prefix, 0) == 0;
-    require(allowed, "--set with --ckpt accepts only {} keys here, got '{}'", join_names(allowed_prefixes), s);
-    schema.set(s);
-  }
-  loaded.config.validate();
-  warn_unread_sample_keys(loaded.config.sample, schema.assigned());
+  loaded.config = with_command_sets(std::move(loaded.config), sets, allowed_prefixes);
   set_threads(static_cast<int>(loaded.config.run.threads), workload_of(loaded.config.model));
   source.score = sampling_score_fn(loaded.config, loaded.model, loaded.prepared, run_dir_of(args.ckpt));
   return source;

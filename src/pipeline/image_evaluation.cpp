@@ -6,6 +6,7 @@
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/files.hpp"
 #include "scorediff/io/png.hpp"
+#include "scorediff/pipeline/evaluation.hpp"
 #include "scorediff/pipeline/sampling_score.hpp"
 #include "scorediff/samplers/registry.hpp"
 
@@ -114,6 +115,21 @@ nlohmann::json ImageEvaluation::to_json() const {
   for (const auto& [key, value] : held_out.items()) out[key + "_real"] = value;
   out["classifier"] = classifier;
   return out;
+}
+
+nlohmann::json evaluate_data_samples(const ToyDataset& dataset, const DataOptions& data, const torch::Tensor& samples,
+                                     uint64_t seed, int64_t projections, int reference_sets,
+                                     const std::string& classifier) {
+  require(samples.dim() == 2 && samples.size(1) == dataset.dim() && samples.size(0) > 0,
+          "samples of shape [{}] for data '{}': [N, {}] with N >= 1 expected", fmt::join(samples.sizes(), ", "),
+          data.name, dataset.dim());
+  require(torch::isfinite(samples).all().item<bool>(), "samples hold NaN or Inf values");
+  const torch::Tensor x = dataset.to_model_units(samples);
+  if (dataset.images()) {
+    LoadedClassifier loaded = classifier_for(dataset, data, classifier);
+    return evaluate_images(dataset, x, loaded, seed).to_json();
+  }
+  return evaluate_samples(dataset, x, seed, projections, reference_sets).to_json();
 }
 
 }  // namespace scorediff

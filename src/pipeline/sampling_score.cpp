@@ -12,6 +12,7 @@
 #include "scorediff/models/fused_mlp.hpp"
 #include "scorediff/pipeline/checkpoint.hpp"
 #include "scorediff/pipeline/classifier_guidance.hpp"
+#include "scorediff/samplers/registry.hpp"
 #include "scorediff/samplers/guidance.hpp"
 
 namespace scorediff {
@@ -114,6 +115,26 @@ ScoreFn sampling_score_fn(const Config& config, ScoreModel model, const Prepared
     BFloat16Inference bf16;  // for the guide's evaluation too
     return inner(x, t);
   };
+}
+
+Config with_command_sets(Config config, const std::vector<std::string>& sets,
+                         const std::vector<std::string>& allowed_prefixes) {
+  Schema schema = config.schema();
+  for (const auto& s : sets) {
+    bool allowed = s.rfind("run.seed=", 0) == 0 || s.rfind("run.threads=", 0) == 0;
+    for (const auto& prefix : allowed_prefixes) allowed = allowed || s.rfind(prefix, 0) == 0;
+    require(allowed, "--set with --ckpt accepts only {} keys here, got '{}'", join_names(allowed_prefixes), s);
+    schema.set(s);
+  }
+  config.validate();
+  warn_unread_sample_keys(config.sample, schema.assigned());
+  return config;
+}
+
+SampleResult draw_samples(const Config& config, const ScoreFn& score, const Prepared& p, bool quiet,
+                          const torch::Tensor& initial) {
+  at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(config.run.seed), "sample"), p.train_data.device());
+  return run_sampler(config.sample, score, *p.process, p.train_data.size(1), gen, quiet, false, initial);
 }
 
 }  // namespace scorediff

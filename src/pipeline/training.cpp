@@ -102,6 +102,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   const int64_t first_step = trainer.steps_done();
   const int64_t last_step = options.stop_at >= 0 ? std::min(options.stop_at, t.steps) : t.steps;
   TrainingLoop loop(trainer, last_step, group.get());
+  if (options.stop_request) loop.set_stop_request(options.stop_request);
   // The snapshot before the checkpoint: a run that stops between the two resumes after a step whose snapshot exists.
   for (TrainingHook* hook :
        std::initializer_list<TrainingHook*>{&window, &evaluator, &grids, &posthoc, &checkpointer, &interrupt})

@@ -25,10 +25,11 @@ void TrainingLoop::run() {
     event.step = trainer_.steps_done();
     event.last_step = last_step_;
     event.stats = &stats;
-    // Data parallel: every rank stops after the step in which any rank was asked to.
-    event.stopping = group_ ? stats.stop : interrupt_requested();
     event.train_seconds = train_seconds_;
     event.communication_seconds = group_ ? group_->communication_seconds() : 0.0;  // only steps all-reduce
+    // Data parallel: every rank stops after the step in which any rank was asked to.
+    event.stopping = group_ ? stats.stop : interrupt_requested();
+    if (!group_ && stop_request_ && stop_request_(event)) event.stopping = true;
     bool rank0_works = false;
     for (TrainingHook* hook : hooks_) rank0_works = hook->after_step(event) || rank0_works;
     // The other ranks wait here (without the collective timeout) while rank 0 works alone; a run that

@@ -1,15 +1,14 @@
-// scorediff::Error: the one exception type a user sees. The CLI turns it into one line + exit 2.
+// fail() and require(): scorediff::Error (scorediff/error.hpp) with a formatted message. The CLI turns it into
+// one line + exit 2.
 #pragma once
 #include <fmt/format.h>
-#include <stdexcept>
+
 #include <string>
+#include <vector>
+
+#include "scorediff/error.hpp"
 
 namespace scorediff {
-
-class Error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 template <class... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {

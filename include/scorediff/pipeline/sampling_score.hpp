@@ -1,8 +1,12 @@
 // The score a trained model is sampled with, as the [sample] section says.
 #pragma once
 #include <filesystem>
+#include <string>
+#include <vector>
 
+#include "scorediff/pipeline/config.hpp"
 #include "scorediff/pipeline/prepared.hpp"
+#include "scorediff/samplers/sampler.hpp"
 
 namespace scorediff {
 
@@ -26,5 +30,16 @@ ScoreFn labelled_score_fn(ScoreModel model, const Prepared& prepared, const torc
 // One line for sample.cfg without a class-conditional model; a warning when the null class is used by a model
 // trained without label dropout.
 torch::Tensor sampling_labels(const Config& config, const ScoreModelImpl& model);
+
+// A checkpoint's configuration with one command's overrides: only keys that start with one of
+// allowed_prefixes, or run.seed / run.threads, each else one line; validated, with the unread-sample-keys
+// warning. What `scorediff sample`, `density`, `denoise`, `likelihood` and the library apply to a checkpoint.
+Config with_command_sets(Config config, const std::vector<std::string>& sets,
+                         const std::vector<std::string>& allowed_prefixes);
+
+// Samples as `scorediff sample` draws them, in model units: the generator seeded by run.seed ("sample"), the
+// sampler of config.sample. initial: as run_sampler's start.
+SampleResult draw_samples(const Config& config, const ScoreFn& score, const Prepared& prepared, bool quiet,
+                          const torch::Tensor& initial = {});
 
 }  // namespace scorediff

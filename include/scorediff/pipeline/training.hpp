@@ -13,6 +13,7 @@
 #include "scorediff/pipeline/config.hpp"
 #include "scorediff/pipeline/sampling_score.hpp"
 #include "scorediff/train/data_parallel.hpp"
+#include "scorediff/train/hook.hpp"
 
 namespace scorediff {
 
@@ -38,6 +39,9 @@ struct TrainRunOptions {
   // model's dimension is then model_dim.
   torch::Tensor train_rows;
   int64_t model_dim = 0;
+  // Asked after every step of a one-process run: true stops it there, as Ctrl-C does (checkpoint written,
+  // then Interrupted is thrown). The library's progress callback and cancellation.
+  std::function<bool(const StepEvent&)> stop_request;
   // Data parallel (world_size > 1): this process is one rank of the job. Rank 0 writes the run directory
   // (logs, checkpoints, grids) and calls the hook; the other ranks only train and write nothing.
   DistOptions dist;
