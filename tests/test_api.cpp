@@ -1,6 +1,8 @@
 // The public API (scorediff/scorediff.hpp) against the command-line program and the pipeline underneath it.
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/models/score_model.hpp"
@@ -89,6 +91,23 @@ TEST_F(Api, ScoreAndDenoiserAreTheModelsAndTweediesAtEachRowsNoiseLevel) {
   const torch::Tensor m = process.mean_coef(t).unsqueeze(1), sd = process.std(t).unsqueeze(1);
   const torch::Tensor tweedie = (x + sd * sd * direct) / m;
   EXPECT_TRUE(torch::allclose(torch::from_blob(const_cast<float*>(d.data.data()), {5, 2}), tweedie, 1e-5, 1e-5));
+}
+
+TEST_F(Api, LogLikelihoodIsTheCommands) {
+  at::Generator gen = make_generator(12);
+  const torch::Tensor x = torch::randn({40, 2}, gen, torch::kFloat32) * 2;
+  write_npy(*dir_ / "points.npy", x);
+  const CliResult cli = run_cli("likelihood --ckpt " + checkpoint() + " --data " + (*dir_ / "points.npy").string() + " -q");
+  ASSERT_EQ(cli.status, 0) << cli.err;
+  const double expected = nlohmann::json::parse(cli.out).at("nll").get<double>();
+  const std::vector<double> logp = Model::load(checkpoint()).log_likelihood(array_of(x));
+  ASSERT_EQ(logp.size(), 40u);
+  double nll = 0;
+  for (double v : logp) nll -= v / 40;
+  EXPECT_NEAR(nll, expected, 1e-9 * std::abs(expected));
+  LikelihoodRequest request;
+  request.divergence = "exact-ish";
+  EXPECT_THAT_ERROR(Model::load(checkpoint()).log_likelihood(array_of(x), request), "exact or hutchinson");
 }
 
 TEST_F(Api, WeightsAreTheCheckpointsEmaTensors) {

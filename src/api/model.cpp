@@ -126,7 +126,10 @@ std::vector<double> Model::log_likelihood(const Array& x, const LikelihoodReques
   options.divergence = request.divergence;
   const int64_t seed = request.seed >= 0 ? request.seed : impl.loaded.config.run.seed;
   at::Generator gen = make_generator(derive_seed(static_cast<uint64_t>(seed), "likelihood"));
-  const LikelihoodResult r = ode_log_likelihood(impl.plain_score(), *impl.loaded.prepared.process, points, options, gen);
+  // The score `scorediff likelihood` integrates: the sampling score of the checkpoint's own settings.
+  const ScoreFn score =
+      sampling_score_fn(impl.loaded.config, impl.loaded.model, impl.loaded.prepared, run_dir_of(impl.checkpoint));
+  const LikelihoodResult r = ode_log_likelihood(score, *impl.loaded.prepared.process, points, options, gen);
   const torch::Tensor lp = r.log_prob.to(torch::kCPU, torch::kFloat64).contiguous();
   return std::vector<double>(lp.data_ptr<double>(), lp.data_ptr<double>() + lp.numel());
 }

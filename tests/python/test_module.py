@@ -2,6 +2,8 @@
 import os
 import subprocess
 import tempfile
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -54,6 +56,8 @@ def test_score_denoise_and_weights(run):
     # Tweedie under the run's process (VE for the Swiss-roll preset: m = 1, std = sigma).
     d = model.denoise(x, sigma)
     np.testing.assert_allclose(d, x + sigma[:, None] ** 2 * s, rtol=1e-5, atol=1e-5)
+    logp = model.log_likelihood(x[:4])
+    assert logp.dtype == np.float64 and logp.shape == (4,) and np.all(np.isfinite(logp))
     weights = model.weights()
     assert len(weights) > 2 and all(isinstance(w, np.ndarray) for w in weights.values())
     raw = scorediff.load(result["checkpoint"], ema=False).weights()
@@ -85,6 +89,31 @@ def test_eval_measures_points_against_the_dataset(run):
     good = scorediff.eval(x, "swiss-roll")
     assert good["swd"] > 0
     assert scorediff.eval(x + 3.0, "swiss-roll")["swd"] > 3 * good["swd"]
+
+
+def test_the_gil_is_released_while_cpp_samples(run):
+    _, result = run
+    model = scorediff.load(result["checkpoint"])
+    ticks, done = [0], threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks[0] += 1
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        start, t0 = ticks[0], time.perf_counter()
+        time.sleep(0.3)                      # the GIL is free: the counter's own rate
+        rate = (ticks[0] - start) / (time.perf_counter() - t0)
+        start, t0 = ticks[0], time.perf_counter()
+        model.sample(n=3000)                 # C++ work, about 2 s
+        during, seconds = ticks[0] - start, time.perf_counter() - t0
+    finally:
+        done.set()
+        counter.join()
+    # Holding the GIL for the call would leave the counter one switch interval (5 ms) of it, under 1 %.
+    assert during > 0.1 * rate * seconds, (during, rate, seconds)
 
 
 def thread_count():
