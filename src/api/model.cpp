@@ -15,20 +15,12 @@
 
 namespace scorediff {
 
-struct Model::Impl {
-  LoadedModel loaded;
-  std::filesystem::path checkpoint;
-  int threads = 1;
-  torch::Tensor last_labels;
-
-  // The threads of this model's run (or the load option), set before each computation: the setting is
-  // process-wide, and another Model may have changed it.
-  void use_threads() const { set_threads(threads, workload_of(loaded.config.model)); }
-  int64_t dim() const { return loaded.prepared.train_data.size(1); }
-  ScoreFn plain_score() const { return model_score_fn(loaded.model, loaded.prepared.process); }
-};
-
 namespace {
+
+// A model's score at some points, with m(t) and s(t) of each row's time, on the model's device.
+struct ScoreAt {
+  torch::Tensor x, score, mean_coef, std;
+};
 
 // The loaded state of a Model (a template: Model::Impl is private to Model).
 template <class Impl>
@@ -47,6 +39,36 @@ torch::Tensor row_sigmas(const std::vector<double>& sigma, int64_t rows) {
 }
 
 }  // namespace
+
+struct Model::Impl {
+  LoadedModel loaded;
+  std::filesystem::path checkpoint;
+  int threads = 1;
+  torch::Tensor last_labels;
+
+  // The threads of this model's run (or the load option), set before each computation: the setting is
+  // process-wide, and another Model may have changed it.
+  void use_threads() const { set_threads(threads, workload_of(loaded.config.model)); }
+  int64_t dim() const { return loaded.prepared.train_data.size(1); }
+  ScoreFn plain_score() const { return model_score_fn(loaded.model, loaded.prepared.process); }
+
+  // The model's score at points x (model units) and noise levels sigma (one, or one per row), on its device.
+  ScoreAt score_at(const Array& x, const std::vector<double>& sigma) const;
+};
+
+ScoreAt Model::Impl::score_at(const Array& x, const std::vector<double>& sigma) const {
+  const torch::Device device = loaded.prepared.train_data.device();
+  ScoreAt at;
+  at.x = api::to_points(x, dim(), "x").to(device);
+  use_threads();
+  const NoiseProcess& process = *loaded.prepared.process;
+  const torch::Tensor t = process.t_of_sigma(row_sigmas(sigma, at.x.size(0))).to(device);
+  torch::InferenceMode guard;
+  at.score = plain_score()(at.x, t);
+  at.mean_coef = process.mean_coef(t);
+  at.std = process.std(t);
+  return at;
+}
 
 Model Model::load(const std::string& checkpoint, const LoadOptions& options) {
   require(options.threads >= 0, "threads must be >= 0 (0: the run's), got {}", options.threads);
@@ -91,29 +113,15 @@ std::vector<int64_t> Model::last_labels() const {
 }
 
 Array Model::score(const Array& x, const std::vector<double>& sigma) const {
-  const Impl& impl = checked(impl_);
-  const torch::Tensor points = api::to_points(x, impl.dim(), "x");
-  impl.use_threads();
-  const NoiseProcess& process = *impl.loaded.prepared.process;
-  const torch::Tensor t = process.t_of_sigma(row_sigmas(sigma, points.size(0)));
-  torch::InferenceMode guard;
-  const torch::Tensor s = impl.plain_score()(points.to(impl.loaded.prepared.train_data.device()), t.to(points.device()));
-  return api::to_array(s.to(torch::kCPU), x.shape);
+  const ScoreAt at = checked(impl_).score_at(x, sigma);
+  return api::to_array(at.score.to(torch::kCPU), x.shape);
 }
 
 Array Model::denoise(const Array& x, const std::vector<double>& sigma) const {
-  const Impl& impl = checked(impl_);
-  const torch::Tensor points = api::to_points(x, impl.dim(), "x");
-  impl.use_threads();
-  const NoiseProcess& process = *impl.loaded.prepared.process;
-  const torch::Tensor t = process.t_of_sigma(row_sigmas(sigma, points.size(0)));
-  torch::InferenceMode guard;
-  const torch::Tensor device_points = points.to(impl.loaded.prepared.train_data.device());
-  const torch::Tensor s = impl.plain_score()(device_points, t.to(device_points.device()));
+  const ScoreAt at = checked(impl_).score_at(x, sigma);
   // Tweedie: E[x₀ | x] = (x + std² s)/m.
-  const torch::Tensor m = process.mean_coef(t).to(s.device()).unsqueeze(1);
-  const torch::Tensor sd = process.std(t).to(s.device()).unsqueeze(1);
-  return api::to_array(((device_points + sd * sd * s) / m).to(torch::kCPU), x.shape);
+  const torch::Tensor m = at.mean_coef.unsqueeze(1), sd = at.std.unsqueeze(1);
+  return api::to_array(((at.x + sd * sd * at.score) / m).to(torch::kCPU), x.shape);
 }
 
 std::vector<double> Model::log_likelihood(const Array& x, const LikelihoodRequest& request) const {

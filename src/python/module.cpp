@@ -40,6 +40,20 @@ std::vector<double> sigmas(const py::handle& sigma) {
   return {a.data(), a.data() + a.size()};
 }
 
+// Model::score or Model::denoise as a method taking NumPy x and sigma, the GIL released for the computation.
+auto at_sigma(scorediff::Array (scorediff::Model::*method)(const scorediff::Array&, const std::vector<double>&) const) {
+  return [method](const scorediff::Model& model, const py::handle& x, const py::handle& sigma) {
+    const scorediff::Array in = from_numpy(x);
+    const std::vector<double> s = sigmas(sigma);
+    scorediff::Array out;
+    {
+      py::gil_scoped_release release;
+      out = (model.*method)(in, s);
+    }
+    return to_numpy(std::move(out));
+  };
+}
+
 py::dict to_dict(const std::map<std::string, double>& values) {
   py::dict out;
   for (const auto& [key, value] : values) out[py::str(key)] = value;
@@ -71,32 +85,10 @@ PYBIND11_MODULE(scorediff, m) {
           py::arg("quiet") = true,
           "Samples in data units, [n, D] or [n, C, H, W]; 0, '' and -1 keep the checkpoint's setting. The same seed "
           "gives `scorediff sample --seed`'s samples bit for bit.")
-      .def(
-          "score",
-          [](const scorediff::Model& model, const py::handle& x, const py::handle& sigma) {
-            const scorediff::Array in = from_numpy(x);
-            const std::vector<double> s = sigmas(sigma);
-            scorediff::Array out;
-            {
-              py::gil_scoped_release release;
-              out = model.score(in, s);
-            }
-            return to_numpy(std::move(out));
-          },
-          py::arg("x"), py::arg("sigma"), "The score at noise level sigma (one value, or one per row), model units")
-      .def(
-          "denoise",
-          [](const scorediff::Model& model, const py::handle& x, const py::handle& sigma) {
-            const scorediff::Array in = from_numpy(x);
-            const std::vector<double> s = sigmas(sigma);
-            scorediff::Array out;
-            {
-              py::gil_scoped_release release;
-              out = model.denoise(in, s);
-            }
-            return to_numpy(std::move(out));
-          },
-          py::arg("x"), py::arg("sigma"), "Tweedie's denoiser E[x0 | x] at noise level sigma, model units")
+      .def("score", at_sigma(&scorediff::Model::score), py::arg("x"), py::arg("sigma"),
+           "The score at noise level sigma (one value, or one per row), model units")
+      .def("denoise", at_sigma(&scorediff::Model::denoise), py::arg("x"), py::arg("sigma"),
+           "Tweedie's denoiser E[x0 | x] at noise level sigma, model units")
       .def(
           "log_likelihood",
           [](const scorediff::Model& model, const py::handle& x, const std::string& divergence, int64_t seed) {
