@@ -50,7 +50,8 @@ struct LikelihoodRequest {
 };
 
 // A trained model, loaded from a checkpoint (.safetensors written by `scorediff train`). Copies share the
-// loaded weights; one Model must not be used by two threads at once.
+// loaded weights. The library computes one call at a time (LibTorch's thread count is process-wide): calls from
+// several threads are safe and wait for each other.
 class Model {
  public:
   static Model load(const std::string& checkpoint, const LoadOptions& options = {});
@@ -60,12 +61,14 @@ class Model {
   // Labels of the last class-conditional sample() ([n], as `scorediff sample` writes to <out>.labels.npy);
   // empty for unconditional models.
   std::vector<int64_t> last_labels() const;
-  // The score ∇ₓ log p_σ(x) at noise level sigma (one value, or one per row), x and result in the
-  // model's units (for images: the pixels in the range the model was trained on, data.pixels).
+  // The score ∇ₓ log p_σ(x) at noise level sigma (one value, or one per row, each inside the model's noise
+  // range), x and result in the model's units (for images: the pixels in the range the model was trained on,
+  // data.pixels). Class-conditional models: the unconditional (null-class) score.
   Array score(const Array& x, const std::vector<double>& sigma) const;
-  // Tweedie's denoiser E[x₀ | x] = x + σ² s(x, σ) at the same noise levels.
+  // Tweedie's denoiser E[x₀ | x] = (x + std² s)/m at the same noise levels (m, std of the process at σ).
   Array denoise(const Array& x, const std::vector<double>& sigma) const;
-  // log p(x) in nats by the probability-flow ODE, one value per row of x (data units).
+  // log p(x) in nats by the probability-flow ODE, one value per row of x (model units, as
+  // `scorediff likelihood --data` reads them).
   std::vector<double> log_likelihood(const Array& x, const LikelihoodRequest& request = {}) const;
   // The network's parameters and buffers by their checkpoint names (the loaded EMA or raw weights).
   std::map<std::string, Array> weights() const;
@@ -92,7 +95,8 @@ struct TrainRequest {
   bool resume = false;            // continue from <out>/last.safetensors, bit for bit
   bool quiet = true;              // no progress line on stderr
   // Called after every step; returning false stops the run after that step with its checkpoint written
-  // (resume continues it), and train() returns with cancelled = true.
+  // (resume continues it), and train() returns with cancelled = true (on the last step the run has finished:
+  // cancelled stays false). An exception it throws stops the run the same way, then leaves train() unchanged.
   std::function<bool(const TrainProgress&)> progress;
 };
 
@@ -100,7 +104,7 @@ struct TrainResult {
   std::string run_dir;
   std::string checkpoint;  // <run_dir>/last.safetensors
   int64_t steps = 0;
-  double final_loss = 0;   // mean loss of the last logged window
+  double final_loss = 0;   // mean loss of the last logged window; a cancelled run: its last step's loss
   double seconds = 0;
   bool cancelled = false;
 };

@@ -6,6 +6,11 @@
 
 namespace scorediff::api {
 
+std::recursive_mutex& call_lock() {
+  static std::recursive_mutex lock;
+  return lock;
+}
+
 Array to_array(const torch::Tensor& t, const std::vector<int64_t>& shape) {
   const torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   Array out;

@@ -32,11 +32,10 @@ py::array_t<float> to_numpy(scorediff::Array&& a) {
   return out;
 }
 
-// sigma as a Python number or a sequence / array of numbers.
+// sigma as a number (Python's or NumPy's) or a 1-D sequence / array of numbers.
 std::vector<double> sigmas(const py::handle& sigma) {
-  if (py::isinstance<py::float_>(sigma) || py::isinstance<py::int_>(sigma)) return {sigma.cast<double>()};
   const auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(sigma);
-  if (!a || a.ndim() != 1) throw scorediff::Error("sigma must be a number or a 1-D sequence of numbers");
+  if (!a || a.ndim() > 1) throw scorediff::Error("sigma must be a number or a 1-D sequence of numbers");
   return {a.data(), a.data() + a.size()};
 }
 
@@ -133,20 +132,24 @@ PYBIND11_MODULE(scorediff, m) {
         request.out = out;
         request.resume = resume;
         request.quiet = quiet;
-        if (!progress.is_none()) {
-          // Called from the training loop without the GIL: take it for the call. A Python exception in the
-          // callback propagates out of train().
-          request.progress = [&progress](const scorediff::TrainProgress& p) {
-            py::gil_scoped_acquire acquire;
-            py::dict info;
-            info["step"] = p.step;
-            info["steps"] = p.steps;
-            info["loss"] = p.loss;
-            info["seconds"] = p.seconds;
-            const py::object keep = progress(info);
-            return keep.is_none() || keep.cast<bool>();
-          };
-        }
+        // Called from the training loop without the GIL: it takes it, lets Ctrl-C through (KeyboardInterrupt) and
+        // calls `progress`. A Python exception stops the run after that step, its checkpoint written, and is
+        // raised from train().
+        request.progress = [&progress](const scorediff::TrainProgress& p) {
+          py::gil_scoped_acquire acquire;
+          if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+          if (progress.is_none()) return true;
+          py::dict info;
+          info["step"] = p.step;
+          info["steps"] = p.steps;
+          info["loss"] = p.loss;
+          info["seconds"] = p.seconds;
+          const py::object keep = progress(info);
+          if (keep.is_none()) return true;
+          const int truth = PyObject_IsTrue(keep.ptr());
+          if (truth < 0) throw py::error_already_set();
+          return truth == 1;
+        };
         scorediff::TrainResult r;
         {
           py::gil_scoped_release release;

@@ -48,7 +48,7 @@ def test_score_denoise_and_weights(run):
     _, result = run
     model = scorediff.load(result["checkpoint"])
     x = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
-    sigma = np.array([0.05, 0.1, 0.5, 1.0, 3.0, 8.0])
+    sigma = np.array([0.05, 0.1, 0.5, 1.0, 3.0, 5.0])
     s = model.score(x, sigma)
     assert s.shape == (6, 2)
     # One sigma for all rows equals that sigma per row.
@@ -83,6 +83,20 @@ def test_progress_callback_cancels_and_resume_finishes_the_same_run(run):
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def test_an_exception_in_progress_stops_the_run_with_its_checkpoint_and_is_raised(run):
+    tmp, _ = run
+    out = os.path.join(tmp, "raised")
+
+    def progress(info):
+        if info["step"] == 50:
+            raise ValueError("stop here")
+        return True
+
+    with pytest.raises(ValueError, match="stop here"):
+        scorediff.train("swiss-roll", TINY, out=out, progress=progress)
+    assert scorediff.load(os.path.join(out, "last.safetensors")).step == 50
+
+
 def test_eval_measures_points_against_the_dataset(run):
     _, result = run
     x = scorediff.load(result["checkpoint"]).sample(n=1000)
@@ -112,8 +126,8 @@ def test_the_gil_is_released_while_cpp_samples(run):
     finally:
         done.set()
         counter.join()
-    # Holding the GIL for the call would leave the counter one switch interval (5 ms) of it, under 1 %.
-    assert during > 0.1 * rate * seconds, (during, rate, seconds)
+    # Holding the GIL for the call would leave the counter one switch interval (5 ms) of it: under 0.5 %.
+    assert during > 0.05 * rate * seconds, (during, rate, seconds)
 
 
 def thread_count():
@@ -140,11 +154,19 @@ def test_bad_input_raises_scorediff_error_with_the_commands_line(run):
         model.score(np.zeros(4, np.float32), 1.0)
     with pytest.raises(scorediff.Error, match="NaN or Inf"):
         model.score(np.array([[0.0, np.nan]]), 1.0)
-    with pytest.raises(scorediff.Error, match="sigma must be positive"):
+    with pytest.raises(scorediff.Error, match="sigma -1 is outside the model.s noise range"):
         model.denoise(np.zeros((2, 2)), [1.0, -1.0])
+    # A NumPy scalar is one sigma for every row.
+    np.testing.assert_array_equal(model.score(np.ones((2, 2)), np.float32(0.5)), model.score(np.ones((2, 2)), 0.5))
     with pytest.raises(scorediff.Error):
         scorediff.train("no-such-preset")
+    with pytest.raises(scorediff.Error, match="outside the model's noise range"):
+        model.score(np.zeros((2, 2)), 1e6)
     assert issubclass(scorediff.Error, RuntimeError)
-    # No thread outlives a failed call.
-    model.sample(n=10)
+    # Repeated calls, failed and finished, leave as many threads as one call did.
+    for _ in range(3):
+        model.sample(n=10)
+        model.log_likelihood(np.zeros((2, 2)))
+        with pytest.raises(scorediff.Error):
+            model.sample(sampler="nope")
     assert thread_count() == threads
