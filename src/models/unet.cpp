@@ -39,10 +39,12 @@ ConvImpl::ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, c10:
       padding_(kernel / 2),
       compute_(compute) {}
 
-torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
+torch::Tensor ConvImpl::forward(const torch::Tensor& x) { return forward_compute(x).to(weight.scalar_type()); }
+
+torch::Tensor ConvImpl::forward_compute(const torch::Tensor& x) {
   // float32 means "the parameters' own type": a model moved to float64 (gradient checks) stays there.
   if (compute_ == torch::kFloat32 || compute_ == weight.scalar_type()) return Conv2dImpl::forward(x);
-  return torch::conv2d(x.to(compute_), weight.to(compute_), bias.to(compute_), stride_, padding_).to(weight.scalar_type());
+  return torch::conv2d(x.to(compute_), weight.to(compute_), bias.to(compute_), stride_, padding_);
 }
 
 int64_t norm_groups(int64_t channels) {
@@ -108,9 +110,12 @@ void AttentionImpl::zero_output() { zero_init(proj_); }
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   torch::Tensor normed = group_norm_act(x, norm_, false, to_bfloat16_, fused_);
-  auto qkv = qkv_->forward(normed).reshape({B, 3, C, H * W}).unbind(1);  // 3 × [B, C, HW]
+  // In the convolutions' type: with bfloat16, LibTorch hands a batched product to oneDNN in one call, where in
+  // float32 it loops over the batch (one select and one matrix product per image). The softmax is in float32.
+  auto qkv = qkv_->forward_compute(normed).reshape({B, 3, C, H * W}).unbind(1);  // 3 × [B, C, HW]
   // Single-head scaled dot-product attention over the H·W positions (Vaswani et al. 2017).
-  torch::Tensor weights = torch::softmax(torch::bmm(qkv[0].transpose(1, 2), qkv[1]) / std::sqrt(double(C)), -1);
+  torch::Tensor logits = torch::bmm(qkv[0].transpose(1, 2), qkv[1]).to(x.scalar_type());
+  torch::Tensor weights = torch::softmax(logits / std::sqrt(double(C)), -1).to(qkv[2].scalar_type());
   torch::Tensor h = torch::bmm(qkv[2], weights.transpose(1, 2)).reshape({B, C, H, W});  // [B, C, H, W]
   return x + proj_->forward(h);
 }

@@ -66,7 +66,9 @@ struct ModelOptions {
   double dropout = 0.0;
   // The U-Net's convolutions in "float32", or in "bfloat16" with everything else (parameters, gradients,
   // optimiser, normalisation, activations) in float32: mixed precision, about 1.6x faster per training step
-  // on a CPU with native bfloat16 (AVX-512 BF16, AMX) and on GPUs.
+  // on a CPU with native bfloat16 (AVX-512 BF16, AMX) and on GPUs. Under bfloat16 the attention's two batched
+  // products run in bfloat16 too (its softmax in float32): LibTorch 1.13 gives them to oneDNN in one call.
+  // In float32 it loops over the images (docs/performance.md, "attention's batched products").
   std::string conv_precision = "float32";
   std::vector<int64_t> image_shape;             // [C, H, W] of the data; filled from the dataset, not configured
 };

@@ -39,6 +39,9 @@ class ConvImpl : public torch::nn::Conv2dImpl {
  public:
   ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, c10::ScalarType compute);
   torch::Tensor forward(const torch::Tensor& x);
+  // The output in the convolution's compute type (bfloat16 under conv_precision = "bfloat16"), for a consumer
+  // that computes in that type too.
+  torch::Tensor forward_compute(const torch::Tensor& x);
 
  private:
   int64_t stride_, padding_;
