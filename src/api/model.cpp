@@ -198,9 +198,9 @@ std::map<std::string, double> evaluate(const Array& samples, const std::string& 
     schema.set("data.name=" + data);
     config.validate();
     std::shared_ptr<const ToyDataset> dataset = make_dataset(config.data);
-    const torch::Tensor points = api::to_points(samples, dataset->dim(), "samples");
+    const torch::Tensor points = dataset->to_model_units(api::to_points(samples, dataset->dim(), "samples"));
     const nlohmann::json metrics =
-        evaluate_data_samples(*dataset, config.data, points, static_cast<uint64_t>(seed), 1000, kReferenceSets, "");
+        evaluate_model_samples(*dataset, config.data, points, static_cast<uint64_t>(seed), 1000, kReferenceSets, "");
     std::map<std::string, double> out;
     for (const auto& [key, value] : metrics.items())
       if (value.is_number()) out[key] = value.get<double>();

@@ -60,19 +60,12 @@ void add_eval_command(CLI::App& app) {
       for (const auto& s : args->sets) schema.set(s);
       config.validate();
       dataset = make_dataset(config.data);
-      const torch::Tensor points = read_points(args->samples, dataset->dim(), dataset->images());
-      fmt::print("{}\n", evaluate_data_samples(*dataset, config.data, points, static_cast<uint64_t>(args->seed),
-                                                args->projections, args->reference_sets, args->classifier)
-                             .dump());
-      return;
+      data_options = config.data;
+      x = dataset->to_model_units(read_points(args->samples, dataset->dim(), dataset->images()));
     }
-    if (dataset->images()) {
-      LoadedClassifier classifier = classifier_for(*dataset, data_options, args->classifier);
-      fmt::print("{}\n", evaluate_images(*dataset, x, classifier, static_cast<uint64_t>(args->seed)).to_json().dump());
-      return;
-    }
-    SampleMetrics m = evaluate_samples(*dataset, x, static_cast<uint64_t>(args->seed), args->projections, args->reference_sets);
-    fmt::print("{}\n", m.to_json().dump());
+    fmt::print("{}\n", evaluate_model_samples(*dataset, data_options, x, static_cast<uint64_t>(args->seed),
+                                              args->projections, args->reference_sets, args->classifier)
+                           .dump());
   });
 }
 

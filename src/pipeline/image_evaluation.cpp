@@ -117,19 +117,14 @@ nlohmann::json ImageEvaluation::to_json() const {
   return out;
 }
 
-nlohmann::json evaluate_data_samples(const ToyDataset& dataset, const DataOptions& data, const torch::Tensor& samples,
-                                     uint64_t seed, int64_t projections, int reference_sets,
-                                     const std::string& classifier) {
-  require(samples.dim() == 2 && samples.size(1) == dataset.dim() && samples.size(0) > 0,
-          "samples of shape [{}] for data '{}': [N, {}] with N >= 1 expected", fmt::join(samples.sizes(), ", "),
-          data.name, dataset.dim());
-  require(torch::isfinite(samples).all().item<bool>(), "samples hold NaN or Inf values");
-  const torch::Tensor x = dataset.to_model_units(samples);
+nlohmann::json evaluate_model_samples(const ToyDataset& dataset, const DataOptions& data, const torch::Tensor& samples,
+                                      uint64_t seed, int64_t projections, int reference_sets,
+                                      const std::string& classifier) {
   if (dataset.images()) {
     LoadedClassifier loaded = classifier_for(dataset, data, classifier);
-    return evaluate_images(dataset, x, loaded, seed).to_json();
+    return evaluate_images(dataset, samples, loaded, seed).to_json();
   }
-  return evaluate_samples(dataset, x, seed, projections, reference_sets).to_json();
+  return evaluate_samples(dataset, samples, seed, projections, reference_sets).to_json();
 }
 
 }  // namespace scorediff

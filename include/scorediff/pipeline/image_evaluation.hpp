@@ -38,12 +38,12 @@ enum class HeldOut { All, FirstHalf, SecondHalf };
 ImageEvaluation evaluate_images(const ToyDataset& dataset, const torch::Tensor& samples, LoadedClassifier& classifier,
                                 uint64_t seed, HeldOut part = HeldOut::All);
 
-// What `scorediff eval --samples --data` prints: samples [N, D] in the data's units against `dataset` (made
-// from `data`): evaluate_samples for points (projections, reference_sets), evaluate_images for images with the
-// classifier at `classifier` (default_classifier_path when empty). One line for another shape or NaN/Inf.
-nlohmann::json evaluate_data_samples(const ToyDataset& dataset, const DataOptions& data, const torch::Tensor& samples,
-                                     uint64_t seed, int64_t projections, int reference_sets,
-                                     const std::string& classifier);
+// What `scorediff eval` prints: samples [N, D] in model units against `dataset` (made from `data`):
+// evaluate_samples for points (projections, reference_sets), evaluate_images for images with the classifier at
+// `classifier` (default_classifier_path when empty). The caller has checked the shape and the values.
+nlohmann::json evaluate_model_samples(const ToyDataset& dataset, const DataOptions& data, const torch::Tensor& samples,
+                                      uint64_t seed, int64_t projections, int reference_sets,
+                                      const std::string& classifier);
 
 // Flat samples [N, C·H·W] in the dataset's pixel range -> images [N, C, H, W] in [0, 1].
 torch::Tensor to_unit_images(const ToyDataset& dataset, const torch::Tensor& samples);
