@@ -5,85 +5,12 @@
 // with the means over the group, written as dx = (γ r) dz + c₂ x + c₃ so that each element costs two FMAs.
 #include "scorediff/kernels/group_norm.hpp"
 
-#include <ATen/Parallel.h>
-
-#include <algorithm>
-#include <cmath>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "kernels/simd.hpp"
-#include "scorediff/core/error.hpp"
+#include "kernels/group_norm_common.hpp"
 
 namespace scorediff {
 namespace {
 
 using namespace kernels;
-
-inline float sigmoid_scalar(float z) { return 1.0f / (1.0f + exp_scalar(-z)); }
-
-// The dropout hash's constants for one call (DropoutSpec in the header); on = false: no dropout.
-struct DropKeys {
-  bool on = false;
-  uint32_t k0 = 0, k1 = 0, threshold = 0, offset = 0;
-  float scale = 1;
-};
-
-DropKeys drop_keys(const DropoutSpec& d) {
-  DropKeys k;
-  if (!(d.p > 0)) return k;
-  require(d.p < 1 && d.offset >= 0 && d.offset <= 0xFFFFFFFFLL,
-          "dropout: p must be in [0, 1) and the global batch under 2^32 elements per layer (p {}, offset {})", d.p,
-          d.offset);
-  uint64_t z = d.key + 0x9E3779B97F4A7C15ULL;  // SplitMix64's finaliser
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z ^= z >> 31;
-  k.on = true;
-  k.k0 = static_cast<uint32_t>(z);
-  k.k1 = static_cast<uint32_t>(z >> 32);
-  k.threshold = static_cast<uint32_t>(std::min(std::ldexp(d.p, 32), 4294967295.0));
-  k.offset = static_cast<uint32_t>(d.offset);
-  k.scale = static_cast<float>(1.0 / (1.0 - d.p));
-  return k;
-}
-
-inline uint32_t mix32(uint32_t x) {  // lowbias32
-  x ^= x >> 16;
-  x *= 0x7FEB352DU;
-  x ^= x >> 15;
-  x *= 0x846CA68BU;
-  x ^= x >> 16;
-  return x;
-}
-
-// The factor for local flat index i: 0 or 1/(1 − p) (the global index wraps at 2^32, which drop_keys rules out).
-inline float drop_scale(const DropKeys& k, int64_t i) {
-  const uint32_t g = k.offset + static_cast<uint32_t>(i);
-  return mix32(mix32(g ^ k.k0) ^ k.k1) >= k.threshold ? k.scale : 0.0f;
-}
-
-// f(begin, end) over [0, n) in one contiguous chunk per ATen intra-op thread. The thread count is ATen's
-// (at::get_num_threads), given explicitly: with a LibTorch that bundles its own OpenMP runtime, this file's
-// runtime would otherwise pick its default, one thread per core. Each (image, group) is computed whole by one
-// thread, so the result does not depend on the split.
-template <class F>
-void parallel_groups(int64_t n, const F& f) {
-#ifdef _OPENMP
-  const int threads = static_cast<int>(std::min<int64_t>(at::get_num_threads(), n));
-  if (threads > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(threads)
-    {
-      const int64_t chunk = (n + threads - 1) / threads, begin = omp_get_thread_num() * chunk;
-      if (begin < n) f(begin, std::min(n, begin + chunk));
-    }
-    return;
-  }
-#endif
-  f(0, n);
-}
 
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) float sum_avx512(const float* x, int64_t m, float shift, bool squares) {
@@ -103,28 +30,12 @@ __attribute__((target("avx512f"))) float sum_avx512(const float* x, int64_t m, f
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-__attribute__((target("avx512f"))) inline __m512i mix32_avx512(__m512i x) {
-  x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
-  x = _mm512_mullo_epi32(x, _mm512_set1_epi32(0x7FEB352D));
-  x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 15));
-  x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0x846CA68BU)));
-  return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
-}
-
-// Which of the 16 elements from local flat index i on are kept (drop_scale's test, 16 lanes at once).
-__attribute__((target("avx512f"))) inline __mmask16 keep16(const DropKeys& k, int64_t i) {
-  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  __m512i h = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(k.offset + static_cast<uint32_t>(i))), lanes);
-  h = mix32_avx512(_mm512_xor_si512(h, _mm512_set1_epi32(static_cast<int>(k.k0))));
-  h = mix32_avx512(_mm512_xor_si512(h, _mm512_set1_epi32(static_cast<int>(k.k1))));
-  return _mm512_cmpge_epu32_mask(h, _mm512_set1_epi32(static_cast<int>(k.threshold)));
-}
-
 __attribute__((target("avx512f"))) int64_t fill_span_avx512(const DropKeys& k, int64_t first, int64_t lo, int64_t hi,
                                                             float* out) {
   const __m512 vs = _mm512_set1_ps(k.scale);
+  const __m512i steps = lane_steps(1);
   int64_t j = lo;
-  for (; j + 16 <= hi; j += 16) _mm512_storeu_ps(out + j, _mm512_maskz_mov_ps(keep16(k, first + j), vs));
+  for (; j + 16 <= hi; j += 16) _mm512_storeu_ps(out + j, _mm512_maskz_mov_ps(keep16(k, first + j, steps), vs));
   return j;
 }
 
@@ -133,11 +44,12 @@ template <class Out>
 __attribute__((target("avx512f"))) int64_t forward_span_avx512(const float* x, Out* y, int64_t m, float a, float b,
                                                                bool silu, const DropKeys& drop, int64_t i0) {
   const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vs = _mm512_set1_ps(drop.scale);
+  const __m512i steps = lane_steps(1);
   int64_t j = 0;
   for (; j + 16 <= m; j += 16) {
     __m512 z = _mm512_fmadd_ps(va, _mm512_loadu_ps(x + j), vb);
     if (silu) z = _mm512_mul_ps(z, sigmoid_avx512(z));
-    if (drop.on) z = _mm512_maskz_mul_ps(keep16(drop, i0 + j), z, vs);
+    if (drop.on) z = _mm512_maskz_mul_ps(keep16(drop, i0 + j, steps), z, vs);
     store16(y + j, z);
   }
   return j;
@@ -149,21 +61,13 @@ __attribute__((target("avx512f"))) int64_t output_grad_span_avx512(const Grad* d
                                                                    float a, float b, float mu, float r, bool silu,
                                                                    const DropKeys& drop, int64_t i0, float* sums) {
   const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vmu = _mm512_set1_ps(mu), vr = _mm512_set1_ps(r);
-  const __m512 vs = _mm512_set1_ps(drop.scale);
-  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512i steps = lane_steps(1);
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   int64_t j = 0;
   for (; j + 16 <= m; j += 16) {
     const __m512 xv = _mm512_loadu_ps(x + j);
-    __m512 g = load16(dy + j);
-    if (drop.on) g = _mm512_maskz_mul_ps(keep16(drop, i0 + j), g, vs);
-    if (silu) {
-      const __m512 z = _mm512_fmadd_ps(va, xv, vb), s = sigmoid_avx512(z);
-      g = _mm512_mul_ps(_mm512_mul_ps(g, s), _mm512_fmadd_ps(z, _mm512_sub_ps(one, s), one));
-    }
-    s0 = _mm512_add_ps(s0, g);
-    s1 = _mm512_fmadd_ps(g, _mm512_mul_ps(_mm512_sub_ps(xv, vmu), vr), s1);
-    _mm512_storeu_ps(dz + j, g);
+    const __mmask16 keep = drop.on ? keep16(drop, i0 + j, steps) : __mmask16(0xFFFF);
+    _mm512_storeu_ps(dz + j, output_grad16(load16(dy + j), xv, va, vb, vmu, vr, silu, drop, keep, s0, s1));
   }
   sums[0] += _mm512_reduce_add_ps(s0);
   sums[1] += _mm512_reduce_add_ps(s1);
@@ -181,15 +85,6 @@ __attribute__((target("avx512f"))) int64_t input_grad_span_avx512(const float* x
 }
 #endif
 
-bool use_avx512(bool simd) {
-#if defined(__x86_64__)
-  return simd && has_avx512();
-#else
-  (void)simd;
-  return false;
-#endif
-}
-
 // Σ (x − shift) or Σ (x − shift)² over m elements.
 float shifted_sum(const float* x, int64_t m, float shift, bool squares, bool vec) {
 #if defined(__x86_64__)
@@ -201,12 +96,6 @@ float shifted_sum(const float* x, int64_t m, float shift, bool squares, bool vec
   return total;
 }
 
-void check_shape(const float* gamma, const float* beta, const GroupNormShape& s) {
-  require(gamma != nullptr && beta != nullptr, "group_norm_act: the fused GroupNorm needs its scale and shift");
-  require(s.groups >= 1 && s.channels % s.groups == 0, "group_norm_act: {} channels do not split into {} groups",
-          s.channels, s.groups);
-}
-
 }  // namespace
 
 template <class Out>
@@ -214,8 +103,9 @@ void group_norm_act_forward(const float* x, const float* gamma, const float* bet
                             const GroupNormShape& s, float eps, bool silu, const DropoutSpec& dropout, bool simd) {
   check_shape(gamma, beta, s);
   const DropKeys drop = drop_keys(dropout);
-  const int64_t per_group = s.channels / s.groups, m = per_group * s.hw;
   const bool vec = use_avx512(simd);
+  if (s.channels_last) return group_norm_act_forward_nhwc(x, gamma, beta, y, mean, rstd, s, eps, silu, drop, vec);
+  const int64_t per_group = s.channels / s.groups, m = per_group * s.hw;
   parallel_groups(s.n * s.groups, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       const int64_t first = (k / s.groups) * s.channels + (k % s.groups) * per_group;  // row of the group's first channel
@@ -248,8 +138,10 @@ void group_norm_act_backward(const Grad* dy, const float* x, const float* gamma,
                              bool silu, const DropoutSpec& dropout, bool simd) {
   check_shape(gamma, beta, s);
   const DropKeys drop = drop_keys(dropout);
-  const int64_t per_group = s.channels / s.groups, m = per_group * s.hw;
   const bool vec = use_avx512(simd);
+  if (s.channels_last)
+    return group_norm_act_backward_nhwc(dy, x, gamma, beta, mean, rstd, dx, dgamma_n, dbeta_n, s, silu, drop, vec);
+  const int64_t per_group = s.channels / s.groups, m = per_group * s.hw;
   parallel_groups(s.n * s.groups, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       const int64_t first = (k / s.groups) * s.channels + (k % s.groups) * per_group;

@@ -29,8 +29,17 @@ void with_data(const torch::Tensor& t, F&& f) {
     f(t.data_ptr<float>());
 }
 
+// The kernels' layout for x: channels-last for a 4-D tensor in that memory format, NCHW otherwise.
+bool is_channels_last(const torch::Tensor& x) {
+  return x.dim() == 4 && x.suggest_memory_format() == torch::MemoryFormat::ChannelsLast;
+}
+
+torch::MemoryFormat format_of(const torch::Tensor& x) {
+  return is_channels_last(x) ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+}
+
 GroupNormShape shape_of(const torch::Tensor& x, int64_t groups) {
-  return {x.size(0), x.size(1), x.numel() / (x.size(0) * x.size(1)), groups};
+  return {x.size(0), x.size(1), x.numel() / (x.size(0) * x.size(1)), groups, is_channels_last(x)};
 }
 
 class FusedGroupNormAct : public torch::autograd::Function<FusedGroupNormAct> {
@@ -42,7 +51,8 @@ class FusedGroupNormAct : public torch::autograd::Function<FusedGroupNormAct> {
     const DropoutSpec dropout = spec_of(p, key, offset);
     torch::Tensor mean = torch::empty({s.n, groups}, x.options()), rstd = torch::empty_like(mean);
     torch::Tensor w = weight.contiguous(), b = bias.contiguous();
-    torch::Tensor y = torch::empty(x.sizes(), x.options().dtype(to_bfloat16 ? torch::kBFloat16 : torch::kFloat32));
+    torch::Tensor y = torch::empty(x.sizes(), x.options().dtype(to_bfloat16 ? torch::kBFloat16 : torch::kFloat32),
+                                   format_of(x));
     with_data(y, [&](auto* out) {
       group_norm_act_forward(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), out, mean.data_ptr<float>(),
                              rstd.data_ptr<float>(), s, static_cast<float>(eps), silu, dropout);
@@ -84,9 +94,9 @@ class FusedGroupNormAct : public torch::autograd::Function<FusedGroupNormAct> {
     }
     const GroupNormShape s = shape_of(x, groups);
     if (dy.scalar_type() != torch::kBFloat16) dy = dy.to(torch::kFloat32);
-    dy = dy.contiguous();
+    dy = dy.contiguous(format_of(x));
     torch::Tensor w = weight.contiguous(), b = bias.contiguous();
-    torch::Tensor dx = torch::empty(x.sizes(), x.options());
+    torch::Tensor dx = torch::empty(x.sizes(), x.options(), format_of(x));
     torch::Tensor dgamma = torch::empty({s.n, s.channels}, x.options()), dbeta = torch::empty_like(dgamma);
     const torch::Tensor mean = ctx->saved_data["mean"].toTensor(), rstd = ctx->saved_data["rstd"].toTensor();
     with_data(dy, [&](const auto* grad) {
@@ -120,8 +130,8 @@ torch::Tensor group_norm_act(const torch::Tensor& x, const torch::nn::GroupNorm&
     torch::Tensor y = composition(x, weight, bias, o.num_groups(), o.eps(), silu, dropout);
     return to_bfloat16 ? y.to(torch::kBFloat16) : y;
   }
-  return FusedGroupNormAct::apply(x.contiguous(), weight, bias, o.num_groups(), o.eps(), silu, to_bfloat16, dropout.p,
-                                  static_cast<int64_t>(dropout.key), dropout.offset);
+  return FusedGroupNormAct::apply(x.contiguous(format_of(x)), weight, bias, o.num_groups(), o.eps(), silu, to_bfloat16,
+                                  dropout.p, static_cast<int64_t>(dropout.key), dropout.offset);
 }
 
 }  // namespace scorediff

@@ -142,6 +142,7 @@ void bind(Schema& s, ModelOptions& o) {
   s.add("model.conv_precision", &o.conv_precision,
         "U-Net convolutions' arithmetic; bfloat16 keeps parameters, gradients and all else in float32 (mixed precision)")
       .one_of({"bfloat16", "float32"});
+  s.add("model.channels_last", &o.channels_last, "U-Net feature maps in channels-last (NHWC) memory layout");
 }
 
 ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {

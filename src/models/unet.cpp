@@ -112,16 +112,32 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   torch::Tensor normed = group_norm_act(x, norm_, false, to_bfloat16_, fused_);
   // In the convolutions' type: with bfloat16, LibTorch hands a batched product to oneDNN in one call, where in
   // float32 it loops over the batch (one select and one matrix product per image). The softmax is in float32.
-  auto qkv = qkv_->forward_compute(normed).reshape({B, 3, C, H * W}).unbind(1);  // 3 × [B, C, HW]
-  // Single-head scaled dot-product attention over the H·W positions (Vaswani et al. 2017).
-  torch::Tensor logits = torch::bmm(qkv[0].transpose(1, 2), qkv[1]).to(x.scalar_type());
-  torch::Tensor weights = torch::softmax(logits / std::sqrt(double(C)), -1).to(qkv[2].scalar_type());
-  torch::Tensor h = torch::bmm(qkv[2], weights.transpose(1, 2)).reshape({B, C, H, W});  // [B, C, H, W]
+  torch::Tensor qkv = qkv_->forward_compute(normed);  // [B, 3C, H, W]
+  // Single-head scaled dot-product attention over the H·W positions (Vaswani et al. 2017). In channels-last
+  // layout the positions' rows [B, HW, C] are views of the convolution's output, and so is h of the result.
+  const bool channels_last = x.suggest_memory_format() == torch::MemoryFormat::ChannelsLast;
+  // The attention weights [B, HW, HW] from the queries' rows [B, HW, C] and the keys' columns [B, C, HW].
+  auto attention_weights = [&](const torch::Tensor& q, const torch::Tensor& k) {
+    torch::Tensor logits = torch::bmm(q, k).to(x.scalar_type());
+    return torch::softmax(logits / std::sqrt(double(C)), -1).to(qkv.scalar_type());
+  };
+  torch::Tensor h;
+  if (channels_last) {
+    auto rows = qkv.permute({0, 2, 3, 1}).reshape({B, H * W, 3 * C}).split(C, 2);  // 3 × [B, HW, C]
+    h = torch::bmm(attention_weights(rows[0], rows[1].transpose(1, 2)), rows[2]);
+    h = h.reshape({B, H, W, C}).permute({0, 3, 1, 2});
+  } else {
+    auto columns = qkv.reshape({B, 3, C, H * W}).unbind(1);  // 3 × [B, C, HW]
+    h = torch::bmm(columns[2], attention_weights(columns[0].transpose(1, 2), columns[1]).transpose(1, 2));
+    h = h.reshape({B, C, H, W});
+  }
   return x + proj_->forward(h);
 }
 
 UnetImpl::UnetImpl(const ModelOptions& o, int64_t dim, at::Generator& gen)
-    : shape_(o.image_shape), to_bfloat16_(parse_precision(o.conv_precision) == torch::kBFloat16) {
+    : shape_(o.image_shape),
+      channels_last_(o.channels_last),
+      to_bfloat16_(parse_precision(o.conv_precision) == torch::kBFloat16) {
   require(shape_.size() == 3, "model 'unet' needs an image dataset (fashion-mnist, mnist, png-folder), got points of dimension {}",
           dim);
   require(shape_[0] * shape_[1] * shape_[2] == dim, "model 'unet': image shape does not match the data dimension {}", dim);
@@ -220,6 +236,8 @@ torch::Tensor UnetImpl::forward(const torch::Tensor& x, const torch::Tensor& log
     require(!labels.defined(), "labels given to a network without classes (model.classes = 0)");
   }
   torch::Tensor h = conv_in_->forward(x.reshape({B, shape_[0], shape_[1], shape_[2]}));
+  // Channels-last from here on: every later operation keeps its input's layout (the attention's too).
+  if (channels_last_) h = h.contiguous(torch::MemoryFormat::ChannelsLast);
   std::vector<torch::Tensor> skips{h};
   for (auto& stage : down_) {
     for (size_t b = 0; b < stage.blocks.size(); ++b) {
@@ -243,7 +261,7 @@ torch::Tensor UnetImpl::forward(const torch::Tensor& x, const torch::Tensor& log
       h = stage.resample->forward(torch::upsample_nearest2d(h, {h.size(2) * 2, h.size(3) * 2}));
   }
   h = conv_out_->forward(group_norm_act(h, norm_out_, true, to_bfloat16_, fused_));
-  return h.reshape(x.sizes());
+  return h.contiguous().reshape(x.sizes());
 }
 
 void UnetImpl::set_fused_norm(bool fused) {

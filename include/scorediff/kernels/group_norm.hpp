@@ -11,15 +11,19 @@
 
 namespace scorediff {
 
-// x is [n, channels, hw] contiguous; the groups split the channels into groups of channels / groups.
+// x is [n, channels, hw] contiguous (NCHW), or [n, hw, channels] with channels_last (NHWC); the groups split the
+// channels into groups of channels / groups. Every tensor of the calls below takes x's layout; mean, rstd and
+// the per-image parameter gradients do not depend on it.
 struct GroupNormShape {
   int64_t n = 0, channels = 0, hw = 0, groups = 1;
+  bool channels_last = false;
 };
 
 // Dropout inside the fused pass, with masks from a counter-based hash instead of a random-number stream, so
 // that no mask tensor is drawn or stored (the backward pass recomputes it) and the images and groups stay in
 // parallel. Element i of the global batch (offset + its flat index here) is kept when
 //   h(i) = mix(mix(i ⊕ k₀) ⊕ k₁) ≥ ⌊p · 2³²⌋,
+// In channels-last layout an element's index is still its NCHW flat index, so both layouts drop the same elements;
 // mix being Wellons' "lowbias32" integer hash (C. Wellons, "Prospecting for hash functions", 2018) and k₀, k₁
 // the halves of SplitMix64(key) (Steele et al. 2014); kept values are scaled by 1/(1 − p) in float32.
 struct DropoutSpec {

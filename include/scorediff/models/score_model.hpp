@@ -70,6 +70,10 @@ struct ModelOptions {
   // products run in bfloat16 too (its softmax in float32): LibTorch 1.13 gives them to oneDNN in one call.
   // In float32 it loops over the images (docs/performance.md, "attention's batched products").
   std::string conv_precision = "float32";
+  // The U-Net's feature maps in channels-last (NHWC) memory layout instead of NCHW: oneDNN's convolutions are
+  // faster there (docs/performance.md, "channels-last"); the parameters, checkpoints and results are the same up
+  // to the order of rounding.
+  bool channels_last = false;
   std::vector<int64_t> image_shape;             // [C, H, W] of the data; filled from the dataset, not configured
 };
 

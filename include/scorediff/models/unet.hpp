@@ -103,6 +103,7 @@ class UnetImpl : public ScoreNetworkImpl {
   torch::nn::Embedding class_emb_{nullptr};
   int64_t classes_ = 0;
   Conv conv_in_{nullptr}, conv_out_{nullptr};
+  bool channels_last_;  // model.channels_last
   bool to_bfloat16_, fused_ = true;
   torch::nn::GroupNorm norm_out_{nullptr};
   std::vector<Stage> down_, up_;
