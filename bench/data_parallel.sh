@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # U-Net training throughput with 1 and with 2 worker processes (1 thread each) on this machine, and the
 # share of the 2-process run spent in the gradient all-reduce (docs/distributed.md).
-#   bench/data_parallel.sh [CONFIG]     default: mnist (the U-Net preset); STEPS (120), NPROCS ("1 2")
+#   bench/data_parallel.sh [CONFIG [TRAIN OPTIONS...]]   default: mnist (the U-Net preset); STEPS (120), NPROCS ("1 2")
+# The options after CONFIG go to every `train`, e.g. --set model.conv_precision=float32.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-mnist}
+shift $(( $# > 0 ? 1 : 0 ))
 steps=${STEPS:-120}
 read -r -a nprocs <<< "${NPROCS:-1 2}"
 [[ -x build/scorediff ]] || { echo "data_parallel: build/scorediff missing (make build)" >&2; exit 2; }
@@ -14,7 +16,7 @@ printf '| processes | steps/s | speed-up | all-reduce share | final loss |\n|---
 base=""
 for n in "${nprocs[@]}"; do
   build/scorediff train --config "$config" --threads 1 --no-sample -q --nproc "$n" --out "$out/run-$n" \
-    --set train.steps="$steps" --set train.log_every="$steps" --set train.sample_every=0 > "$out/result-$n.json"
+    --set train.steps="$steps" --set train.log_every="$steps" --set train.sample_every=0 "$@" > "$out/result-$n.json"
   /usr/bin/python3 - "$out/result-$n.json" "$n" "$base" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -260,11 +260,10 @@ ImagePoint image_point(const TrainedRun& run, const std::string& sampler, int64_
 nlohmann::json run_few_step_mnist(const ExperimentContext& ctx) {
   Config teacher_config = experiment_config("mnist", ctx, documented_preset("mnist", {"sample.n=1000"}));
   ImageRun teacher = train_image_run(teacher_config, ctx);
-  std::vector<std::string> cm_defaults = documented_preset(
-      "mnist",
-      {"sample.n=1000", "train.steps=1200", "train.lr=2e-4", "train.warmup=100", "objective.metric=pseudo-huber"});
-  cm_defaults.insert(cm_defaults.end(), consistency_sets().begin(), consistency_sets().end());
-  Config cm_config = experiment_config("mnist", ctx, cm_defaults);
+  std::vector<std::string> cm_sets = {"sample.n=1000", "train.steps=1200", "train.lr=2e-4", "train.warmup=100",
+                                      "objective.metric=pseudo-huber"};
+  cm_sets.insert(cm_sets.end(), consistency_sets().begin(), consistency_sets().end());
+  Config cm_config = experiment_config("mnist", ctx, documented_preset("mnist", cm_sets));
   TrainRunOptions options(false, ctx.quiet);
   std::error_code ec;
   options.resume = ctx.resume && std::filesystem::exists(ctx.out / "consistency" / "last.safetensors", ec);
