@@ -17,7 +17,9 @@ echo "| sampler | NFE | s_churn | s_tmin | s_tmax | s_noise | FD-cls | KID-cls |
   "smallest share | largest share |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for spec in "$@"; do
-  read -r sampler nfe churn tmin tmax noise <<< "$spec"
+  read -r sampler nfe churn tmin tmax noise extra <<< "$spec"
+  [[ -n "$nfe" && ( $sampler != edm || -n "$noise" ) && -z "$extra" ]] ||
+    { echo "sampler_sweep: '$spec' is not 'SAMPLER NFE CHURN TMIN TMAX NOISE' (the last four for edm only)" >&2; exit 2; }
   sets=()
   [ "$sampler" = edm ] && sets=(--set "sample.s_churn=$churn" --set "sample.s_tmin=$tmin" --set "sample.s_tmax=$tmax"
                                 --set "sample.s_noise=$noise")

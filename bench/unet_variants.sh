@@ -2,11 +2,11 @@
 # The fashion-mnist preset's U-Net under variants of its settings, interleaved: `scorediff bench --unet` (20
 # training steps of batch 64 unless STEPS, 64 images at 35 NFE) at each thread count, REPEATS rounds: the median per variant
 # (the range in brackets).
-#   bench/unet_variants.sh THREADS "LABEL=SET[,SET...]" ...   REPEATS (3), STEPS (20); a SET is a key=value of the preset
+#   bench/unet_variants.sh THREADS "LABEL=SET[;SET...]" ...   REPEATS (3), STEPS (20); a SET is a key=value of the preset
 # e.g. bench/unet_variants.sh "1 2" "nchw=model.channels_last=false" "nhwc=model.channels_last=true"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { echo "usage: bench/unet_variants.sh THREADS 'LABEL=SET[,SET...]' ..." >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: bench/unet_variants.sh THREADS 'LABEL=SET[;SET...]' ..." >&2; exit 2; }
 [[ -x build/scorediff ]] || { echo "unet_variants: build/scorediff missing (make build)" >&2; exit 2; }
 read -r -a threads <<< "$1"
 shift
@@ -19,7 +19,7 @@ for ((r = 0; r < repeats; r++)); do
     for variant in "$@"; do
       label=${variant%%=*}
       sets=()
-      IFS=',' read -r -a keys <<< "${variant#*=}"
+      IFS=';' read -r -a keys <<< "${variant#*=}"
       for k in "${keys[@]}"; do sets+=(--set "$k"); done
       record=$(build/scorediff bench --unet --threads "$t" --steps "$steps" --json "${sets[@]}")
       printf '%s %s %s\n' "$label" "$t" "$record" >> "$out"

@@ -9,11 +9,12 @@
 namespace scorediff {
 namespace {
 
-// Keys a resumed run may change: they do not alter the loss sequence's definition.
+// Keys a resumed run may change: they do not alter the loss sequence's definition (model.channels_last: the
+// memory layout only; the dropout masks are the same in both).
 bool may_differ_on_resume(const std::string& key) {
   return key == "train.steps" || key == "train.ckpt_every" || key == "train.log_every" || key == "train.sample_every" ||
          key == "train.posthoc_every" ||
-         key == "run.threads" ||
+         key == "run.threads" || key == "model.channels_last" ||
          key == "run.device" || key == "run.name" || key.rfind("sample.", 0) == 0;
 }
 

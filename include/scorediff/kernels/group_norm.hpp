@@ -23,9 +23,9 @@ struct GroupNormShape {
 // that no mask tensor is drawn or stored (the backward pass recomputes it) and the images and groups stay in
 // parallel. Element i of the global batch (offset + its flat index here) is kept when
 //   h(i) = mix(mix(i ⊕ k₀) ⊕ k₁) ≥ ⌊p · 2³²⌋,
-// In channels-last layout an element's index is still its NCHW flat index, so both layouts drop the same elements;
 // mix being Wellons' "lowbias32" integer hash (C. Wellons, "Prospecting for hash functions", 2018) and k₀, k₁
-// the halves of SplitMix64(key) (Steele et al. 2014); kept values are scaled by 1/(1 − p) in float32.
+// the halves of SplitMix64(key) (Steele et al. 2014); kept values are scaled by 1/(1 − p) in float32. In
+// channels-last layout an element's index is still its NCHW flat index, so both layouts drop the same elements.
 struct DropoutSpec {
   double p = 0;         // 0: no dropout
   uint64_t key = 0;     // one per call: the caller's seed and call count
