@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
+
 #include "scorediff/core/rng.hpp"
 #include "scorediff/io/npy.hpp"
 #include "scorediff/io/report.hpp"
@@ -68,8 +70,10 @@ TEST(ImageTraining, ShortRunLossFallsAndSamplesAreFinite) {
   EXPECT_GT((s_model - s_guide).abs().max().item<double>(), 1e-2);
 }
 
-TEST(ImageTraining, ResumeWithDropoutContinuesBitForBit) {
-  TempDir straight, interrupted;
+// A 30-step run with dropout trained straight through (first) and one stopped at step 15 and resumed (second),
+// the resumed part under `change` applied to the config.
+std::pair<TrainedRun, TrainedRun> straight_and_resumed(const TempDir& straight, const TempDir& interrupted,
+                                                       const std::function<void(Config&)>& change = {}) {
   Config config = tiny_image_config(30);
   config.model.dropout = 0.2;
   TrainRunOptions options;
@@ -81,7 +85,15 @@ TEST(ImageTraining, ResumeWithDropoutContinuesBitForBit) {
   EXPECT_EQ(a.steps, 30);
   options.stop_at = -1;
   options.resume = true;
+  if (change) change(config);
   TrainedRun b = train_run(config, interrupted.path(), options);
+  EXPECT_EQ(b.steps, 30);
+  return {std::move(a), std::move(b)};
+}
+
+TEST(ImageTraining, ResumeWithDropoutContinuesBitForBit) {
+  TempDir straight, interrupted;
+  auto [a, b] = straight_and_resumed(straight, interrupted);
   auto pb = b.model->named_parameters();
   for (const auto& item : a.model->named_parameters())
     EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
@@ -95,18 +107,7 @@ TEST(ImageTraining, ResumeMaySwitchToChannelsLast) {
   // channels-last with the same dropout masks, close to the run that stayed in NCHW (float32: the two layouts
   // differ in summation order only).
   TempDir straight, interrupted;
-  Config config = tiny_image_config(30);
-  config.model.dropout = 0.2;
-  TrainRunOptions options;
-  options.quiet = true;
-  TrainedRun a = train_run(config, straight.path(), options);
-  options.stop_at = 15;
-  train_run(config, interrupted.path(), options);
-  options.stop_at = -1;
-  options.resume = true;
-  config.model.channels_last = true;
-  TrainedRun b = train_run(config, interrupted.path(), options);
-  EXPECT_EQ(b.steps, 30);
+  auto [a, b] = straight_and_resumed(straight, interrupted, [](Config& c) { c.model.channels_last = true; });
   auto pb = b.model->named_parameters();
   double worst = 0, largest = 0;
   for (const auto& item : a.model->named_parameters()) {
