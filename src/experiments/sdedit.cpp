@@ -29,8 +29,8 @@ constexpr int64_t kBlock = 4;  // the guides: block averages of kBlock × kBlock
 
 namespace {
 
-// 3 000 training steps: the `mnist` preset's length until stop 49 (documented_preset), and 3 000 of the `fashion-mnist` preset's 8 000 (as in
-// conditional-fashion), so that each default run fits the hour.
+// 3 000 training steps: the `mnist` preset's length until stop 49 (documented_preset), and 3 000 of the
+// `fashion-mnist` preset's 8 000 (as in conditional-fashion), so that each default run fits the hour.
 nlohmann::json run_sdedit_on(const ExperimentContext& ctx, const std::string& preset) {
   Config config = experiment_config(
       preset, ctx,
