@@ -15,6 +15,7 @@ packages=(
   libpng-dev zlib1g-dev
   libplplot-dev plplot-driver-cairo
   libgloo-dev
+  iproute2 ethtool                           # tests/scripts/netns: namespaces, veth pairs, offloads off
   python3-torch python3-numpy                # bench/peers/unet_peer.py, checked by a test
   python3-sklearn                            # its data: the tables of `experiment tables`
   pybind11-dev python3-dev python3-pytest    # the Python module (docs/library.md) and its tests

@@ -1,5 +1,7 @@
 // train --nproc N: the local launcher of data-parallel workers (what torchrun does for PyTorch, for one
-// machine): N copies of this command line, one per rank, joined through a loopback rendezvous.
+// machine): N copies of this command line, one per rank, joined through a loopback rendezvous. With
+// --max-restarts R it starts them again from the last checkpoint after a failure, and a worker of a
+// multi-machine job (--world-size, --rank) run with --max-restarts is supervised the same way on its machine.
 #include <arpa/inet.h>
 #include <fmt/core.h>
 #include <fmt/format.h>
@@ -12,6 +14,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -24,6 +27,7 @@ namespace {
 
 std::vector<std::string> g_command_line;
 volatile sig_atomic_t g_signal = 0;
+volatile sig_atomic_t g_interrupted = 0;  // a signal was forwarded during this launch: no restart
 
 void remember_signal(int sig) { g_signal = sig; }
 
@@ -51,15 +55,15 @@ int free_loopback_port() {
   fail("train --nproc: no free port in 20000-32000 on 127.0.0.1; give one with --world-size/--rank/--master-port");
 }
 
-// The command line without --nproc N (or --nproc=N).
-std::vector<std::string> without_nproc(const std::vector<std::string>& args) {
+// The command line without the launcher's own options (--nproc N, --max-restarts R, also as --opt=V).
+std::vector<std::string> worker_arguments(const std::vector<std::string>& args) {
   std::vector<std::string> out;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--nproc") {
+    if (args[i] == "--nproc" || args[i] == "--max-restarts") {
       ++i;
       continue;
     }
-    if (args[i].rfind("--nproc=", 0) == 0) continue;
+    if (args[i].rfind("--nproc=", 0) == 0 || args[i].rfind("--max-restarts=", 0) == 0) continue;
     out.push_back(args[i]);
   }
   return out;
@@ -75,32 +79,27 @@ std::string describe_status(int raw) {
 void remember_command_line(int argc, char** argv) { g_command_line.assign(argv, argv + argc); }
 const std::vector<std::string>& command_line() { return g_command_line; }
 
-void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet) {
+namespace {
+
+// Starts one process per argument list (each is this program: /proc/self/exe) and waits for all of them.
+// When one fails it is named, and the others get `grace` to stop by themselves before SIGTERM, then SIGKILL.
+// Returns the first failure's status (128 + signal for a killed worker; 0 when all succeeded) and what it was.
+// `who(i)` names process i in messages.
+struct GroupEnd {
+  int status = 0;
+  std::string what;  // "worker rank 1 (pid 123) was killed by signal 9 (Killed)"
+};
+
+GroupEnd run_group(const std::vector<std::vector<std::string>>& commands, const std::function<std::string(size_t)>& who,
+              std::chrono::milliseconds grace, bool quiet, const std::string& where) {
   using Clock = std::chrono::steady_clock;
-  const int port = free_loopback_port();
-  const std::vector<std::string> base = without_nproc(g_command_line);
   const pid_t launcher = ::getpid();
   std::fflush(stdout);
   std::fflush(stderr);
-  std::vector<pid_t> pids(static_cast<size_t>(nproc), -1);
-  // Before the first fork, so that a Ctrl-C from now on is forwarded (exec resets the handler to the
-  // default in the workers, which then install their own).
-  struct sigaction forward {}, old_int {}, old_term {};
-  forward.sa_handler = remember_signal;
-  sigemptyset(&forward.sa_mask);
-  g_signal = 0;
-  ::sigaction(SIGINT, &forward, &old_int);
-  ::sigaction(SIGTERM, &forward, &old_term);
-  auto restore_signals = [&] {
-    ::sigaction(SIGINT, &old_int, nullptr);
-    ::sigaction(SIGTERM, &old_term, nullptr);
-  };
-  for (int rank = 0; rank < nproc; ++rank) {
-    std::vector<std::string> args = base;
-    for (const std::string& a : {std::string("--rank"), std::to_string(rank), std::string("--world-size"),
-                                 std::to_string(nproc), std::string("--master-addr"), std::string("127.0.0.1"),
-                                 std::string("--master-port"), std::to_string(port)})
-      args.push_back(a);
+  const size_t n = commands.size();
+  std::vector<pid_t> pids(n, -1);
+  for (size_t w = 0; w < n; ++w) {
+    std::vector<std::string> args = commands[w];
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -109,8 +108,7 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
       const int error = errno;
       for (pid_t started : pids)
         if (started > 0 && ::kill(started, SIGKILL) == 0) ::waitpid(started, nullptr, 0);
-      restore_signals();
-      fail("train --nproc: cannot start worker {}: {}", rank, std::strerror(error));
+      fail("train: cannot start {}: {}", who(w), std::strerror(error));
     }
     if (pid == 0) {
       // Own process group: Ctrl-C reaches the launcher only, which forwards it once to every worker.
@@ -122,15 +120,17 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
       [[maybe_unused]] ssize_t written = ::write(2, message, sizeof(message) - 1);  // only async-signal-safe calls here
       ::_exit(127);
     }
-    pids[static_cast<size_t>(rank)] = pid;
+    pids[w] = pid;
   }
   if (!quiet) {
-    std::vector<std::string> who;
-    for (int r = 0; r < nproc; ++r) who.push_back(fmt::format("rank {} pid {}", r, pids[static_cast<size_t>(r)]));
-    fmt::print(stderr, "scorediff: {} workers on 127.0.0.1:{}: {}\n", nproc, port, fmt::join(who, ", "));
+    std::vector<std::string> list;
+    for (size_t w = 0; w < n; ++w) list.push_back(fmt::format("{} pid {}", who(w), pids[w]));
+    fmt::print(stderr, "scorediff: {}: {}\n", where, fmt::join(list, ", "));
   }
 
-  int live = nproc, first_failure = 0;
+  size_t live = n;
+  int first_failure = 0;
+  std::string what;
   Clock::time_point term_at = Clock::time_point::max(), kill_at = Clock::time_point::max();
   auto send_all = [&](int sig) {
     for (pid_t pid : pids)
@@ -141,23 +141,24 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
       // Forwarded as SIGTERM, which the workers handle like Ctrl-C: a SIGINT would be ignored by workers
       // started from a non-interactive shell's background job (they inherit SIGINT ignored).
       g_signal = 0;
+      g_interrupted = 1;
       send_all(SIGTERM);
     }
     int raw = 0;
     const pid_t done = ::waitpid(-1, &raw, WNOHANG);
     if (done > 0) {
-      for (int rank = 0; rank < nproc; ++rank) {
-        if (pids[static_cast<size_t>(rank)] != done) continue;
-        pids[static_cast<size_t>(rank)] = -1;
+      for (size_t w = 0; w < n; ++w) {
+        if (pids[w] != done) continue;
+        pids[w] = -1;
         --live;
         const int status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
         if (status != 0 && first_failure == 0) {
           first_failure = status;
           // Interrupted: every rank stops after the same step by itself, and rank 0 may still be writing
           // its checkpoint, so no timer.
+          what = fmt::format("{} (pid {}) {}", who(w), done, describe_status(raw));
           if (status != 130) {
-            fmt::print(stderr, "scorediff: worker rank {} (pid {}) {}; stopping the other workers\n", rank, done,
-                       describe_status(raw));
+            fmt::print(stderr, "scorediff: {}{}\n", what, n > 1 ? "; stopping the other workers" : "");
             term_at = Clock::now() + grace;
           }
         }
@@ -179,8 +180,85 @@ void launch_local_workers(int nproc, std::chrono::milliseconds grace, bool quiet
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  restore_signals();
-  if (first_failure != 0) throw ExitStatus{first_failure};
+  return {first_failure, what};
+}
+
+// Runs make(restart) as a group, again after a failure (restart 1, 2, ...) up to max_restarts times. Not
+// after bad input (status 2) or an interrupt (Ctrl-C, SIGTERM: 130). Throws ExitStatus on the last failure.
+void supervise(const std::function<std::vector<std::vector<std::string>>(int restart, const std::string& reason)>& make,
+               const std::function<std::string(size_t)>& who, const std::function<std::string()>& where,
+               int max_restarts, std::chrono::milliseconds grace, bool quiet) {
+  // Before the first fork, so that a Ctrl-C from now on is forwarded (exec resets the handler to the
+  // default in the workers, which then install their own).
+  struct sigaction forward {}, old_int {}, old_term {};
+  forward.sa_handler = remember_signal;
+  sigemptyset(&forward.sa_mask);
+  g_signal = 0;
+  g_interrupted = 0;
+  ::sigaction(SIGINT, &forward, &old_int);
+  ::sigaction(SIGTERM, &forward, &old_term);
+  int status = 0;
+  std::string reason;
+  try {
+    for (int restart = 0;; ++restart) {
+      const auto commands = make(restart, reason);  // before where(): it names this start's port
+      const GroupEnd end = run_group(commands, who, grace, quiet, where());
+      status = end.status;
+      if (status == 0 || status == 2 || status == 130 || g_interrupted != 0 || g_signal != 0 || restart == max_restarts)
+        break;
+      reason = end.what;
+      fmt::print(stderr, "scorediff: restart {} of {}: {}; starting them again from the last checkpoint\n",
+                 restart + 1, max_restarts, reason);
+    }
+  } catch (...) {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+    throw;
+  }
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  if (status != 0) throw ExitStatus{status};
+}
+
+// --restart K --restart-reason TEXT: what a restarted worker is told (it logs it in train.jsonl).
+void add_restart(std::vector<std::string>& args, int restart, const std::string& reason) {
+  if (restart == 0) return;
+  for (const std::string& a : {std::string("--restart"), std::to_string(restart), std::string("--restart-reason"), reason})
+    args.push_back(a);
+}
+
+}  // namespace
+
+void launch_local_workers(int nproc, int max_restarts, std::chrono::milliseconds grace, bool quiet) {
+  const std::vector<std::string> base = worker_arguments(g_command_line);
+  int port = 0;
+  auto make = [&](int restart, const std::string& reason) {
+    port = free_loopback_port();  // a fresh rendezvous for every start
+    std::vector<std::vector<std::string>> commands;
+    for (int rank = 0; rank < nproc; ++rank) {
+      std::vector<std::string> args = base;
+      for (const std::string& a : {std::string("--rank"), std::to_string(rank), std::string("--world-size"),
+                                   std::to_string(nproc), std::string("--master-addr"), std::string("127.0.0.1"),
+                                   std::string("--master-port"), std::to_string(port)})
+        args.push_back(a);
+      add_restart(args, restart, reason);
+      commands.push_back(std::move(args));
+    }
+    return commands;
+  };
+  supervise(make, [](size_t rank) { return fmt::format("worker rank {}", rank); },
+            [&] { return fmt::format("{} workers on 127.0.0.1:{}", nproc, port); }, max_restarts, grace, quiet);
+}
+
+void supervise_worker(int rank, int max_restarts, std::chrono::milliseconds grace, bool quiet) {
+  const std::vector<std::string> base = worker_arguments(g_command_line);
+  auto make = [&](int restart, const std::string& reason) {
+    std::vector<std::string> args = base;
+    add_restart(args, restart, reason);
+    return std::vector<std::vector<std::string>>{args};
+  };
+  supervise(make, [rank](size_t) { return fmt::format("worker rank {}", rank); },
+            [] { return std::string("this machine's worker"); }, max_restarts, grace, quiet);
 }
 
 }  // namespace scorediff::cli

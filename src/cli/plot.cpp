@@ -59,6 +59,7 @@ void add_plot_command(CLI::App& app) {
     while (std::getline(in, line)) {
       ++number;
       auto record = nlohmann::json::parse(line, nullptr, false);
+      if (!record.is_discarded() && record.contains("event")) continue;  // a restart, not a training record
       require(!record.is_discarded() && record.contains("step") && record.contains("loss") &&
                   record.contains("loss_per_level"),
               "'{}' line {} is not a train.jsonl record", args->log, number);

@@ -16,6 +16,9 @@ void add_train_command(CLI::App& app) {
     int nproc = 1;
     DistOptions dist;
     double timeout_s = 30;
+    int max_restarts = 0;
+    int restart = 0;  // set by the supervisor for the workers it starts again
+    std::string restart_reason;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("train", "Train a score model; writes checkpoints, train.jsonl, samples, figures and report.md");
@@ -43,6 +46,12 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--timeout", args->timeout_s, "seconds a worker waits for the others in one step before it stops")
       ->check(CLI::Range(1.0, 86400.0) & finite())
       ->group(group);
+  cmd->add_option("--max-restarts", args->max_restarts,
+                  "start the workers again from the last checkpoint after a failure, at most this many times")
+      ->check(CLI::Range(0, 1000))
+      ->group(group);
+  cmd->add_option("--restart", args->restart)->check(CLI::Range(0, 1000))->group("");  // the supervisor's
+  cmd->add_option("--restart-reason", args->restart_reason)->group("");
   cmd->callback([args, cmd] {
     Config config = resolve_config(args->config);
     if (dry_run(args->config, config)) return;
@@ -58,13 +67,19 @@ void add_train_command(CLI::App& app) {
       require(data_parallel_available(), "this scorediff was built without c10d/Gloo (install libgloo-dev and rebuild)");
       require(config.train.batch >= args->nproc, "train.batch = {} is smaller than --nproc {}", config.train.batch,
               args->nproc);
-      launch_local_workers(args->nproc, std::chrono::seconds(10), args->config.quiet);
+      launch_local_workers(args->nproc, args->max_restarts, std::chrono::seconds(10), args->config.quiet);
+      return;
+    }
+    if (args->max_restarts > 0) {  // this machine's worker (or the one process), supervised
+      supervise_worker(args->dist.rank, args->max_restarts, std::chrono::seconds(10), args->config.quiet);
       return;
     }
     std::filesystem::path out = args->out.empty() ? std::filesystem::path("runs") / config.run.name : std::filesystem::path(args->out);
     TrainRunOptions options(args->resume, args->config.quiet, args->stop_at);
     options.dist = args->dist;
     options.dist.timeout = timeout;
+    options.restart = args->restart;
+    options.restart_reason = args->restart_reason;
     TrainedRun run = train_run(config, out, options);
     if (options.dist.rank != 0) return;  // rank 0 samples, reports and prints the result
     nlohmann::json extra = nlohmann::json::object();

@@ -37,9 +37,12 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
     group = std::make_shared<ProcessGroup>(options.dist);
   }
   const auto last_path = out_dir / "last.safetensors";
+  std::error_code ec;
+  // A restarted worker resumes from the last checkpoint if there is one: decided after the rendezvous, when
+  // every worker of the failed start has ended, so all ranks see the same file.
+  const bool resume = options.restart > 0 ? std::filesystem::exists(last_path, ec) : options.resume;
   std::optional<TensorFile> resume_state;
-  if (options.resume) {
-    std::error_code ec;
+  if (resume) {
     if (!std::filesystem::exists(last_path, ec)) fail("cannot resume: '{}' not found", last_path.string());
     resume_state = read_safetensors(last_path);
     Config stored = checkpoint_config(*resume_state, last_path);
@@ -48,7 +51,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   }
   if (lead) ensure_output_dir(out_dir / "ckpt");
   // A fresh run's post-hoc snapshots must not mix with an earlier run's left in the same folder.
-  if (lead && !options.resume) std::filesystem::remove_all(out_dir / "posthoc");
+  if (lead && !resume) std::filesystem::remove_all(out_dir / "posthoc");
 
   at::Generator init_gen = make_generator(derive_seed(seed, "init"));
   ScoreModel model = make_model(config.model, dim, init_gen);
@@ -83,11 +86,17 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
 
   const TrainOptions& t = config.train;
   std::optional<JsonlWriter> log;
-  if (lead) log.emplace(out_dir / "train.jsonl", options.resume, trainer.steps_done());
+  // A restart before the first checkpoint starts afresh but keeps the earlier restarts' records (step 0).
+  if (lead) log.emplace(out_dir / "train.jsonl", resume || options.restart > 0, trainer.steps_done());
+  if (log && options.restart > 0)
+    log->write({{"event", "restart"}, {"restart", options.restart}, {"step", trainer.steps_done()},
+                {"reason", options.restart_reason}});
   Progress progress("train", t.steps, "step", quiet);
   progress.set_first(trainer.steps_done());
   LogWindow window(t.log_every, levels, log ? &*log : nullptr, &progress, group ? group->world_size() : 0);
-  if (log) window.records = log->kept();
+  if (log)  // the training records: events (restarts) stay in the file only
+    std::copy_if(log->kept().begin(), log->kept().end(), std::back_inserter(window.records),
+                 [](const nlohmann::json& r) { return !r.contains("event"); });
   const double resumed_seconds = logged_seconds(window.records);
   EmaHook evaluator(trainer, model, run.ema_model, options.hook ? options.hook_every : 0, true, lead, options.hook);
   const bool images = !p.dataset->image_shape().empty();

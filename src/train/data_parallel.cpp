@@ -44,6 +44,8 @@ namespace {
 using WorkPtr =
     decltype(std::declval<c10d::ProcessGroupGloo&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
 
+const std::string kFormedKey = "scorediff/formed";  // set by rank 0 once the group is connected
+
 bool is_loopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
 
 // The network device Gloo binds: loopback for a job on this machine, GLOO_SOCKET_IFNAME where set (as
@@ -64,17 +66,28 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
   // Gloo writes to its sockets without MSG_NOSIGNAL: a peer that died would kill this process with SIGPIPE
   // instead of the one-line WorkerLost (Python, which PyTorch usually runs under, ignores SIGPIPE).
   ::signal(SIGPIPE, SIG_IGN);
-  try {
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<std::uint16_t>(o.master_port);
-    so.isServer = o.rank == 0;
-    so.numWorkers = o.world_size;
-    so.waitWorkers = true;
-    so.timeout = o.long_timeout;
-    impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
-  } catch (const std::exception& e) {
-    fail("rank {}: rendezvous at {}:{} failed within {:.0f} s: {}", o.rank, o.master_addr, o.master_port,
-         seconds(o.long_timeout), first_line(e.what()));
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<std::uint16_t>(o.master_port);
+  so.isServer = o.rank == 0;
+  so.numWorkers = o.world_size;
+  so.waitWorkers = true;
+  so.timeout = o.long_timeout;
+  const auto give_up = std::chrono::steady_clock::now() + o.long_timeout;
+  for (;;) {
+    try {
+      impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+    } catch (const std::exception& e) {
+      fail("rank {}: rendezvous at {}:{} failed within {:.0f} s: {}", o.rank, o.master_addr, o.master_port,
+           seconds(o.long_timeout), first_line(e.what()));
+    }
+    // A worker started again (train --max-restarts) may reach the failed start's rank 0 before that one has
+    // stopped: its store holds a group already formed. Leave it and wait for the new one.
+    if (o.rank == 0 || !impl_->store->check({kFormedKey})) break;
+    impl_->store.reset();
+    if (std::chrono::steady_clock::now() > give_up)
+      fail("rank {}: the rendezvous at {}:{} still belonged to an earlier start of the job after {:.0f} s", o.rank,
+           o.master_addr, o.master_port, seconds(o.long_timeout));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   try {
     // The collectives' timeout is the group's (LibTorch 1.13's Gloo ignores a per-call one); rank 0's
@@ -83,6 +96,7 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
     gloo->devices.push_back(gloo_device(o.master_addr));
     gloo->threads = 1;
     impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, gloo);
+    if (o.rank == 0) impl_->store->set(kFormedKey, std::vector<uint8_t>{1});
   } catch (const std::exception& e) {
     fail("rank {}: connecting the {} workers (Gloo) failed: {}", o.rank, o.world_size, first_line(e.what()));
   }
