@@ -124,6 +124,8 @@ TEST(FashionAblation, ExperimentsOnTheImagePresetsStartFromTheirDocumentedSettin
   const Config fashion = experiment_config("fashion-mnist", plain, documented_preset("fashion-mnist"));
   EXPECT_EQ(fashion.train.steps, 8000);
   EXPECT_EQ(fashion.train.schedule, "constant");
+  EXPECT_FALSE(fashion.model.channels_last);  // the preset runs channels-last since stop 50
+  EXPECT_TRUE(load_config("fashion-mnist", {}).model.channels_last);
   EXPECT_EQ(documented.sample.s_churn, 0.0);  // the deterministic Heun sampler they were measured with
   EXPECT_EQ(fashion.sample.s_churn, 0.0);
   // The lists pin the values, including those the presets still share with them.
@@ -131,7 +133,8 @@ TEST(FashionAblation, ExperimentsOnTheImagePresetsStartFromTheirDocumentedSettin
             (std::vector<std::string>{"train.steps=3000", "train.schedule=constant", "model.conv_precision=float32",
                                       "sample.s_churn=0", "x=1"}));
   EXPECT_EQ(documented_preset("fashion-mnist"),
-            (std::vector<std::string>{"train.steps=8000", "train.schedule=constant", "sample.s_churn=0"}));
+            (std::vector<std::string>{"train.steps=8000", "train.schedule=constant", "model.channels_last=false",
+                                      "sample.s_churn=0"}));
   // An experiment with its own sampler gets no churn key, which that sampler would warn it does not read.
   EXPECT_EQ(documented_preset("mnist", {"sample.sampler=pc"}),
             (std::vector<std::string>{"train.steps=3000", "train.schedule=constant", "model.conv_precision=float32",

@@ -72,11 +72,14 @@ struct ExitStatus {
 // rendezvous on a free port, each with --rank i --world-size N), forwards Ctrl-C and SIGTERM to them, and
 // when one fails names it and stops the rest (those still running after `grace` get SIGTERM, then
 // SIGKILL). After a failure it starts them again, up to max_restarts times, each time on a fresh port and with
-// --restart K (they resume from the last checkpoint); never after bad input (2) or an interrupt (130).
-// Returns when every worker succeeded; throws ExitStatus otherwise.
-void launch_local_workers(int nproc, int max_restarts, std::chrono::milliseconds grace, bool quiet);
+// --restart K (they resume from the last checkpoint); never after bad input (2) or an interrupt (130). Each
+// restart is a line in <out>/train.jsonl. Returns when every worker succeeded; throws ExitStatus otherwise.
+void launch_local_workers(int nproc, int max_restarts, const std::filesystem::path& out,
+                          std::chrono::milliseconds grace, bool quiet);
 // train --world-size N --rank R --max-restarts M: this machine's worker of a multi-machine job, run as a child
-// and started again (with --restart K) after a failure, as launch_local_workers does for its group.
-void supervise_worker(int rank, int max_restarts, std::chrono::milliseconds grace, bool quiet);
+// and started again (with --restart K) after a failure, as launch_local_workers does for its group; rank 0's
+// supervisor logs the restarts.
+void supervise_worker(int rank, int max_restarts, const std::filesystem::path& out, std::chrono::milliseconds grace,
+                      bool quiet);
 
 }  // namespace scorediff::cli

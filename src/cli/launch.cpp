@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -21,6 +22,9 @@
 #include "cli/common.hpp"
 #include "scorediff/core/error.hpp"
 #include "scorediff/core/interrupt.hpp"
+#include "scorediff/io/files.hpp"
+#include "scorediff/io/jsonl.hpp"
+#include "scorediff/io/safetensors.hpp"
 
 namespace scorediff::cli {
 namespace {
@@ -183,11 +187,25 @@ GroupEnd run_group(const std::vector<std::vector<std::string>>& commands, const 
   return {first_failure, what};
 }
 
+// The restart as a line of <out>/train.jsonl, with the step the workers resume from (0: no checkpoint yet, a
+// fresh start). Written by the supervisor before the workers start: every worker of the failed start has
+// ended, and only rank 0 writes checkpoints, so last.safetensors is the one they will read.
+void log_restart(const std::filesystem::path& out, int restart, const std::string& reason) {
+  std::error_code ec;
+  const std::filesystem::path last = out / "last.safetensors";
+  const int64_t step = std::filesystem::exists(last, ec) ? std::stoll(read_safetensors(last).metadata.at("step")) : 0;
+  ensure_output_dir(out);
+  JsonlWriter(out / "train.jsonl", true, step)
+      .write({{"event", "restart"}, {"restart", restart}, {"step", step}, {"reason", reason}});
+}
+
 // Runs make(restart) as a group, again after a failure (restart 1, 2, ...) up to max_restarts times. Not
 // after bad input (status 2) or an interrupt (Ctrl-C, SIGTERM: 130). Throws ExitStatus on the last failure.
-void supervise(const std::function<std::vector<std::vector<std::string>>(int restart, const std::string& reason)>& make,
+// Rank 0's supervisor logs each restart in <out>/train.jsonl (`log` true).
+void supervise(const std::function<std::vector<std::vector<std::string>>(int restart)>& make,
                const std::function<std::string(size_t)>& who, const std::function<std::string()>& where,
-               int max_restarts, std::chrono::milliseconds grace, bool quiet) {
+               int max_restarts, const std::filesystem::path& out, bool log, std::chrono::milliseconds grace,
+               bool quiet) {
   // Before the first fork, so that a Ctrl-C from now on is forwarded (exec resets the handler to the
   // default in the workers, which then install their own).
   struct sigaction forward {}, old_int {}, old_term {};
@@ -198,17 +216,16 @@ void supervise(const std::function<std::vector<std::vector<std::string>>(int res
   ::sigaction(SIGINT, &forward, &old_int);
   ::sigaction(SIGTERM, &forward, &old_term);
   int status = 0;
-  std::string reason;
   try {
     for (int restart = 0;; ++restart) {
-      const auto commands = make(restart, reason);  // before where(): it names this start's port
+      const auto commands = make(restart);  // before where(): it names this start's port
       const GroupEnd end = run_group(commands, who, grace, quiet, where());
       status = end.status;
       if (status == 0 || status == 2 || status == 130 || g_interrupted != 0 || g_signal != 0 || restart == max_restarts)
         break;
-      reason = end.what;
       fmt::print(stderr, "scorediff: restart {} of {}: {}; starting them again from the last checkpoint\n",
-                 restart + 1, max_restarts, reason);
+                 restart + 1, max_restarts, end.what);
+      if (log) log_restart(out, restart + 1, end.what);
     }
   } catch (...) {
     ::sigaction(SIGINT, &old_int, nullptr);
@@ -220,19 +237,20 @@ void supervise(const std::function<std::vector<std::vector<std::string>>(int res
   if (status != 0) throw ExitStatus{status};
 }
 
-// --restart K --restart-reason TEXT: what a restarted worker is told (it logs it in train.jsonl).
-void add_restart(std::vector<std::string>& args, int restart, const std::string& reason) {
+// --restart K: a restarted worker resumes from the last checkpoint if there is one.
+void add_restart(std::vector<std::string>& args, int restart) {
   if (restart == 0) return;
-  for (const std::string& a : {std::string("--restart"), std::to_string(restart), std::string("--restart-reason"), reason})
-    args.push_back(a);
+  args.push_back("--restart");
+  args.push_back(std::to_string(restart));
 }
 
 }  // namespace
 
-void launch_local_workers(int nproc, int max_restarts, std::chrono::milliseconds grace, bool quiet) {
+void launch_local_workers(int nproc, int max_restarts, const std::filesystem::path& out,
+                          std::chrono::milliseconds grace, bool quiet) {
   const std::vector<std::string> base = worker_arguments(g_command_line);
   int port = 0;
-  auto make = [&](int restart, const std::string& reason) {
+  auto make = [&](int restart) {
     port = free_loopback_port();  // a fresh rendezvous for every start
     std::vector<std::vector<std::string>> commands;
     for (int rank = 0; rank < nproc; ++rank) {
@@ -241,24 +259,26 @@ void launch_local_workers(int nproc, int max_restarts, std::chrono::milliseconds
                                    std::to_string(nproc), std::string("--master-addr"), std::string("127.0.0.1"),
                                    std::string("--master-port"), std::to_string(port)})
         args.push_back(a);
-      add_restart(args, restart, reason);
+      add_restart(args, restart);
       commands.push_back(std::move(args));
     }
     return commands;
   };
   supervise(make, [](size_t rank) { return fmt::format("worker rank {}", rank); },
-            [&] { return fmt::format("{} workers on 127.0.0.1:{}", nproc, port); }, max_restarts, grace, quiet);
+            [&] { return fmt::format("{} workers on 127.0.0.1:{}", nproc, port); }, max_restarts, out, true, grace,
+            quiet);
 }
 
-void supervise_worker(int rank, int max_restarts, std::chrono::milliseconds grace, bool quiet) {
+void supervise_worker(int rank, int max_restarts, const std::filesystem::path& out, std::chrono::milliseconds grace,
+                      bool quiet) {
   const std::vector<std::string> base = worker_arguments(g_command_line);
-  auto make = [&](int restart, const std::string& reason) {
+  auto make = [&](int restart) {
     std::vector<std::string> args = base;
-    add_restart(args, restart, reason);
+    add_restart(args, restart);
     return std::vector<std::vector<std::string>>{args};
   };
   supervise(make, [rank](size_t) { return fmt::format("worker rank {}", rank); },
-            [] { return std::string("this machine's worker"); }, max_restarts, grace, quiet);
+            [] { return std::string("this machine's worker"); }, max_restarts, out, rank == 0, grace, quiet);
 }
 
 }  // namespace scorediff::cli

@@ -18,7 +18,6 @@ void add_train_command(CLI::App& app) {
     double timeout_s = 30;
     int max_restarts = 0;
     int restart = 0;  // set by the supervisor for the workers it starts again
-    std::string restart_reason;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("train", "Train a score model; writes checkpoints, train.jsonl, samples, figures and report.md");
@@ -51,7 +50,6 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::Range(0, 1000))
       ->group(group);
   cmd->add_option("--restart", args->restart)->check(CLI::Range(0, 1000))->group("");  // the supervisor's
-  cmd->add_option("--restart-reason", args->restart_reason)->group("");
   cmd->callback([args, cmd] {
     Config config = resolve_config(args->config);
     if (dry_run(args->config, config)) return;
@@ -63,23 +61,23 @@ void add_train_command(CLI::App& app) {
     require(args->dist.rank < args->dist.world_size, "--rank {} must be smaller than --world-size {}", args->dist.rank,
             args->dist.world_size);
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(args->timeout_s * 1000));
+    const std::filesystem::path out =
+        args->out.empty() ? std::filesystem::path("runs") / config.run.name : std::filesystem::path(args->out);
     if (args->nproc > 1) {
       require(data_parallel_available(), "this scorediff was built without c10d/Gloo (install libgloo-dev and rebuild)");
       require(config.train.batch >= args->nproc, "train.batch = {} is smaller than --nproc {}", config.train.batch,
               args->nproc);
-      launch_local_workers(args->nproc, args->max_restarts, std::chrono::seconds(10), args->config.quiet);
+      launch_local_workers(args->nproc, args->max_restarts, out, std::chrono::seconds(10), args->config.quiet);
       return;
     }
     if (args->max_restarts > 0) {  // this machine's worker (or the one process), supervised
-      supervise_worker(args->dist.rank, args->max_restarts, std::chrono::seconds(10), args->config.quiet);
+      supervise_worker(args->dist.rank, args->max_restarts, out, std::chrono::seconds(10), args->config.quiet);
       return;
     }
-    std::filesystem::path out = args->out.empty() ? std::filesystem::path("runs") / config.run.name : std::filesystem::path(args->out);
     TrainRunOptions options(args->resume, args->config.quiet, args->stop_at);
     options.dist = args->dist;
     options.dist.timeout = timeout;
     options.restart = args->restart;
-    options.restart_reason = args->restart_reason;
     TrainedRun run = train_run(config, out, options);
     if (options.dist.rank != 0) return;  // rank 0 samples, reports and prints the result
     nlohmann::json extra = nlohmann::json::object();

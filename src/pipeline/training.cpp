@@ -30,14 +30,14 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   const bool quiet = options.quiet || !lead;
   if (!quiet)
     for (const auto& note : p.notes) fmt::print(stderr, "{}\n", note);
+  const auto last_path = out_dir / "last.safetensors";
+  std::error_code ec;
   std::shared_ptr<ProcessGroup> group;
   if (options.dist.active()) {
     require(config.train.batch >= options.dist.world_size, "train.batch = {} is smaller than the {} workers",
             config.train.batch, options.dist.world_size);
     group = std::make_shared<ProcessGroup>(options.dist);
   }
-  const auto last_path = out_dir / "last.safetensors";
-  std::error_code ec;
   // A restarted worker resumes from the last checkpoint if there is one: decided after the rendezvous, when
   // every worker of the failed start has ended, so all ranks see the same file.
   const bool resume = options.restart > 0 ? std::filesystem::exists(last_path, ec) : options.resume;
@@ -88,9 +88,6 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   std::optional<JsonlWriter> log;
   // A restart before the first checkpoint starts afresh but keeps the earlier restarts' records (step 0).
   if (lead) log.emplace(out_dir / "train.jsonl", resume || options.restart > 0, trainer.steps_done());
-  if (log && options.restart > 0)
-    log->write({{"event", "restart"}, {"restart", options.restart}, {"step", trainer.steps_done()},
-                {"reason", options.restart_reason}});
   Progress progress("train", t.steps, "step", quiet);
   progress.set_first(trainer.steps_done());
   LogWindow window(t.log_every, levels, log ? &*log : nullptr, &progress, group ? group->world_size() : 0);

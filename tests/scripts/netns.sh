@@ -20,7 +20,9 @@ cd "$dir"
 skip() { echo "$name: skipped: $*"; exit 77; }
 fail() {
   echo "$name: $*" >&2
-  for f in "$dir"/*.err "$dir"/*.txt; do [[ -f "$f" ]] && { echo "--- $(basename "$f"):" >&2; tail -n 20 "$f" >&2; }; done
+  for f in "$dir"/*.err "$dir"/*.txt; do
+    [[ -f "$f" ]] && { echo "--- $(basename "$f"):" >&2; tail -n 20 "$f" >&2; }
+  done
   exit 1
 }
 

@@ -67,7 +67,8 @@ for _ in $(seq 600); do [[ -f cut/last.safetensors ]] && break; sleep 0.1; done
 [[ -f cut/last.safetensors ]] || fail "no checkpoint within 60 s"
 # The workers' sockets while they train: store and Gloo connections between the two veth addresses only.
 { on_host 0 ss -tn state established; on_host 1 ss -tn state established; } > sockets.txt
-grep -Eq '10\.213\.0\.2\]?:[0-9]+ +(\[::ffff:)?10\.213\.0\.1\]?:29500' sockets.txt || fail "no store connection from 10.213.0.2 to 10.213.0.1"
+grep -Eq '10\.213\.0\.2\]?:[0-9]+ +(\[::ffff:)?10\.213\.0\.1\]?:29500' sockets.txt ||
+  fail "no store connection from 10.213.0.2 to 10.213.0.1"
 grep -Eq '10\.213\.0\.(1:[0-9]+ +10\.213\.0\.2|2:[0-9]+ +10\.213\.0\.1):[0-9]+' sockets.txt ||
   fail "no Gloo connection between 10.213.0.1 and 10.213.0.2"
 ! grep -q "127.0.0.1" sockets.txt || fail "a worker socket is on loopback"

@@ -42,10 +42,9 @@ struct TrainRunOptions {
   // Asked after every step of a one-process run: true stops it there, as Ctrl-C does (checkpoint written,
   // then Interrupted is thrown). The library's progress callback and cancellation.
   std::function<bool(const StepEvent&)> stop_request;
-  // Started again by a supervisor (train --max-restarts) for the restart-th time after `restart_reason`: resumes
-  // from last.safetensors if it exists (else starts afresh) and logs the restart in train.jsonl.
+  // Started again by a supervisor (train --max-restarts) for the restart-th time: resumes from last.safetensors
+  // if it exists, else starts afresh, keeping the restarts the supervisor logged in train.jsonl.
   int restart = 0;
-  std::string restart_reason;
   // Data parallel (world_size > 1): this process is one rank of the job. Rank 0 writes the run directory
   // (logs, checkpoints, grids) and calls the hook; the other ranks only train and write nothing.
   DistOptions dist;
