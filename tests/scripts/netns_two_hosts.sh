@@ -90,7 +90,8 @@ grep -q "rank 0: .*rank 1" cut.0.err || fail "rank 0 did not name rank 1"
 grep -q "rank 1: .*rank 0" cut.1.err || fail "rank 1 did not name rank 0"
 "$bin" sample -q --ckpt cut/last.safetensors --out s.npy -n 10 > /dev/null || fail "the last checkpoint does not load"
 
-train=(train -q --no-sample --threads 1 --seed 3 --set train.steps=600 --set train.ckpt_every=20 --set train.log_every=20)
+train=(train -q --no-sample --threads 1 --seed 3 --set train.steps=600 --set train.ckpt_every=20
+       --set train.log_every=20)
 "$bin" "${train[@]}" --nproc 2 --out straight > /dev/null 2> straight.err || fail "the uninterrupted run failed"
 dist restarted --timeout 3 --max-restarts 2 > restarted.status &
 runner=$!
