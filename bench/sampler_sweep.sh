@@ -19,8 +19,11 @@ echo "| sampler | NFE | s_churn | s_tmin | s_tmax | s_noise | w | guide | FD-cls
   "confident / held-out | smallest share | largest share |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for spec in "$@"; do
+  read -r -a fields <<< "$spec"
   read -r sampler nfe churn tmin tmax noise w guide extra <<< "$spec"
-  [[ -n "$nfe" && ( $sampler != edm || -n "$noise" ) && ( -z "$w" || -n "$guide" ) && -z "$extra" ]] ||
+  # edm: 6 or 8 fields; another sampler: 2, or 8 with "–" for the four churn fields.
+  [[ ( $sampler == edm && ( ${#fields[@]} == 6 || ${#fields[@]} == 8 ) ) ||
+     ( $sampler != edm && ( ${#fields[@]} == 2 || ${#fields[@]} == 8 ) ) ]] ||
     { echo "sampler_sweep: '$spec' is not 'SAMPLER NFE CHURN TMIN TMAX NOISE [W GUIDE]' (CHURN to NOISE for edm only;" \
         "for another sampler write – for them)" >&2; exit 2; }
   sets=()

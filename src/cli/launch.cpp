@@ -95,7 +95,7 @@ struct GroupEnd {
 };
 
 GroupEnd run_group(const std::vector<std::vector<std::string>>& commands, const std::function<std::string(size_t)>& who,
-              std::chrono::milliseconds grace, bool quiet, const std::string& where) {
+                   std::chrono::milliseconds grace, bool quiet, const std::string& where) {
   using Clock = std::chrono::steady_clock;
   const pid_t launcher = ::getpid();
   std::fflush(stdout);
@@ -218,13 +218,17 @@ void supervise(const std::function<std::vector<std::vector<std::string>>(int res
   int status = 0;
   try {
     for (int restart = 0;; ++restart) {
+      if (g_signal != 0) {  // Ctrl-C or SIGTERM while the failed start was being logged: no new start
+        status = 130;
+        break;
+      }
       const auto commands = make(restart);  // before where(): it names this start's port
       const GroupEnd end = run_group(commands, who, grace, quiet, where());
       status = end.status;
       if (status == 0 || status == 2 || status == 130 || g_interrupted != 0 || g_signal != 0 || restart == max_restarts)
         break;
-      fmt::print(stderr, "scorediff: restart {} of {}: {}; starting them again from the last checkpoint\n",
-                 restart + 1, max_restarts, end.what);
+      fmt::print(stderr, "scorediff: restart {} of {}: {}; starting again from the last checkpoint\n", restart + 1,
+                 max_restarts, end.what);
       if (log) log_restart(out, restart + 1, end.what);
     }
   } catch (...) {

@@ -74,19 +74,22 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
   so.timeout = o.long_timeout;
   const auto give_up = std::chrono::steady_clock::now() + o.long_timeout;
   for (;;) {
+    // A worker started again (train --max-restarts) may reach the failed start's rank 0 before that one has
+    // stopped: its store holds a group already formed. Leave it and wait for the new one; that old rank 0 may
+    // also vanish in the middle of the handshake, which is retried the same way.
+    std::string problem;
     try {
       impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+      if (o.rank == 0 || !impl_->store->check({kFormedKey})) break;
+      problem = "it still belonged to an earlier start of the job";
     } catch (const std::exception& e) {
-      fail("rank {}: rendezvous at {}:{} failed within {:.0f} s: {}", o.rank, o.master_addr, o.master_port,
-           seconds(o.long_timeout), first_line(e.what()));
+      if (o.rank == 0) fail("rank 0: cannot host the rendezvous on port {}: {}", o.master_port, first_line(e.what()));
+      problem = first_line(e.what());
     }
-    // A worker started again (train --max-restarts) may reach the failed start's rank 0 before that one has
-    // stopped: its store holds a group already formed. Leave it and wait for the new one.
-    if (o.rank == 0 || !impl_->store->check({kFormedKey})) break;
     impl_->store.reset();
     if (std::chrono::steady_clock::now() > give_up)
-      fail("rank {}: the rendezvous at {}:{} still belonged to an earlier start of the job after {:.0f} s", o.rank,
-           o.master_addr, o.master_port, seconds(o.long_timeout));
+      fail("rank {}: rendezvous at {}:{} failed within {:.0f} s: {}", o.rank, o.master_addr, o.master_port,
+           seconds(o.long_timeout), problem);
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   try {
@@ -98,7 +101,9 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
     impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, gloo);
     if (o.rank == 0) impl_->store->set(kFormedKey, std::vector<uint8_t>{1});
   } catch (const std::exception& e) {
-    fail("rank {}: connecting the {} workers (Gloo) failed: {}", o.rank, o.world_size, first_line(e.what()));
+    // A peer lost while connecting: like a lost collective (status 3), which a supervisor restarts.
+    throw WorkerLost(fmt::format("rank {}: connecting the {} workers (Gloo) failed: {}", o.rank, o.world_size,
+                                 first_line(e.what())));
   }
 }
 

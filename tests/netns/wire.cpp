@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -127,13 +128,14 @@ int main(int argc, char** argv) {
     double next = -1;
     for (const Port& p : ports)
       if (!p.queue.empty() && (next < 0 || p.queue.front().release < next)) next = p.queue.front().release;
-    int wait_ms = -1;
-    if (next >= 0) wait_ms = std::max(0, static_cast<int>((next - now_s()) * 1000 + 0.999));
+    int wait_ms = 100;  // at most: a SIGTERM between the loop's check and poll() is seen within 0.1 s
+    if (next >= 0) wait_ms = std::clamp(static_cast<int>((next - now_s()) * 1000 + 0.999), 0, 100);
     for (size_t i = 0; i < ports.size(); ++i) fds[i] = {ports[i].fd, POLLIN, 0};
     if (::poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) die("poll");
     const double t = now_s();
     for (size_t i = 0; i < ports.size(); ++i) {
-      if ((fds[i].revents & POLLIN) == 0) continue;
+      // POLLERR too: a port whose link is down reports ENETDOWN until recvfrom() collects it (else poll spins).
+      if ((fds[i].revents & (POLLIN | POLLERR | POLLHUP)) == 0) continue;
       for (;;) {
         sockaddr_ll from{};
         socklen_t from_len = sizeof(from);

@@ -8,11 +8,11 @@ bin=$(realpath "$1")
 scripts=$(dirname "$(realpath "$0")")
 kills=${2:-5}
 dir=$(mktemp -d)
-trap 'kill -9 "${launcher:-0}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap '[[ -z "${launcher:-}" ]] || kill -9 "$launcher" 2>/dev/null || true; rm -rf "$dir"' EXIT
 cd "$dir"
 fail() { echo "kill_restarts: $*" >&2; echo "--- launcher and worker stderr:" >&2; tail -n 30 err >&2; exit 1; }
 
-train=(train --no-sample --threads 1 --seed 5 --set train.steps=1500 --set train.ckpt_every=50 --set train.log_every=50)
+train=(train --no-sample --threads 1 --seed 5 --set train.steps=2500 --set train.ckpt_every=50 --set train.log_every=50)
 "$bin" "${train[@]}" -q --nproc 2 --out straight > /dev/null 2> straight.err || { cat straight.err >&2; exit 1; }
 
 "$bin" "${train[@]}" --nproc 2 --max-restarts "$kills" --out run > out 2> err &
@@ -25,6 +25,7 @@ for ((k = 1; k <= kills; ++k)); do
     kill -0 "$launcher" 2>/dev/null || fail "the run ended before kill $k"
     sleep 0.05
   done
+  (($(grep -c "workers on" err) >= k)) || fail "start $k did not come within 30 s"
   sleep "$(printf '0.%d' $((RANDOM % 10)))"
   sleep "$((RANDOM % 3))"
   rank=$((RANDOM % 2))
@@ -39,6 +40,7 @@ set +e
 wait "$launcher"
 status=$?
 set -e
+unset launcher
 ((status == 0)) || fail "the run ended with status $status"
 restarts=$(grep -c '"event":"restart"' run/train.jsonl || true)
 echo "finished with status 0 after $(grep -c "^scorediff: restart" err) restarts; train.jsonl logs $restarts"

@@ -5,7 +5,7 @@
 set -euo pipefail
 bin=$(realpath "$1")
 dir=$(mktemp -d)
-trap 'kill -9 "${launcher:-0}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap '[[ -z "${launcher:-}" ]] || kill -9 "$launcher" 2>/dev/null || true; rm -rf "$dir"' EXIT
 cd "$dir"
 fail() { echo "$name: $*" >&2; echo "--- launcher and worker stderr:" >&2; cat err >&2; exit 1; }
 
@@ -26,4 +26,5 @@ wait_launcher() {
   wait "$launcher"
   status=$?
   set -e
+  unset launcher
 }

@@ -29,10 +29,12 @@ fail() {
 netns_cleanup() {
   local ns
   [[ -z "$wire_pid" ]] || { kill -9 "$wire_pid" 2>/dev/null; wait "$wire_pid" 2>/dev/null; } || true
-  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${prefix}" || true); do
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${prefix}(w|h[0-9]+|probe)$" || true); do
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
   done
+  local i  # veths left in this namespace by a failure half-way through netns_hosts
+  for ((i = 0; i < hosts; ++i)); do ip link del "${prefix}h$i" 2>/dev/null || ip link del "${prefix}p$i" 2>/dev/null || true; done
   rm -rf "$dir"
 }
 trap netns_cleanup EXIT
