@@ -83,12 +83,7 @@ TEST(ChannelsLast, KernelsMatchFloat64AtenWithTheNchwMasks) {
 
 TEST(ChannelsLast, NodeKeepsTheLayoutAndEqualsTheNchwNode) {
   auto gen = make_generator(32);
-  torch::nn::GroupNorm norm(torch::nn::GroupNormOptions(4, 32).eps(1e-6));
-  {
-    torch::NoGradGuard no_grad;
-    norm->weight.copy_(torch::randn({32}, gen));
-    norm->bias.copy_(torch::randn({32}, gen));
-  }
+  torch::nn::GroupNorm norm = random_group_norm(4, 32, gen);
   torch::Tensor x0 = torch::randn({3, 32, 5, 7}, gen) * 2 + 1, v = torch::randn({3, 32, 5, 7}, gen);
   const DropoutSpec d{0.2, 5, 0};
   for (int threads : {1, 2}) {

@@ -145,12 +145,7 @@ TEST(GroupNormAct, DropoutMasksKeepOneMinusPIndependentlyAndShardByOffset) {
 
 TEST(GroupNormAct, NodeMatchesAtenOnceAndTwice) {
   auto gen = make_generator(22);
-  torch::nn::GroupNorm norm(torch::nn::GroupNormOptions(4, 16).eps(1e-6));
-  {
-    torch::NoGradGuard no_grad;
-    norm->weight.copy_(torch::randn({16}, gen));
-    norm->bias.copy_(torch::randn({16}, gen));
-  }
+  torch::nn::GroupNorm norm = random_group_norm(4, 16, gen);
   torch::Tensor x0 = torch::randn({2, 16, 5, 7}, gen) * 2 + 1, v = torch::randn({2, 16, 5, 7}, gen);
   torch::Tensor u = torch::randn({2, 16, 5, 7}, gen);
   for (bool silu : {true, false}) {
