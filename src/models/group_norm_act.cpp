@@ -29,11 +29,6 @@ void with_data(const torch::Tensor& t, F&& f) {
     f(t.data_ptr<float>());
 }
 
-// The kernels' layout for x: channels-last for a 4-D tensor in that memory format, NCHW otherwise.
-bool is_channels_last(const torch::Tensor& x) {
-  return x.dim() == 4 && x.suggest_memory_format() == torch::MemoryFormat::ChannelsLast;
-}
-
 torch::MemoryFormat format_of(const torch::Tensor& x) {
   return is_channels_last(x) ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
 }
@@ -109,6 +104,10 @@ class FusedGroupNormAct : public torch::autograd::Function<FusedGroupNormAct> {
 };
 
 }  // namespace
+
+bool is_channels_last(const torch::Tensor& x) {
+  return x.dim() == 4 && x.suggest_memory_format() == torch::MemoryFormat::ChannelsLast;
+}
 
 torch::Tensor apply_dropout(const torch::Tensor& x, const DropoutSpec& dropout) {
   if (!(dropout.p > 0)) return x;

@@ -115,7 +115,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   torch::Tensor qkv = qkv_->forward_compute(normed);  // [B, 3C, H, W]
   // Single-head scaled dot-product attention over the H·W positions (Vaswani et al. 2017). In channels-last
   // layout the positions' rows [B, HW, C] are views of the convolution's output, and so is h of the result.
-  const bool channels_last = x.suggest_memory_format() == torch::MemoryFormat::ChannelsLast;
+  const bool channels_last = is_channels_last(x);
   // The attention weights [B, HW, HW] from the queries' rows [B, HW, C] and the keys' columns [B, C, HW].
   auto attention_weights = [&](const torch::Tensor& q, const torch::Tensor& k) {
     torch::Tensor logits = torch::bmm(q, k).to(x.scalar_type());

@@ -19,4 +19,7 @@ torch::Tensor group_norm_act(const torch::Tensor& x, const torch::nn::GroupNorm&
 // x times the mask of dropout, computed in float32 and returned in x's type (x unchanged when p = 0).
 torch::Tensor apply_dropout(const torch::Tensor& x, const DropoutSpec& dropout);
 
+// Whether x is a 4-D tensor laid out channels-last (NHWC): the layout the fused kernels and attention follow.
+bool is_channels_last(const torch::Tensor& x);
+
 }  // namespace scorediff
