@@ -59,6 +59,7 @@ TEST(DataParallel, TwoProcessesGiveTheParametersOfOneAndResumeWithAnyCount) {
   ASSERT_EQ(one.status, 0) << one.err;
   CliResult two = run_cli(kTrain + "--nproc 2 --out two", dir.path());
   ASSERT_EQ(two.status, 0) << two.err;
+  EXPECT_NE(two.out.find("\"backend\":\"gloo\""), std::string::npos) << two.out;  // CPU tensors: Gloo
   TensorFile a = read_safetensors(dir / "one/last.safetensors"), b = read_safetensors(dir / "two/last.safetensors");
   EXPECT_EQ(b.metadata.at("step"), "20");
   // The parameters after 20 Adam steps, and the EMA rank 0 kept.
@@ -118,6 +119,22 @@ TEST(DataParallel, UNetWithDropoutTakesTheSameStepsInTwoProcesses) {
   EXPECT_TRUE(fs::exists(dir / "two/ckpt/step-4.safetensors"));
 }
 
+TEST(DataParallel, CpuWorkersSumWithGlooAndKeepTheirDevice) {
+  for (const std::string backend : {"auto", "gloo"}) {
+    DistOptions o;
+    o.world_size = 2;
+    o.local_world = 2;
+    o.backend = backend;
+    EXPECT_EQ(place_worker("cpu", o), "cpu");
+    EXPECT_EQ(o.backend, "gloo");
+    EXPECT_FALSE(o.cuda);
+  }
+  DistOptions nccl;
+  nccl.world_size = 2;
+  nccl.backend = "nccl";
+  EXPECT_THROW(place_worker("cpu", nccl), Error);  // NCCL sums CUDA tensors only
+}
+
 TEST(DataParallel, BadOptionsFailWithOneLine) {
   TempDir dir;
   struct Case {
@@ -130,6 +147,8 @@ TEST(DataParallel, BadOptionsFailWithOneLine) {
            {"--nproc 0", "--nproc"},
            {"--nproc 4 --set train.batch=3", "train.batch = 3 is smaller than --nproc 4"},
            {"--master-port 70000 --world-size 2", "--master-port"},
+           {"--nproc 2 --backend mpi", "unknown --backend 'mpi'; valid: auto, gloo, nccl"},
+           {"--nproc 2 --backend nccl", "--backend nccl"},
        }) {
     CliResult r = run_cli(kTrain + "--out bad " + c.args, dir.path());
     EXPECT_EQ(r.status, 2) << c.args << ": " << r.err;

@@ -261,7 +261,8 @@ void launch_local_workers(int nproc, int max_restarts, const std::filesystem::pa
       std::vector<std::string> args = base;
       for (const std::string& a : {std::string("--rank"), std::to_string(rank), std::string("--world-size"),
                                    std::to_string(nproc), std::string("--master-addr"), std::string("127.0.0.1"),
-                                   std::string("--master-port"), std::to_string(port)})
+                                   std::string("--master-port"), std::to_string(port), std::string("--local-rank"),
+                                   std::to_string(rank), std::string("--local-world"), std::to_string(nproc)})
         args.push_back(a);
       add_restart(args, restart);
       commands.push_back(std::move(args));

@@ -49,7 +49,13 @@ void add_train_command(CLI::App& app) {
                   "start the workers again from the last checkpoint after a failure, at most this many times")
       ->check(CLI::Range(0, 1000))
       ->group(group);
+  cmd->add_option("--backend", args->dist.backend,
+                  "how gradients are summed: auto (NCCL for CUDA tensors where built with it, else Gloo), gloo, nccl")
+      ->group(group);
   cmd->add_option("--restart", args->restart)->check(CLI::Range(0, 1000))->group("");  // the supervisor's
+  // Set by the launcher (train --nproc) for each worker: its index among this machine's workers.
+  cmd->add_option("--local-rank", args->dist.local_rank)->check(CLI::NonNegativeNumber)->group("");
+  cmd->add_option("--local-world", args->dist.local_world)->check(CLI::Range(1, 256))->group("");
   cmd->callback([args, cmd] {
     Config config = resolve_config(args->config);
     if (dry_run(args->config, config)) return;
@@ -60,6 +66,12 @@ void add_train_command(CLI::App& app) {
             "job started elsewhere: use one or the other");
     require(args->dist.rank < args->dist.world_size, "--rank {} must be smaller than --world-size {}", args->dist.rank,
             args->dist.world_size);
+    {  // one line for a backend this build or device cannot use, before any worker starts
+      DistOptions check = args->dist;
+      check.world_size = std::max(args->nproc, args->dist.world_size);
+      check.local_world = std::max(args->nproc, args->dist.local_world);
+      place_worker(config.run.device, check);
+    }
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(args->timeout_s * 1000));
     const std::filesystem::path out =
         args->out.empty() ? std::filesystem::path("runs") / config.run.name : std::filesystem::path(args->out);
@@ -81,7 +93,10 @@ void add_train_command(CLI::App& app) {
     TrainedRun run = train_run(config, out, options);
     if (options.dist.rank != 0) return;  // rank 0 samples, reports and prints the result
     nlohmann::json extra = nlohmann::json::object();
-    if (options.dist.active()) extra = {{"world_size", options.dist.world_size}, {"allreduce_seconds", run.communication_seconds}};
+    if (options.dist.active())
+      extra = {{"world_size", options.dist.world_size},
+               {"backend", run.backend},
+               {"allreduce_seconds", run.communication_seconds}};
     print_run_result(run, out, args->config.quiet, !args->no_sample, extra);
   });
 }

@@ -21,7 +21,13 @@ namespace scorediff {
 
 TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const TrainRunOptions& options) {
   TrainedRun run;
+  // A worker of a data-parallel job: its GPU (run.device "cuda" → cuda:local_rank) and backend. The
+  // configuration the ranks compare keeps run.device as given (prepare completes the rest of it).
+  DistOptions dist = options.dist;
+  const std::string given_device = config.run.device;
+  if (dist.active()) config.run.device = place_worker(given_device, dist);
   run.prepared = prepare(config);
+  config.run.device = given_device;
   const Prepared& p = run.prepared;
   c10::Device device = p.train_data.device();
   const auto seed = static_cast<uint64_t>(config.run.seed);
@@ -33,10 +39,10 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   const auto last_path = out_dir / "last.safetensors";
   std::error_code ec;
   std::shared_ptr<ProcessGroup> group;
-  if (options.dist.active()) {
-    require(config.train.batch >= options.dist.world_size, "train.batch = {} is smaller than the {} workers",
-            config.train.batch, options.dist.world_size);
-    group = std::make_shared<ProcessGroup>(options.dist);
+  if (dist.active()) {
+    require(config.train.batch >= dist.world_size, "train.batch = {} is smaller than the {} workers",
+            config.train.batch, dist.world_size);
+    group = std::make_shared<ProcessGroup>(dist);
   }
   // A restarted worker resumes from the last checkpoint if there is one: decided after the rendezvous, when
   // every worker of the failed start has ended, so all ranks see the same file.
@@ -118,6 +124,7 @@ TrainedRun train_run(Config config, const std::filesystem::path& out_dir, const 
   run.seconds = resumed_seconds + loop.train_seconds();
   run.steps = trainer.steps_done();
   run.communication_seconds = group ? group->communication_seconds() : 0.0;
+  if (group) run.backend = group->backend();
   run.log = std::move(window.records);
   progress.finish(fmt::format("{} steps", trainer.steps_done() - first_step));
   run.model = model;

@@ -1,5 +1,6 @@
 #include "scorediff/train/data_parallel.hpp"
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <csignal>
@@ -15,6 +16,18 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+// NCCL: only where CMake found c10d's NCCL header and nccl.h (a CUDA LibTorch); see CMakeLists.txt.
+#if SCOREDIFF_HAVE_GLOO && SCOREDIFF_HAVE_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL 1
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#define SCOREDIFF_WITH_NCCL 1
+#else
+#define SCOREDIFF_WITH_NCCL 0
+#endif
+
+#include "scorediff/core/runtime.hpp"
 
 namespace scorediff {
 
@@ -24,6 +37,27 @@ std::pair<int64_t, int64_t> shard_rows(int64_t batch, int rank, int world) {
 }
 
 bool data_parallel_available() { return SCOREDIFF_HAVE_GLOO != 0; }
+bool nccl_available() { return SCOREDIFF_WITH_NCCL != 0; }
+
+std::string place_worker(const std::string& device, DistOptions& o) {
+  require(o.backend == "auto" || o.backend == "gloo" || o.backend == "nccl",
+          "unknown --backend '{}'; valid: auto, gloo, nccl", o.backend);
+  const c10::Device parsed = parse_device(device);
+  o.cuda = parsed.is_cuda();
+  if (o.backend == "nccl") {
+    require(nccl_available(), "--backend nccl: this scorediff was built against a LibTorch without NCCL; use gloo");
+    require(o.cuda, "--backend nccl sums CUDA tensors; run.device is '{}' (use --device cuda or --backend gloo)",
+            device);
+  }
+  if (!o.cuda || !o.active()) {
+    if (o.backend == "auto") o.backend = "gloo";
+    return device;
+  }
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (o.backend == "auto") o.backend = nccl_available() && o.local_world <= gpus ? "nccl" : "gloo";
+  if (parsed.has_index()) return device;
+  return fmt::format("cuda:{}", o.local_rank % std::max(gpus, 1));
+}
 
 namespace {
 
@@ -35,7 +69,23 @@ double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.cou
 
 struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;  // Gloo: CPU tensors
+#if SCOREDIFF_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // NCCL: CUDA tensors, summed where they are
+#endif
+  bool on_device() const {
+#if SCOREDIFF_WITH_NCCL
+    return static_cast<bool>(nccl);
+#else
+    return false;
+#endif
+  }
+  auto allreduce(std::vector<at::Tensor>& flat, const c10d::AllreduceOptions& opts) {
+#if SCOREDIFF_WITH_NCCL
+    if (nccl) return nccl->allreduce(flat, opts);
+#endif
+    return group->allreduce(flat, opts);
+  }
 };
 
 namespace {
@@ -45,6 +95,7 @@ using WorkPtr =
     decltype(std::declval<c10d::ProcessGroupGloo&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
 
 const std::string kFormedKey = "scorediff/formed";  // set by rank 0 once the group is connected
+const std::string kBackendKey = "scorediff/backend";  // rank 0's backend, which every rank must share
 
 bool is_loopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
 
@@ -63,6 +114,8 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
   require(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, "--rank {} must be in [0, --world-size {})",
           o.rank, o.world_size);
   require(o.master_port > 0 && o.master_port < 65536, "--master-port {} must be in [1, 65535]", o.master_port);
+  require(o.backend == "gloo" || (o.backend == "nccl" && nccl_available()),
+          "rank {}: backend '{}' is not resolved or not in this build (place_worker)", o.rank, o.backend);
   // Gloo writes to its sockets without MSG_NOSIGNAL: a peer that died would kill this process with SIGPIPE
   // instead of the one-line WorkerLost (Python, which PyTorch usually runs under, ignores SIGPIPE).
   ::signal(SIGPIPE, SIG_IGN);
@@ -92,17 +145,36 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
            seconds(o.long_timeout), problem);
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
+  std::string rank0_backend;
+  try {
+    if (o.rank == 0) impl_->store->set(kBackendKey, std::vector<uint8_t>(o.backend.begin(), o.backend.end()));
+    const std::vector<uint8_t> bytes = impl_->store->get(kBackendKey);
+    rank0_backend.assign(bytes.begin(), bytes.end());
+  } catch (const std::exception& e) {
+    throw WorkerLost(fmt::format("rank {}: reading rank 0's backend failed: {}", o.rank, first_line(e.what())));
+  }
+  require(rank0_backend == o.backend, "rank {} sums with {} but rank 0 with {}; give every worker the same --backend",
+          o.rank, o.backend, rank0_backend);
   try {
     // The collectives' timeout is the group's (LibTorch 1.13's Gloo ignores a per-call one); rank 0's
     // work alone is waited for through the store (wait_for_rank0).
-    auto gloo = c10d::ProcessGroupGloo::Options::create(o.timeout);
-    gloo->devices.push_back(gloo_device(o.master_addr));
-    gloo->threads = 1;
-    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, gloo);
+#if SCOREDIFF_WITH_NCCL
+    if (o.backend == "nccl") {
+      auto nccl = c10d::ProcessGroupNCCL::Options::create();
+      nccl->timeout = o.timeout;
+      impl_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, o.rank, o.world_size, nccl);
+    }
+#endif
+    if (!impl_->on_device()) {
+      auto gloo = c10d::ProcessGroupGloo::Options::create(o.timeout);
+      gloo->devices.push_back(gloo_device(o.master_addr));
+      gloo->threads = 1;
+      impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, gloo);
+    }
     if (o.rank == 0) impl_->store->set(kFormedKey, std::vector<uint8_t>{1});
   } catch (const std::exception& e) {
     // A peer lost while connecting: like a lost collective (status 3), which a supervisor restarts.
-    throw WorkerLost(fmt::format("rank {}: connecting the {} workers (Gloo) failed: {}", o.rank, o.world_size,
+    throw WorkerLost(fmt::format("rank {}: connecting the {} workers ({}) failed: {}", o.rank, o.world_size, o.backend,
                                  first_line(e.what())));
   }
 }
@@ -146,9 +218,12 @@ void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& w
   try {
     for (Bucket& b : buckets) {
       std::vector<torch::Tensor> parts;
-      for (size_t i : b.members) parts.push_back(tensors[i].detach().reshape({-1}).to(torch::kCPU));
+      // Gloo sums in host memory; NCCL on the tensors' GPU.
+      for (size_t i : b.members)
+        parts.push_back(impl_->on_device() ? tensors[i].detach().reshape({-1})
+                                           : tensors[i].detach().reshape({-1}).to(torch::kCPU));
       b.flat = {torch::cat(parts)};
-      b.work = impl_->group->allreduce(b.flat, opts);
+      b.work = impl_->allreduce(b.flat, opts);
     }
     for (Bucket& b : buckets) {
       b.work->wait(opts.timeout);
@@ -214,14 +289,44 @@ std::string ProcessGroup::lagging_ranks(const std::string& what) {
 
 void ProcessGroup::wait_for_rank0(const std::string& what) {
   const std::string key = fmt::format("scorediff/rank0/{}", ++rank0_waits_);
-  try {
-    if (options_.rank == 0)
+  if (options_.rank == 0) {
+    try {
       impl_->store->set(key, std::vector<uint8_t>{1});
-    else
-      impl_->store->wait({key}, options_.long_timeout);
-  } catch (const std::exception& e) {
-    throw WorkerLost(fmt::format("rank {}: {} failed: rank 0 died, hung or was stopped ({})", options_.rank, what,
-                                 first_line(e.what())));
+    } catch (const std::exception& e) {
+      throw WorkerLost(fmt::format("rank 0: {}: its own rendezvous failed ({})", what, first_line(e.what())));
+    }
+    return;
+  }
+  // Polled, not waited for: rank 0 may work alone for up to long_timeout, but its store (a thread of its own)
+  // must answer every poll within the collective timeout, so a cut link or a stopped rank 0 is found as fast
+  // as in a collective. Each poll runs on a thread of its own, left behind if the store never answers.
+  using Clock = std::chrono::steady_clock;
+  const auto give_up = Clock::now() + options_.long_timeout;
+  const auto answer_within = std::min<std::chrono::milliseconds>(options_.timeout, options_.long_timeout);
+  for (int poll = 0;; ++poll) {
+    auto result = std::make_shared<std::promise<bool>>();
+    std::future<bool> answer = result->get_future();
+    std::thread([result, store = impl_->store, key] {
+      try {
+        result->set_value(store->check({key}));
+      } catch (...) {
+        result->set_exception(std::current_exception());
+      }
+    }).detach();
+    if (answer.wait_for(answer_within) != std::future_status::ready)
+      throw WorkerLost(fmt::format("rank {}: {} failed: rank 0 did not answer within {:.0f} s; the link to it is cut, "
+                                   "or it hung or was stopped",
+                                   options_.rank, what, seconds(answer_within)));
+    try {
+      if (answer.get()) return;
+    } catch (const std::exception& e) {
+      throw WorkerLost(fmt::format("rank {}: {} failed: rank 0 died, hung or was stopped ({})", options_.rank, what,
+                                   first_line(e.what())));
+    }
+    if (Clock::now() > give_up)
+      throw WorkerLost(fmt::format("rank {}: {} failed: rank 0 worked alone for more than {:.0f} s", options_.rank,
+                                   what, seconds(options_.long_timeout)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(poll, 6)));  // 1, 2, 4 … 64 ms
   }
 }
 

@@ -6,15 +6,16 @@
 #  - with 20 ms delay and 1 % loss each way, the run gives the same result; steps/s and the all-reduce share
 #    of both links are printed;
 #  - with the link cut for longer than --timeout, both workers stop within timeout + 30 s, each with one line
-#    naming the unreachable rank, with a non-zero status, and the last checkpoint loads;
+#    naming the unreachable rank, with a non-zero status, and the last checkpoint loads; the same holds for a
+#    cut while rank 1 waits for rank 0 to finish work of its own (a sample grid);
 #  - the same cut with --max-restarts 2 on both hosts and the link restored after 8 s: each host starts its
 #    worker again, they meet once the link is back, and the run ends equal, tensor for tensor, to an
 #    uninterrupted one, with the restart in train.jsonl.
-#   netns_two_hosts.sh SCOREDIFF WIRE
-source "$(dirname "$0")/netns.sh" netns_two_hosts "$1" "$2"
-
-train=(train -q --no-sample --threads 1 --seed 3 --set train.steps=20 --set train.log_every=5 --set train.warmup=5)
-"$bin" "${train[@]}" --out one > one.out 2> one.err || fail "the 1-process run failed"
+#   netns_two_hosts.sh SCOREDIFF WIRE [paths|cuts|all]
+# "paths" runs the first two checks, "cuts" the others (two ctest tests, each well under a minute).
+part=${3:-all}
+[[ $part == paths || $part == cuts || $part == all ]] || { echo "netns_two_hosts: unknown part '$part'" >&2; exit 2; }
+source "$(dirname "$0")/netns.sh" "netns_two_hosts ($part)" "$1" "$2"
 
 netns_hosts 2
 dist() {  # dist OUT [options]: both ranks, rank 0 at 10.213.0.1; waits for both; prints "status0 status1"
@@ -44,6 +45,9 @@ print(f"{r['steps'] / t:.1f} steps/s, all-reduce {100 * r['allreduce_seconds'] /
 PY
 }
 
+if [[ $part != cuts ]]; then
+train=(train -q --no-sample --threads 1 --seed 3 --set train.steps=20 --set train.log_every=5 --set train.warmup=5)
+"$bin" "${train[@]}" --out one > one.out 2> one.err || fail "the 1-process run failed"
 # Clean link.
 netns_wire
 [[ $(dist clean) == "0 0" ]] || fail "the 2-host run over the clean link failed"
@@ -56,6 +60,8 @@ netns_wire --delay-ms 20 --loss 0.01
 d=$(max_difference one/last.safetensors lossy/last.safetensors model.)
 echo "20 ms, 1 % loss: largest parameter difference from 1 process: $d; $(speed lossy.0.out)"
 /usr/bin/python3 -c "import sys; sys.exit(float(sys.argv[1]) > 1e-5)" "$d" || fail "parameters differ by $d > 1e-5"
+fi
+[[ $part == paths ]] && { echo "netns_two_hosts ($part): ok"; exit 0; }
 
 # The link cut for longer than --timeout (3 s): rank 1 is unreachable from rank 0 and the other way round.
 netns_wire
@@ -94,6 +100,38 @@ grep -q "rank 0: .*rank 1" cut.0.err || fail "rank 0 did not name rank 1"
 grep -q "rank 1: .*rank 0" cut.1.err || fail "rank 1 did not name rank 0"
 "$bin" sample -q --ckpt cut/last.safetensors --out s.npy -n 10 > /dev/null || fail "the last checkpoint does not load"
 
+# The same cut while rank 0 works alone (a tiny U-Net's sample grid at 399 NFE, seconds) and rank 1
+# waits for it through the store: its polls go unanswered, and it stops within the same bound.
+train=(train -q --no-sample --threads 1 --seed 3 --config mnist --set data.image_size=14 --set data.n_train=500
+       --set model.channels=8 --set 'model.channel_mult=[1,2]' --set 'model.attention=[7]'
+       --set model.fourier_features=16 --set train.steps=1000000 --set train.batch=8 --set train.log_every=10
+       --set train.sample_every=10 --set train.ckpt_every=1000000 --set sample.nfe=399)
+dist grid --timeout 3 > grid.status &
+runner=$!
+for _ in $(seq 600); do grep -qs '"loss"' grid/train.jsonl && break; sleep 0.05; done
+grep -qs '"loss"' grid/train.jsonl || fail "no logged step within 30 s"
+link_down 1
+cut_at=$(date +%s.%N)
+for _ in $(seq 900); do kill -0 "$runner" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$runner" 2>/dev/null && fail "the workers were still running 90 s after the cut"
+wait "$runner"
+since() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[1]) - float(sys.argv[2]):.${3:-0}f}')" "$1" "$2"; }
+took=$(since "$(date +%s.%N)" "$cut_at")
+link_up 1
+read -r s0 s1 < grid.status
+# When rank 1 wrote its error line (the last write to its stderr).
+rank1=$(since "$(date -r grid.1.err +%s.%N)" "$cut_at" 1)
+echo "link cut during rank 0's sample grid: the workers exited with $s0 and $s1, $took s after the cut" \
+  "(rank 1 stopped waiting after $rank1 s)"
+echo "  rank 0: $(grep error grid.0.err | tail -n 1)"
+echo "  rank 1: $(grep error grid.1.err | tail -n 1)"
+[[ -z $(ls grid/samples 2> /dev/null) ]] || echo "  (rank 0 finished the grid: $(ls grid/samples | tr '\n' ' '))"
+((s0 != 0 && s1 != 0)) || fail "a worker exited with 0 after the link was cut"
+((took <= 33)) || fail "the workers took $took s to stop"
+grep -q "rank 1: waiting for rank 0's .* rank 0 did not answer" grid.1.err ||
+  fail "rank 1 did not stop while waiting for rank 0"
+grep -q "rank 0: .*rank 1" grid.0.err || fail "rank 0 did not name rank 1"
+
 train=(train -q --no-sample --threads 1 --seed 3 --set train.steps=600 --set train.ckpt_every=200
        --set train.log_every=200)
 "$bin" "${train[@]}" --nproc 2 --out straight > /dev/null 2> straight.err || fail "the uninterrupted run failed"
@@ -115,4 +153,4 @@ grep -q '"event":"restart"' restarted/train.jsonl || fail "train.jsonl does not 
 d=$(max_difference straight/last.safetensors restarted/last.safetensors "")
 echo "largest difference over every tensor of last.safetensors from the uninterrupted run: $d"
 [[ "$d" == "0.0" ]] || fail "the restarted run differs from the uninterrupted one by $d"
-echo "netns_two_hosts: ok"
+echo "netns_two_hosts ($part): ok"

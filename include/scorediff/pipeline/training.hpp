@@ -61,6 +61,7 @@ struct TrainedRun {
   int64_t parameters = 0;  // trainable parameters of the model
   int64_t steps = 0;       // optimisation steps done (fewer than train.steps when stopped early)
   double communication_seconds = 0;  // data parallel: time in the gradient all-reduce (this rank)
+  std::string backend;                // data parallel: "gloo" or "nccl"
   double steps_per_second() const { return seconds > 0 ? static_cast<double>(steps) / seconds : 0.0; }
 };
 

@@ -1,6 +1,7 @@
-// Data-parallel training across processes on PyTorch's c10d: a TCPStore rendezvous and a Gloo process
-// group (CPU tensors; CUDA gradients travel through host memory). The Trainer shards every global batch
-// over the ranks and sums their gradients here; see docs/distributed.md.
+// Data-parallel training across processes on PyTorch's c10d: a TCPStore rendezvous and a process group,
+// Gloo for CPU tensors, NCCL for CUDA tensors where LibTorch was built with it (otherwise CUDA gradients
+// travel through host memory over Gloo). The Trainer shards every global batch over the ranks and sums
+// their gradients here; see docs/distributed.md.
 #pragma once
 #include <torch/types.h>
 
@@ -28,17 +29,33 @@ struct DistOptions {
   std::chrono::milliseconds timeout{30000};
   // Longest wait at the rendezvous and while rank 0 works alone (checkpoints, sample grids).
   std::chrono::milliseconds long_timeout{3600000};
+  // "auto" (NCCL when the tensors are on CUDA and this build has it, else Gloo), "gloo" or "nccl".
+  std::string backend = "auto";
+  bool cuda = false;  // the summed tensors live on a CUDA device
+  // This worker's index among the `local_world` workers of its machine (train --nproc sets both): a worker
+  // with run.device "cuda" takes GPU local_rank mod the GPU count.
+  int local_rank = 0;
+  int local_world = 1;
   bool active() const { return world_size > 1; }
 };
 
 // Whether this build has c10d with Gloo (LibTorch headers plus libgloo-dev).
 bool data_parallel_available();
+// Whether this build has c10d's NCCL process group (a CUDA LibTorch with NCCL).
+bool nccl_available();
+// The device this worker trains on, given run.device, and the backend its gradients are summed with
+// (sets options.cuda and resolves options.backend "auto"). A device "cuda" without an index becomes
+// cuda:(local_rank mod GPUs); NCCL needs a GPU of its own per worker, so "auto" takes Gloo where the
+// machine's workers outnumber its GPUs. Fails with one line for an unknown backend, or "nccl" where this
+// build or the device cannot use it.
+std::string place_worker(const std::string& device, DistOptions& options);
 
 class ProcessGroup {
  public:
   // Joins the job: rank 0 hosts the TCPStore at master_addr:master_port, every rank connects to it and
-  // to every other rank (Gloo over TCP). Fails with one line when this build has no Gloo or the
-  // rendezvous does not complete within long_timeout.
+  // to every other rank (Gloo over TCP, or NCCL). `options.backend` must be resolved (place_worker) and
+  // the same on every rank. Fails with one line when this build has no Gloo, the ranks' backends differ
+  // or the rendezvous does not complete within long_timeout.
   explicit ProcessGroup(const DistOptions& options);
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
@@ -46,12 +63,14 @@ class ProcessGroup {
 
   int rank() const { return options_.rank; }
   int world_size() const { return options_.world_size; }
+  const std::string& backend() const { return options_.backend; }  // "gloo" or "nccl"
 
   // Sums the tensors over the ranks, in place (timeout). Tensors are packed by dtype into flat buckets of
   // at most `bucket_bytes`, all of which are in flight at once. `what` names the collective in errors.
   void sum(std::vector<torch::Tensor>& tensors, const std::string& what);
-  // Called by every rank at the same point: the other ranks wait (long_timeout, through the store) until
-  // rank 0 gets there, while it works alone (checkpoints, sample grids).
+  // Called by every rank at the same point: the other ranks wait (at most long_timeout, polling the store)
+  // until rank 0 gets there, while it works alone (checkpoints, sample grids). A store that does not answer
+  // a poll within `timeout` (a cut link, a stopped rank 0) ends the wait with WorkerLost.
   void wait_for_rank0(const std::string& what);
   // Fails on every rank whose `value` differs from rank 0's (e.g. the configuration each rank resolved).
   void check_same(const std::string& name, const std::string& value);
