@@ -133,6 +133,11 @@ TEST(DataParallel, CpuWorkersSumWithGlooAndKeepTheirDevice) {
   nccl.world_size = 2;
   nccl.backend = "nccl";
   EXPECT_THROW(place_worker("cpu", nccl), Error);  // NCCL sums CUDA tensors only
+  DistOptions outside;
+  outside.world_size = 2;
+  outside.local_rank = 2;
+  outside.local_world = 2;
+  EXPECT_THROW(place_worker("cpu", outside), Error);
 }
 
 TEST(DataParallel, BadOptionsFailWithOneLine) {

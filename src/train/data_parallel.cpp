@@ -1,6 +1,5 @@
 #include "scorediff/train/data_parallel.hpp"
 
-#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <csignal>
@@ -21,13 +20,13 @@
 #ifndef USE_C10D_NCCL
 #define USE_C10D_NCCL 1
 #endif
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #define SCOREDIFF_WITH_NCCL 1
 #else
 #define SCOREDIFF_WITH_NCCL 0
 #endif
 
-#include "scorediff/core/runtime.hpp"
 
 namespace scorediff {
 
@@ -38,26 +37,6 @@ std::pair<int64_t, int64_t> shard_rows(int64_t batch, int rank, int world) {
 
 bool data_parallel_available() { return SCOREDIFF_HAVE_GLOO != 0; }
 bool nccl_available() { return SCOREDIFF_WITH_NCCL != 0; }
-
-std::string place_worker(const std::string& device, DistOptions& o) {
-  require(o.backend == "auto" || o.backend == "gloo" || o.backend == "nccl",
-          "unknown --backend '{}'; valid: auto, gloo, nccl", o.backend);
-  const c10::Device parsed = parse_device(device);
-  o.cuda = parsed.is_cuda();
-  if (o.backend == "nccl") {
-    require(nccl_available(), "--backend nccl: this scorediff was built against a LibTorch without NCCL; use gloo");
-    require(o.cuda, "--backend nccl sums CUDA tensors; run.device is '{}' (use --device cuda or --backend gloo)",
-            device);
-  }
-  if (!o.cuda || !o.active()) {
-    if (o.backend == "auto") o.backend = "gloo";
-    return device;
-  }
-  const int gpus = static_cast<int>(torch::cuda::device_count());
-  if (o.backend == "auto") o.backend = nccl_available() && o.local_world <= gpus ? "nccl" : "gloo";
-  if (parsed.has_index()) return device;
-  return fmt::format("cuda:{}", o.local_rank % std::max(gpus, 1));
-}
 
 namespace {
 
@@ -94,8 +73,34 @@ namespace {
 using WorkPtr =
     decltype(std::declval<c10d::ProcessGroupGloo&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
 
-const std::string kFormedKey = "scorediff/formed";  // set by rank 0 once the group is connected
-const std::string kBackendKey = "scorediff/backend";  // rank 0's backend, which every rank must share
+// Set by rank 0 once every rank has met and the group is made (Gloo: connected; NCCL connects at the first
+// all-reduce).
+const std::string kFormedKey = "scorediff/formed";
+
+// Every rank publishes its backend; rank 0 reads all of them, the others rank 0's: a rank that differs
+// stops with one line on both sides (status 2).
+void agree_on_backend(c10d::Store& store, const DistOptions& o) {
+  auto key = [](int rank) { return fmt::format("scorediff/backend/{}", rank); };
+  std::vector<std::string> differ;
+  std::string rank0;
+  try {
+    store.set(key(o.rank), std::vector<uint8_t>(o.backend.begin(), o.backend.end()));
+    for (int r = 0; r < (o.rank == 0 ? o.world_size : 1); ++r) {
+      const std::vector<uint8_t> bytes = store.get(key(r));
+      const std::string theirs(bytes.begin(), bytes.end());
+      if (r == 0) rank0 = theirs;
+      if (theirs != o.backend) differ.push_back(fmt::format("rank {} with {}", r, theirs));
+    }
+  } catch (const std::exception& e) {
+    throw WorkerLost(fmt::format("rank {}: comparing the ranks' backends failed: {}", o.rank, first_line(e.what())));
+  }
+  if (o.rank == 0)
+    require(differ.empty(), "rank 0 sums with {} but {}; give every worker the same --backend", o.backend,
+            fmt::join(differ, ", "));
+  else
+    require(differ.empty(), "rank {} sums with {} but rank 0 with {}; give every worker the same --backend", o.rank,
+            o.backend, rank0);
+}
 
 bool is_loopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
 
@@ -145,21 +150,17 @@ ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>(
            seconds(o.long_timeout), problem);
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
-  std::string rank0_backend;
-  try {
-    if (o.rank == 0) impl_->store->set(kBackendKey, std::vector<uint8_t>(o.backend.begin(), o.backend.end()));
-    const std::vector<uint8_t> bytes = impl_->store->get(kBackendKey);
-    rank0_backend.assign(bytes.begin(), bytes.end());
-  } catch (const std::exception& e) {
-    throw WorkerLost(fmt::format("rank {}: reading rank 0's backend failed: {}", o.rank, first_line(e.what())));
-  }
-  require(rank0_backend == o.backend, "rank {} sums with {} but rank 0 with {}; give every worker the same --backend",
-          o.rank, o.backend, rank0_backend);
+  agree_on_backend(*impl_->store, o);
   try {
     // The collectives' timeout is the group's (LibTorch 1.13's Gloo ignores a per-call one); rank 0's
     // work alone is waited for through the store (wait_for_rank0).
 #if SCOREDIFF_WITH_NCCL
     if (o.backend == "nccl") {
+      // Blocking wait: work->wait(timeout) then blocks and throws on a lost peer, as Gloo's does, instead of
+      // leaving it to NCCL's watchdog (read by the constructor; 1.13's name and 2.x's).
+      ::setenv("NCCL_BLOCKING_WAIT", "1", 0);
+      ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+      if (o.device_index >= 0) c10::cuda::set_device(static_cast<c10::DeviceIndex>(o.device_index));
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
       nccl->timeout = o.timeout;
       impl_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, o.rank, o.world_size, nccl);
@@ -326,7 +327,8 @@ void ProcessGroup::wait_for_rank0(const std::string& what) {
     if (Clock::now() > give_up)
       throw WorkerLost(fmt::format("rank {}: {} failed: rank 0 worked alone for more than {:.0f} s", options_.rank,
                                    what, seconds(options_.long_timeout)));
-    std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(poll, 6)));  // 1, 2, 4 … 64 ms
+    // 1, 2, 4 … 64 ms, and at most ~250 polls a second on rank 0's store from the whole job.
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::max(1 << std::min(poll, 6), 4 * options_.world_size)));
   }
 }
 

@@ -29,6 +29,7 @@ for ((k = 1; k <= kills; ++k)); do
     sleep 0.05
   done
   (($(grep -c "workers on" err) >= k)) || fail "start $k did not come within 30 s"
+  tail -n 1 run/train.jsonl 2>/dev/null | grep -q '"loss"' || fail "start $k logged no step within 30 s"
   sleep "$(printf '0.%02d' $((RANDOM % 10 * 5)))"
   rank=$((RANDOM % 2))
   pid=$(grep "workers on" err | tail -n 1 | sed -n "s/.*worker rank $rank pid \([0-9]*\).*/\1/p")

@@ -65,8 +65,8 @@ fi
 
 # The link cut for longer than --timeout (3 s): rank 1 is unreachable from rank 0 and the other way round.
 netns_wire
-# Checkpoints 200 steps apart: the cut comes right after one, when rank 1 is not waiting for rank 0 to write
-# one (that wait, through the store, has no short timeout).
+# Checkpoints 200 steps apart: the cut comes right after one, in the collectives (a cut while rank 1 waits for
+# rank 0 is the next scenario).
 train=(train -q --no-sample --threads 1 --seed 3 --set train.steps=1000000 --set train.ckpt_every=200
        --set train.log_every=200)
 dist cut --timeout 3 > cut.status &

@@ -36,6 +36,7 @@ struct DistOptions {
   // with run.device "cuda" takes GPU local_rank mod the GPU count.
   int local_rank = 0;
   int local_world = 1;
+  int device_index = -1;  // the CUDA device place_worker chose (-1: none)
   bool active() const { return world_size > 1; }
 };
 
@@ -46,8 +47,8 @@ bool nccl_available();
 // The device this worker trains on, given run.device, and the backend its gradients are summed with
 // (sets options.cuda and resolves options.backend "auto"). A device "cuda" without an index becomes
 // cuda:(local_rank mod GPUs); NCCL needs a GPU of its own per worker, so "auto" takes Gloo where the
-// machine's workers outnumber its GPUs. Fails with one line for an unknown backend, or "nccl" where this
-// build or the device cannot use it.
+// machine's workers would share one (more workers than GPUs, or a device with an index and several workers).
+// Fails with one line for an unknown backend, or "nccl" where this build or the device cannot use it.
 std::string place_worker(const std::string& device, DistOptions& options);
 
 class ProcessGroup {
