@@ -127,7 +127,7 @@ TEST(DataParallel, CpuWorkersSumWithGlooAndKeepTheirDevice) {
     o.backend = backend;
     EXPECT_EQ(place_worker("cpu", o), "cpu");
     EXPECT_EQ(o.backend, "gloo");
-    EXPECT_FALSE(o.cuda);
+    EXPECT_EQ(o.device_index, -1);  // no CUDA device chosen
   }
   DistOptions nccl;
   nccl.world_size = 2;

@@ -10,15 +10,15 @@ std::string place_worker(const std::string& device, DistOptions& o) {
   require(o.backend == "auto" || o.backend == "gloo" || o.backend == "nccl",
           "unknown --backend '{}'; valid: auto, gloo, nccl", o.backend);
   const c10::Device parsed = parse_device(device);
-  o.cuda = parsed.is_cuda();
+  const bool cuda = parsed.is_cuda();
   if (o.backend == "nccl") {
     require(nccl_available(), "--backend nccl: this scorediff was built against a LibTorch without NCCL; use gloo");
-    require(o.cuda, "--backend nccl sums CUDA tensors; run.device is '{}' (use --device cuda or --backend gloo)",
+    require(cuda, "--backend nccl sums CUDA tensors; run.device is '{}' (use --device cuda or --backend gloo)",
             device);
   }
   require(o.local_rank >= 0 && o.local_rank < o.local_world, "--local-rank {} must be in [0, --local-world {})",
           o.local_rank, o.local_world);
-  if (!o.cuda || !o.active()) {
+  if (!cuda || !o.active()) {
     if (o.backend == "auto") o.backend = "gloo";
     return device;
   }

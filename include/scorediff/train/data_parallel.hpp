@@ -31,7 +31,6 @@ struct DistOptions {
   std::chrono::milliseconds long_timeout{3600000};
   // "auto" (NCCL when the tensors are on CUDA and this build has it, else Gloo), "gloo" or "nccl".
   std::string backend = "auto";
-  bool cuda = false;  // the summed tensors live on a CUDA device
   // This worker's index among the `local_world` workers of its machine (train --nproc sets both): a worker
   // with run.device "cuda" takes GPU local_rank mod the GPU count.
   int local_rank = 0;
@@ -45,7 +44,7 @@ bool data_parallel_available();
 // Whether this build has c10d's NCCL process group (a CUDA LibTorch with NCCL).
 bool nccl_available();
 // The device this worker trains on, given run.device, and the backend its gradients are summed with
-// (sets options.cuda and resolves options.backend "auto"). A device "cuda" without an index becomes
+// (sets options.device_index and resolves options.backend "auto"). A device "cuda" without an index becomes
 // cuda:(local_rank mod GPUs); NCCL needs a GPU of its own per worker, so "auto" takes Gloo where the
 // machine's workers would share one (more workers than GPUs, or a device with an index and several workers).
 // Fails with one line for an unknown backend, or "nccl" where this build or the device cannot use it.
