@@ -97,8 +97,8 @@ TEST_F(Cli, OutOfRangeValues) {
   expect_bad_input("experiment swiss-roll --variants a", "experiment swiss-roll has no named variants (--variants)");
   expect_bad_input("experiment fashion-ablation --variants preset,nope",
                    "fashion-ablation: unknown variant 'nope'; valid: preset, steps-1.5x, steps-1.5x-dropout-0, "
-                   "steps-1.5x-cosine-lr, steps-1.5x-ema-0.9995, steps-1.375x-cosine, steps-1.25x-cosine, "
-                   "preset-posthoc, steps-1.5x-posthoc");
+                   "steps-1.5x-cosine-lr, steps-1.5x-ema-0.9995, steps-1.375x-lr-2e-3, steps-1.375x-cosine, "
+                   "steps-1.25x-cosine, preset-posthoc, steps-1.5x-posthoc");
   expect_bad_input("posthoc-ema --run nowhere --sigma-rel 0.1 -o x.safetensors", "has no post-hoc EMA snapshots");
   expect_bad_input("posthoc-ema --run run --sigma-rel 0.5 -o x.safetensors", "sigma_rel = 0.5 is outside (0, 0.2887]");
   expect_bad_input("posthoc-ema --run run --sigma-rel nan -o x.safetensors", "not a finite number");

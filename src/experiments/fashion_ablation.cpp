@@ -57,8 +57,8 @@ const std::vector<Lever>& levers() {
       {"steps-1.5x-cosine-lr", "1.5 × the steps, learning rate 2e-3 with a cosine decay", 1.5,
        {"train.lr=2e-3", "train.schedule=cosine"}, "", {}, {}},
       {"steps-1.5x-ema-0.9995", "1.5 × the steps, EMA decay 0.9995", 1.5, {"train.ema_decay=0.9995"}, "", {}, {}},
-      // The preset's 11 000 steps (stop 50, channels-last as it runs them) with twice the learning rate, constant:
-      // against steps-1.5x's checkpoints at 9 000, 10 000 and 11 000 steps.
+      // 1.375 × the steps (11 000, the length the preset has had since stop 50) on channels-last activations, with
+      // twice the learning rate, constant: against steps-1.5x's checkpoints at 9 000, 10 000 and 11 000 steps.
       {"steps-1.375x-lr-2e-3", "1.375 × the steps, learning rate 2e-3, channels-last", 1.375,
        {"train.lr=2e-3", "model.channels_last=true"}, "", {}, {1.125, 1.25}},
       // The wall time that 1.5 × the steps overran by 1 % (55:35 on the selection seed), spent on fewer steps with
