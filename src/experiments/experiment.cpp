@@ -38,7 +38,7 @@ void register_builtins(Registry<ExperimentEntry>& r) {
   r.add("fashion-collapse", {run_fashion_collapse, "fashion-ncsn"},
         "seed 000: Fashion-MNIST with the seed's NCSN set-up (and its fix): class histogram along training");
   r.add("fashion-guidance", {run_fashion_guidance, "fashion-mnist"},
-        "the autoguidance of fashion-coverage, chosen on a selection seed and half of the held-out images");
+        "autoguidance for the 8 000-step preset (fashion-coverage's until stop 53), chosen on a selection seed");
   r.add("fashion-ablation", {run_fashion_ablation, "fashion-mnist", false, true},
         "issue 26: levers for the fashion-mnist preset's FD-cls at a fixed wall time, on a selection seed (--variants)");
   r.add("mnist-ema", {run_mnist_ema, "mnist"}, "seed 000 Table 1: FD-cls of raw vs EMA weights along MNIST training");
