@@ -1,7 +1,7 @@
 // The choice of fashion-coverage's autoguidance until stop 53 (since then chosen for the 12 000-step
 // preset by bench/sampler_sweep.sh on a selection-seed run, docs/images.md), made where it cannot flatter the
-// reported figures: the fashion-mnist preset trained on the selection seed (the context's seed + 1), sampled at every guidance
-// weight w and guide checkpoint of a small grid, and measured against the first half of the held-out
+// reported figures: the fashion-mnist preset trained on the selection seed (the context's seed + 1), sampled
+// at every guidance weight w and guide checkpoint of a small grid, and measured against the first half of the held-out
 // images. The chosen setting is, among those that meet fashion-coverage's three coverage bounds, the one
 // with the lowest FD-cls (without any that meets them, the one with the largest smallest-class share).
 // fashion-coverage then reports on its own seed and the second half of the held-out images. It trains the preset
