@@ -244,6 +244,22 @@ void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& w
 
 namespace {
 
+// "rank 1 died, hung or was stopped": every rank but this one, when nothing tells which of them stalled.
+std::string other_ranks_lost(int rank, int world) {
+  std::vector<std::string> others;
+  for (int k = 0; k < world; ++k)
+    if (k != rank) others.push_back(std::to_string(k));
+  return others.size() == 1 ? fmt::format("rank {} died, hung or was stopped", others[0])
+                            : fmt::format("one of ranks {} died, hung or was stopped", fmt::join(others, ", "));
+}
+
+// What rank `rank` says when rank 0's store does not answer. Rank 0 hosts that store: its own reads can stall
+// behind a peer's cut connection, and the rank to blame is then a peer, not itself.
+std::string store_silent(int rank, int world, const char* how) {
+  if (rank == 0) return other_ranks_lost(rank, world) + " (the rendezvous store did not answer in time)";
+  return fmt::format("rank 0 (the rendezvous) {}: it died, hung or was stopped", how);
+}
+
 // "rank 1 was last at …", from the keys sum() leaves in the store.
 std::string read_lagging_ranks(c10d::Store& store, const std::string& what, int rank, int world) {
   std::vector<std::string> behind;
@@ -260,15 +276,9 @@ std::string read_lagging_ranks(c10d::Store& store, const std::string& what, int 
         behind.push_back(fmt::format("rank {} was last at {}", k, std::string(at.begin(), at.end())));
     }
   } catch (const std::exception&) {
-    return "rank 0 (the rendezvous) is unreachable: it died, hung or was stopped";
+    return store_silent(rank, world, "is unreachable");
   }
-  if (behind.empty()) {  // every rank got here: one of them stalled inside the collective
-    std::vector<std::string> others;
-    for (int k = 0; k < world; ++k)
-      if (k != rank) others.push_back(std::to_string(k));
-    return others.size() == 1 ? fmt::format("rank {} died, hung or was stopped", others[0])
-                              : fmt::format("one of ranks {} died, hung or was stopped", fmt::join(others, ", "));
-  }
+  if (behind.empty()) return other_ranks_lost(rank, world);  // every rank got here: one stalled inside the collective
   return fmt::format("{}; it died, hung or was stopped", fmt::join(behind, ", "));
 }
 
@@ -284,7 +294,7 @@ std::string ProcessGroup::lagging_ranks(const std::string& what) {
   }).detach();
   if (answer.wait_for(std::min<std::chrono::milliseconds>(options_.timeout, std::chrono::seconds(5))) !=
       std::future_status::ready)
-    return "rank 0 (the rendezvous) does not answer: it died, hung or was stopped";
+    return store_silent(options_.rank, options_.world_size, "does not answer");
   return answer.get();
 }
 
