@@ -113,6 +113,22 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const std::string& master
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+// "rank 1 died, hung or was stopped": every rank but this one, when nothing tells which of them stalled.
+std::string other_ranks_lost(int rank, int world) {
+  std::vector<std::string> others;
+  for (int k = 0; k < world; ++k)
+    if (k != rank) others.push_back(std::to_string(k));
+  return others.size() == 1 ? fmt::format("rank {} died, hung or was stopped", others[0])
+                            : fmt::format("one of ranks {} died, hung or was stopped", fmt::join(others, ", "));
+}
+
+// What rank `rank` says when rank 0's store does not answer. Rank 0 hosts that store: its own reads
+// or writes can stall behind a peer's cut connection, and the rank to blame is then a peer, not itself.
+std::string store_silent(int rank, int world, const char* how) {
+  if (rank == 0) return other_ranks_lost(rank, world) + " (the rendezvous store did not answer in time)";
+  return fmt::format("rank 0 (the rendezvous) {}: it died, hung or was stopped", how);
+}
+
 }  // namespace
 
 ProcessGroup::ProcessGroup(const DistOptions& o) : impl_(std::make_unique<Impl>()), options_(o) {
@@ -210,8 +226,9 @@ void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& w
   try {
     impl_->store->set(fmt::format("scorediff/at/{}", options_.rank), std::vector<uint8_t>(what.begin(), what.end()));
   } catch (const std::exception& e) {
-    throw WorkerLost(fmt::format("rank {}: {}: rank 0's rendezvous is unreachable; rank 0 died, hung or was stopped ({})",
-                                 options_.rank, what, first_line(e.what())));
+    throw WorkerLost(fmt::format("rank {}: {}: {} ({})", options_.rank, what,
+                                 store_silent(options_.rank, options_.world_size, "is unreachable"),
+                                 first_line(e.what())));
   }
   c10d::AllreduceOptions opts;
   opts.reduceOp = c10d::ReduceOp::SUM;
@@ -243,22 +260,6 @@ void ProcessGroup::sum(std::vector<torch::Tensor>& tensors, const std::string& w
 }
 
 namespace {
-
-// "rank 1 died, hung or was stopped": every rank but this one, when nothing tells which of them stalled.
-std::string other_ranks_lost(int rank, int world) {
-  std::vector<std::string> others;
-  for (int k = 0; k < world; ++k)
-    if (k != rank) others.push_back(std::to_string(k));
-  return others.size() == 1 ? fmt::format("rank {} died, hung or was stopped", others[0])
-                            : fmt::format("one of ranks {} died, hung or was stopped", fmt::join(others, ", "));
-}
-
-// What rank `rank` says when rank 0's store does not answer. Rank 0 hosts that store: its own reads can stall
-// behind a peer's cut connection, and the rank to blame is then a peer, not itself.
-std::string store_silent(int rank, int world, const char* how) {
-  if (rank == 0) return other_ranks_lost(rank, world) + " (the rendezvous store did not answer in time)";
-  return fmt::format("rank 0 (the rendezvous) {}: it died, hung or was stopped", how);
-}
 
 // "rank 1 was last at …", from the keys sum() leaves in the store.
 std::string read_lagging_ranks(c10d::Store& store, const std::string& what, int rank, int world) {
