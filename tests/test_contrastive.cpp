@@ -113,6 +113,7 @@ TEST(ContrastiveDivergence, ConfigurationErrorsNameTheProblem) {
   EXPECT_THAT_ERROR(load_config("mog2-cd", {"objective.buffer=100"}), "at least train.batch");
   EXPECT_THAT_ERROR(load_config("mog2-cd", {"objective.reinit=1.5"}), "objective.reinit");
   EXPECT_THAT_ERROR(load_config("mog2-cd", {"objective.sgld_noise=-1"}), "objective.sgld_noise");
+  EXPECT_THAT_ERROR(load_config("mog2-cd", {"model.loss_uncertainty=true"}), "model.loss_uncertainty needs");
   Config fine = load_config("mog2-cd", {"objective.sgld_noise=0.05"});
   EXPECT_FALSE(fine.objective.sgld_noise_auto);
   EXPECT_DOUBLE_EQ(fine.objective.sgld_noise, 0.05);

@@ -31,6 +31,24 @@ ScoreModelImpl::ScoreModelImpl(std::shared_ptr<ScoreNetworkImpl> network, Parame
       input_sigma_data_(input_sigma_data),
       condition_on_time_(condition_on_time) {}
 
+void ScoreModelImpl::add_loss_uncertainty(at::Generator& gen) {
+  require(!has_loss_uncertainty(), "the model already has a loss-uncertainty head");
+  // 64 frequencies of std 1 on c = ln(σ)/4 (c spans about [−1.6, 1.1] for σ in [0.002, 80]): smooth in ln σ.
+  FourierFeatures features(64, 1.0, gen);
+  torch::nn::Linear linear(features->out_features(), 1);
+  torch::NoGradGuard no_grad;
+  linear->weight.zero_();
+  linear->bias.zero_();
+  uncertainty_ = register_module("uncertainty", torch::nn::Sequential(features, linear));
+  uncertainty_->to(parameters().front().device());
+}
+
+torch::Tensor ScoreModelImpl::log_variance(const torch::Tensor& sigma) {
+  require(has_loss_uncertainty(), "this model has no loss-uncertainty head (model.loss_uncertainty = false)");
+  const torch::TensorOptions like = uncertainty_->parameters().front().options();
+  return uncertainty_->forward(torch::log(sigma.to(like)) / 4).reshape({-1});
+}
+
 torch::Tensor ScoreModelImpl::condition(const torch::Tensor& sigma, const torch::Tensor& time,
                                         const torch::Tensor& like) const {
   if (!condition_on_time_) return torch::log(sigma);
@@ -143,6 +161,8 @@ void bind(Schema& s, ModelOptions& o) {
         "U-Net convolutions' arithmetic; bfloat16 keeps parameters, gradients and all else in float32 (mixed precision)")
       .one_of({"bfloat16", "float32"});
   s.add("model.channels_last", &o.channels_last, "U-Net feature maps in channels-last (NHWC) memory layout");
+  s.add("model.loss_uncertainty", &o.loss_uncertainty,
+        "learn u(sigma) and train on L/exp(u) + D u per sample (EDM2's loss weighting by uncertainty)");
 }
 
 ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
@@ -159,6 +179,7 @@ ScoreModel make_model(const ModelOptions& o, int64_t dim, at::Generator& gen) {
                    o.condition == "time");
   model->set_classes(o.classes);
   model->set_boundary_sigma(o.sigma_min);
+  if (o.loss_uncertainty) model->add_loss_uncertainty(gen);
   return model;
 }
 

@@ -122,6 +122,15 @@ torch::Tensor loss_weight(const ObjectiveOptions& o, const NoiseProcess& process
   return loss_weight(o.weighting, std);
 }
 
+torch::Tensor uncertainty_weighted(const torch::Tensor& loss, const torch::Tensor& log_variance, int64_t elements) {
+  require(loss.dim() == 1 && log_variance.sizes() == loss.sizes(),
+          "uncertainty_weighted: loss [{}] and u [{}] must be [B]", fmt::join(loss.sizes(), ", "),
+          fmt::join(log_variance.sizes(), ", "));
+  require(elements >= 1, "uncertainty_weighted: elements per sample must be >= 1, got {}", elements);
+  const torch::Tensor u = log_variance.to(loss.dtype());
+  return loss * torch::exp(-u) + static_cast<double>(elements) * u;
+}
+
 NoisedBatch noise_batch(const ObjectiveOptions& o, const NoiseProcess& process, const torch::Tensor& x0,
                         at::Generator& gen) {
   NoisedBatch b;

@@ -79,6 +79,8 @@ void Config::validate() {
             model.name);
     require(objective.buffer >= train.batch, "objective.buffer = {} must hold at least train.batch = {} chains",
             objective.buffer, train.batch);
+    require(!model.loss_uncertainty, "model.loss_uncertainty needs an objective that draws a noise level per sample, "
+                                     "not objective.name = 'cd'");
   }
   check_sampler(sample, *noise);
 }

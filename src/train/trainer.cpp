@@ -185,8 +185,14 @@ StepStats Trainer::step() {
     if (parallel) score = shard_score(std::move(score), batch_size, begin, end);
     terms = contrastive != nullptr ? contrastive->loss(model_energy(model_, process_), *process_, batch, gen_)
                                    : objective_(score, *process_, batch, gen_);
+    torch::Tensor per_sample = terms.loss;
+    if (model_->has_loss_uncertainty()) {
+      require(terms.sigma.defined() && contrastive == nullptr,
+              "model.loss_uncertainty needs an objective that draws a noise level per sample, not 'cd'");
+      per_sample = uncertainty_weighted(terms.loss, model_->log_variance(terms.sigma), batch[0].numel());
+    }
     // One process: the batch mean. Data parallel: this rank's share of the global batch's mean, summed below.
-    loss = parallel ? terms.loss.slice(0, begin, end).sum() / static_cast<double>(batch_size) : terms.loss.mean();
+    loss = parallel ? per_sample.slice(0, begin, end).sum() / static_cast<double>(batch_size) : per_sample.mean();
     // Gradients start undefined, so that autograd moves each one in instead of adding it to zeros (two ATen
     // operations per parameter less); a parameter the loss does not reach gets zeros, as before.
     for (auto& p : params_) p.mutable_grad().reset();
@@ -214,7 +220,8 @@ StepStats Trainer::step() {
       const double* sums = stats.level_loss_sum.data_ptr<double>();  // every sample lies in one level
       stats.loss = std::accumulate(sums, sums + levels_, 0.0) / static_cast<double>(batch_size);
     } else {
-      stats.loss = loss.item<double>();
+      // The objective's own loss, also under the loss uncertainty (whose weighted loss is not comparable across runs).
+      stats.loss = model_->has_loss_uncertainty() ? per.mean().item<double>() : loss.item<double>();
     }
   }
   double max_norm = options_.grad_clip > 0 ? options_.grad_clip : std::numeric_limits<double>::infinity();

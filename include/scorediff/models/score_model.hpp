@@ -2,6 +2,7 @@
 #pragma once
 #include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
 #include <memory>
@@ -74,6 +75,11 @@ struct ModelOptions {
   // faster there (docs/performance.md, "channels-last"); the parameters, checkpoints and results are the same up
   // to the order of rounding.
   bool channels_last = false;
+  // EDM2's learned loss uncertainty (Karras et al. 2024, §5, after Kendall et al. 2018): a head u(σ), linear in
+  // Fourier features of ln(σ)/4 and zero at the start, trained with the model; the trainer minimises
+  // L/e^u(σ) + D u(σ) per sample (D: elements per sample), so e^u tracks the mean loss per element at each σ and
+  // every noise level weighs the same in the gradient. Off: the objective's loss as it is.
+  bool loss_uncertainty = false;
   std::vector<int64_t> image_shape;             // [C, H, W] of the data; filled from the dataset, not configured
 };
 
@@ -102,6 +108,11 @@ class ScoreModelImpl : public torch::nn::Module {
   Parametrisation parametrisation() const { return param_; }
   // σ_data of the input scaling x̂ ← x̂/√(σ² + σ_data²); 0 when it is off.
   double input_sigma_data() const { return input_sigma_data_; }
+  // The loss-uncertainty head (ModelOptions::loss_uncertainty), its parameters drawn from `gen`.
+  void add_loss_uncertainty(at::Generator& gen);
+  bool has_loss_uncertainty() const { return !uncertainty_.is_empty(); }
+  // u(σ) [B] for noise levels σ [B] (> 0), in the head's dtype; differentiable in the head's parameters.
+  torch::Tensor log_variance(const torch::Tensor& sigma);
 
  private:
   std::shared_ptr<ScoreNetworkImpl> network_;
@@ -110,6 +121,7 @@ class ScoreModelImpl : public torch::nn::Module {
   bool condition_on_time_;
   int64_t classes_ = 0;
   double boundary_sigma_ = 0.0;
+  torch::nn::Sequential uncertainty_{nullptr};
   // The network's conditioning input: log σ, or t.
   torch::Tensor condition(const torch::Tensor& sigma, const torch::Tensor& time, const torch::Tensor& like) const;
 };

@@ -89,6 +89,11 @@ torch::Tensor loss_weight(const std::string& weighting, const torch::Tensor& sig
 torch::Tensor loss_weight(const ObjectiveOptions& options, const NoiseProcess& process, const torch::Tensor& t,
                           const torch::Tensor& std);
 
+// The loss under a learned uncertainty u per sample (Kendall et al. 2018; EDM2, Karras et al. 2024, §5):
+// L/e^u + D u, D the elements per sample, as if each of the D elements carried L/D with the log-variance u.
+// For fixed L its minimum over u lies at u = ln(L/D). loss, log_variance [B].
+torch::Tensor uncertainty_weighted(const torch::Tensor& loss, const torch::Tensor& log_variance, int64_t elements);
+
 // One batch noised by the process' Gaussian kernel: x̃ = m x₀ + s ε at per-sample times t.
 struct NoisedBatch {
   torch::Tensor sigma, level, t;  // [B]
