@@ -126,6 +126,9 @@ TEST(FashionAblation, ExperimentsOnTheImagePresetsStartFromTheirDocumentedSettin
   EXPECT_EQ(fashion.train.schedule, "constant");
   EXPECT_FALSE(fashion.model.channels_last);  // the preset runs channels-last since stop 50
   EXPECT_TRUE(load_config("fashion-mnist", {}).model.channels_last);
+  EXPECT_EQ(fashion.model.sigma_data, 0.5);  // the preset's is the data's RMS since stop 57
+  EXPECT_EQ(fashion.objective.sigma_data, 0.5);
+  EXPECT_EQ(load_config("fashion-mnist", {}).objective.sigma_data, 0.59);
   EXPECT_EQ(documented.sample.s_churn, 0.0);  // the deterministic Heun sampler they were measured with
   EXPECT_EQ(fashion.sample.s_churn, 0.0);
   // The lists pin the values, including those the presets still share with them.
@@ -134,7 +137,7 @@ TEST(FashionAblation, ExperimentsOnTheImagePresetsStartFromTheirDocumentedSettin
                                       "sample.s_churn=0", "x=1"}));
   EXPECT_EQ(documented_preset("fashion-mnist"),
             (std::vector<std::string>{"train.steps=8000", "train.schedule=constant", "model.channels_last=false",
-                                      "sample.s_churn=0"}));
+                                      "model.sigma_data=0.5", "objective.sigma_data=0.5", "sample.s_churn=0"}));
   // An experiment with its own sampler gets no churn key, which that sampler would warn it does not read.
   EXPECT_EQ(documented_preset("mnist", {"sample.sampler=pc"}),
             (std::vector<std::string>{"train.steps=3000", "train.schedule=constant", "model.conv_precision=float32",
