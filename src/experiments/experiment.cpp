@@ -84,9 +84,9 @@ Config experiment_config(const std::string& preset, const ExperimentContext& con
 
 std::vector<std::string> documented_preset(const std::string& preset, const std::vector<std::string>& defaults) {
   // Before stop 47: MNIST 3 000 steps in float32 under a constant learning rate, Fashion-MNIST 8 000 constant in
-  // the NCHW layout (until stop 50) with EDM's σ_data 0.5 (until stop 57), both sampled by the deterministic Heun sampler (no churn; pinned only where
-  // the experiment keeps the preset's sampler, since another sampler would warn that it does not read the key; a
-  // user's --set sample.sampler on such an experiment gets that warning).
+  // the NCHW layout (until stop 50) with EDM's σ_data 0.5 (until stop 57), both sampled by the deterministic Heun
+  // sampler (no churn; pinned only where the experiment keeps the preset's sampler, since another sampler would
+  // warn that it does not read the key; a user's --set sample.sampler on such an experiment gets that warning).
   std::vector<std::string> sets;
   if (preset == "mnist") sets = {"train.steps=3000", "train.schedule=constant", "model.conv_precision=float32"};
   if (preset == "fashion-mnist")
